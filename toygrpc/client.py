@@ -1,0 +1,162 @@
+"""The Hello client: calls HelloService on a running server and prints the replies.
+
+Run it with ``toygrpc call`` or ``python -m toygrpc.client``. With ``--rpcs`` and
+``--concurrency`` it is also the workload that ``toygrpc trace`` captures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from toygrpc.addresses import parse_host_port
+from toygrpc.errors import UsageError
+from toygrpc.generated import hello_pb2, hello_pb2_grpc
+
+DEFAULT_TARGET = "localhost:8080"
+METHODS = ("unary", "server-stream", "client-stream", "bidi")
+CLIENT_STREAM_REQUESTS = 3
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    target: str
+    x: str
+    timeout: float
+    method: str
+    rpcs: int = 1
+    concurrency: int = 1
+    quiet: bool = False
+
+
+async def _requests(x: str) -> AsyncIterator[hello_pb2.HelloRequest]:
+    for i in range(CLIENT_STREAM_REQUESTS):
+        yield hello_pb2.HelloRequest(x=f"{x}{i + 1}")
+
+
+async def call_once(stub: hello_pb2_grpc.HelloServiceStub, method: str, x: str,
+                    timeout: float) -> list[str]:
+    """One RPC of the given shape; returns the reply texts in order."""
+    request = hello_pb2.HelloRequest(x=x)
+    if method == "unary":
+        reply = await stub.Hello(request, timeout=timeout)
+        return [reply.x]
+    if method == "server-stream":
+        return [r.x async for r in stub.HelloServerStream(request, timeout=timeout)]
+    if method == "client-stream":
+        reply = await stub.HelloClientStream(_requests(x), timeout=timeout)
+        return [reply.x]
+    if method == "bidi":
+        return [r.x async for r in stub.HelloBidiStream(_requests(x), timeout=timeout)]
+    raise UsageError(f"unknown --method {method!r}: choose one of {', '.join(METHODS)}, or all")
+
+
+def explain_rpc_error(error: grpc.aio.AioRpcError, target: str, timeout: float) -> UsageError:
+    """Turn a failed RPC into one line that says what happened and what to try."""
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return UsageError(f"cannot reach a server at {target}: {error.details()}; "
+                          "start one with `toygrpc serve` or pass --target")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return UsageError(f"deadline exceeded after {timeout:g}s calling {target}; "
+                          "raise --timeout or check the server")
+    return UsageError(f"RPC to {target} failed with {code.name}: {error.details()}")
+
+
+async def run_workload(options: CallOptions,
+                       on_done: Callable[[int], None] | None = None) -> list[list[str]]:
+    """Run ``rpcs`` calls, at most ``concurrency`` at a time, over one channel."""
+    methods = METHODS if options.method == "all" else (options.method,)
+    results: list[list[str]] = []
+    async with grpc.aio.insecure_channel(options.target) as channel:
+        stub = hello_pb2_grpc.HelloServiceStub(channel)
+        for method in methods:
+            queue = iter(range(options.rpcs))
+
+            async def worker(method: str = method) -> None:
+                for _ in queue:
+                    results.append(await call_once(stub, method, options.x, options.timeout))
+                    if on_done is not None:
+                        on_done(len(results))
+
+            workers: list[Awaitable[None]] = [worker() for _ in range(options.concurrency)]
+            await asyncio.gather(*workers)
+    return results
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m toygrpc.client")
+    parser.description = "Call HelloService on a running server and print the replies."
+    add_workload_arguments(parser)
+    parser.add_argument("--target", default=DEFAULT_TARGET, metavar="HOST:PORT",
+                        help=f"server address (default {DEFAULT_TARGET})")
+    parser.add_argument("--x", default="hey", help="the request's x field (default: hey)")
+    parser.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
+                        help="deadline of each RPC (default 5)")
+    return parser
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser, default_rpcs: int = 1) -> None:
+    parser.add_argument("--method", default="unary", choices=(*METHODS, "all"),
+                        help="which method shape to call (default unary; all = each shape)")
+    parser.add_argument("--rpcs", type=positive_int, default=default_rpcs, metavar="N",
+                        help=f"how many RPCs of each shape (default {default_rpcs})")
+    parser.add_argument("--concurrency", type=positive_int, default=1, metavar="C",
+                        help="how many RPCs in flight at once (default 1)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    parse_host_port(args.target, what="--target")
+    options = CallOptions(target=args.target, x=args.x, timeout=args.timeout,
+                          method=args.method, rpcs=args.rpcs, concurrency=args.concurrency)
+    started = time.perf_counter()
+    try:
+        results = asyncio.run(run_workload(options))
+    except grpc.aio.AioRpcError as error:
+        raise explain_rpc_error(error, options.target, options.timeout) from None
+    elapsed = time.perf_counter() - started
+    if len(results) <= 8:
+        for replies in results:
+            for text in replies:
+                print(text)
+    else:
+        print(results[0][0])
+        print(f"{len(results)} RPCs ok in {elapsed:.3f}s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from toygrpc.cli import run_guarded
+
+    args = build_parser().parse_args(argv)
+    return run_guarded("toygrpc call", lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code generated from proto/ by ``toygrpc gen``: do not edit, regenerate."""

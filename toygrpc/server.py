@@ -1,0 +1,160 @@
+"""The Hello server: grpc.aio, with server reflection and the standard health service.
+
+Run it with ``toygrpc serve`` or ``python -m toygrpc.server``. It binds loopback only
+(``localhost:8080``: both 127.0.0.1 and ::1) unless ``--bind`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from toygrpc.addresses import HostPort, parse_host_port
+from toygrpc.errors import UsageError
+from toygrpc.generated import hello_pb2, hello_pb2_grpc
+
+DEFAULT_BIND = "localhost:8080"
+SERVICE_NAME = hello_pb2.DESCRIPTOR.services_by_name["HelloService"].full_name
+SERVER_STREAM_REPLIES = 3
+READY_PREFIX = "toygrpc server listening on "
+
+
+def greeting(x: str) -> str:
+    return f"Hello, {x}!"
+
+
+class HelloServicer(hello_pb2_grpc.HelloServiceServicer):
+    """Replies ``Hello, <x>!``; the streaming shapes differ only in how many messages flow."""
+
+    async def Hello(
+        self, request: hello_pb2.HelloRequest, context: grpc.aio.ServicerContext
+    ) -> hello_pb2.HelloResponse:
+        return hello_pb2.HelloResponse(x=greeting(request.x))
+
+    async def HelloServerStream(
+        self, request: hello_pb2.HelloRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[hello_pb2.HelloResponse]:
+        for i in range(SERVER_STREAM_REPLIES):
+            yield hello_pb2.HelloResponse(x=f"{greeting(request.x)} #{i + 1}")
+
+    async def HelloClientStream(
+        self,
+        request_iterator: AsyncIterator[hello_pb2.HelloRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> hello_pb2.HelloResponse:
+        names = [request.x async for request in request_iterator]
+        return hello_pb2.HelloResponse(x=greeting(", ".join(names)))
+
+    async def HelloBidiStream(
+        self,
+        request_iterator: AsyncIterator[hello_pb2.HelloRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[hello_pb2.HelloResponse]:
+        async for request in request_iterator:
+            yield hello_pb2.HelloResponse(x=greeting(request.x))
+
+
+def check_port_free(address: HostPort) -> None:
+    """Bind the address once ourselves, so that a port in use is our one-line error.
+
+    grpc would report it too, but as a core log line plus an exception that points
+    at GRPC_VERBOSITY; this check names the port and the fix.
+    """
+    if address.port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(address.host.strip("[]"), address.port,
+                                   type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot bind {address}: {exc.strerror}; use a local host name "
+                         "or address in --bind") from None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise UsageError(f"port {address.port} is already in use on {address.host}; "
+                                     "stop the other server or pick another port with --bind")\
+                        from None
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise UsageError(f"cannot bind {address}: {address.host} is not an address "
+                                     "of this machine; fix --bind") from None
+
+
+def build_server(bind: str) -> tuple[grpc.aio.Server, int]:
+    """Create the server with Hello, health and reflection; return it with the bound port."""
+    address = parse_host_port(bind, what="--bind", allow_port_zero=True)
+    # grpc turns SO_REUSEPORT on by default, which lets a second server silently share the
+    # port; off, a port in use is an error the user sees.
+    check_port_free(address)
+    server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+    hello_pb2_grpc.add_HelloServiceServicer_to_server(HelloServicer(), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    try:
+        port = server.add_insecure_port(str(address))
+    except RuntimeError as exc:
+        raise UsageError(
+            f"cannot bind {address}: {exc}; is the port already in use? pick another with --bind"
+        ) from None
+    if port == 0:
+        raise UsageError(f"cannot bind {address}: the port is in use or the host is not local; "
+                         "pick another with --bind")
+    return server, port
+
+
+async def serve(bind: str = DEFAULT_BIND) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+    server, port = build_server(bind)
+    await server.start()
+    host = bind.rpartition(":")[0]
+    print(f"{READY_PREFIX}{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(grace=1.0)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m toygrpc.server")
+    parser.description = (
+        "Serve HelloService (all four method shapes), the standard health service and "
+        "server reflection, on loopback unless --bind names another address."
+    )
+    parser.add_argument("--bind", default=DEFAULT_BIND, metavar="HOST:PORT",
+                        help=f"address to listen on (default {DEFAULT_BIND}: 127.0.0.1 and ::1; "
+                        "port 0 picks a free port and prints it)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args.bind))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from toygrpc.cli import run_guarded
+
+    args = build_parser().parse_args(argv)
+    return run_guarded("toygrpc serve", lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
