@@ -1,0 +1,1 @@
+"""Capture: run grpc.aio processes with hooks, the core's trace and viztracer, save the run."""

@@ -1,0 +1,107 @@
+"""Run a program, unchanged, inside a traced process: ``python -m toygrpc.capture.bootstrap``.
+
+The launcher (``toygrpc.capture.launch``) starts every traced process through this
+module. It installs the hooks before the program imports anything, optionally starts
+viztracer, runs the program as ``__main__`` (a script path or ``-m module``), and on
+the way out writes what it recorded into ``--out``: ``hooks.jsonl`` (+ the hook report),
+``viztracer.json`` and ``clock.json``. The core's trace goes to this process's stderr,
+which the launcher sends to ``core.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from toygrpc.capture import hooks
+
+CLOCK_SAMPLES = 25
+
+
+def sample_clock(getts: Any) -> dict[str, float]:
+    """Bracket viztracer's clock between two CLOCK_REALTIME reads; keep the tightest pair.
+
+    Returns the offset (realtime ns minus viztracer us * 1000) and the bracket's width,
+    which bounds the error of mapping viztracer's timestamps onto the common clock.
+    """
+    best: dict[str, float] = {}
+    for _ in range(CLOCK_SAMPLES):
+        before = time.time_ns()
+        tracer_us = float(getts())
+        after = time.time_ns()
+        width = after - before
+        if not best or width < best["width_ns"]:
+            best = {"offset_ns": (before + after) / 2 - tracer_us * 1000, "width_ns": width,
+                    "realtime_ns": (before + after) / 2}
+    return best
+
+
+def native_thread_names() -> dict[str, str]:
+    """OS thread id -> name for every thread alive now, the core's included (Linux only)."""
+    names = {}
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            names[comm.parent.name] = comm.read_text().strip()
+        except OSError:
+            continue
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toygrpc.capture.bootstrap")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--viztracer", action="store_true")
+    parser.add_argument("--tracer-entries", type=int, default=2_000_000)
+    parser.add_argument("-m", dest="module", action="store_true",
+                        help="the target is a module name, as with python -m")
+    parser.add_argument("target")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    options = parser.parse_args(argv)
+    out: Path = options.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    recorder = hooks.install()
+    tracer = None
+    clock: dict[str, Any] = {}
+    if options.viztracer:
+        from viztracer import VizTracer
+
+        tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0,
+                           output_file=str(out / "viztracer.json"), register_global=True)
+        tracer.start()
+        clock["start"] = sample_clock(tracer.getts)
+
+    sys.argv = [options.target, *options.args]
+    status = 0
+    try:
+        if options.module:
+            runpy.run_module(options.target, run_name="__main__", alter_sys=True)
+        else:
+            sys.path.insert(0, str(Path(options.target).resolve().parent))
+            runpy.run_path(options.target, run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+    except KeyboardInterrupt:
+        status = 130
+    finally:
+        if tracer is not None:
+            clock["end"] = sample_clock(tracer.getts)
+            tracer.stop()
+            tracer.save(verbose=0)
+        hooks.check_loop(recorder)
+        (out / "threads.json").write_text(json.dumps(native_thread_names()))
+        recorder.save(out / "hooks.jsonl")
+        (out / "clock.json").write_text(json.dumps(clock, indent=2))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Parse the core's own trace (``GRPC_TRACE=api GRPC_VERBOSITY=debug``) into events.
+
+A line looks like (absl logging)::
+
+    I1125 00:24:18.719705    2198 call.cc:494] grpc_call_start_batch(call=0x55.., ops=0x55.., nops=6, tag=0x7f.., reserved=0)
+
+severity, month and day, local wall-clock time to the microsecond, OS thread id,
+source file:line, message. ``grpc_call_start_batch`` is followed, on the same thread,
+by one ``ops[i]: NAME ...`` line per op. Lines that are not the core's (the program's
+own stderr) or that this parser does not know are kept as ``CoreLine`` events.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from toygrpc.model import (
+    CoreApiCall,
+    CoreBatchStarted,
+    CoreLine,
+    CoreRequestCall,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    Event,
+)
+
+LINE = re.compile(
+    r"^([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})\s+(\d+) ([^\]\s]+)\] (.*)$"
+)
+API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
+TAG = re.compile(r"\btag=(0x[0-9a-f]+|\(nil\)|0)")
+CALL = re.compile(r"\bcall=(0x[0-9a-f]+)")
+NOPS = re.compile(r"\bnops=(\d+)")
+ERROR_OK = re.compile(r"\berror=OK\b")
+RETURN_EVENT = re.compile(r"^RETURN_EVENT\[(0x[0-9a-f]+)\]: (\w+)(?:: tag:(0x[0-9a-f]+|\(nil\)) (\w+))?")
+OP_LINE = re.compile(r"^ops\[(\d+)\]: ([A-Z_]+)")
+SECONDS_PER_HALF_YEAR = 183 * 86400
+
+
+@dataclass(frozen=True)
+class LogClock:
+    """What turns a log line's local month/day/time into CLOCK_REALTIME nanoseconds.
+
+    The line has no year and no zone: both come from the capture (its start time and
+    the machine's UTC offset then), so a saved run re-parses the same anywhere.
+    """
+
+    year: int
+    utc_offset_s: int
+    start_ns: int
+
+    def to_ns(self, month: int, day: int, hh: int, mm: int, ss: int, us: int) -> int:
+        seconds = calendar.timegm((self.year, month, day, hh, mm, ss)) - self.utc_offset_s
+        if seconds * 1_000_000_000 < self.start_ns - SECONDS_PER_HALF_YEAR * 1_000_000_000:
+            seconds = calendar.timegm((self.year + 1, month, day, hh, mm, ss)) - self.utc_offset_s
+        return seconds * 1_000_000_000 + us * 1000
+
+
+def parse_lines(lines: Iterable[str], pid: int, clock: LogClock) -> Iterator[Event]:
+    """Turn core log lines into events; unknown or foreign lines become ``CoreLine``."""
+    pending: dict[int, tuple[CoreBatchStarted, int, list[str]]] = {}  # tid -> batch being read
+    last_ts = clock.start_ns
+    second_cache: dict[tuple[int, ...], int] = {}
+    for raw in lines:
+        line = raw.rstrip("\n")
+        match = LINE.match(line)
+        if match is None:
+            if line:
+                yield CoreLine(last_ts, pid, 0, line)
+            continue
+        month, day, hh, mm, ss, us, tid = (int(match.group(i)) for i in range(2, 9))
+        key = (month, day, hh, mm, ss)
+        base = second_cache.get(key)
+        if base is None:
+            base = clock.to_ns(month, day, hh, mm, ss, 0)
+            second_cache[key] = base
+        ts = last_ts = base + us * 1000
+        source, message = match.group(9), match.group(10)
+
+        if tid in pending:
+            batch, nops, ops = pending[tid]
+            op = OP_LINE.match(message)
+            if op is not None:
+                ops.append(op.group(2))
+                if len(ops) == nops:
+                    del pending[tid]
+                    yield _with_ops(batch, ops)
+                continue
+            del pending[tid]
+            yield _with_ops(batch, ops)
+
+        event = _parse_message(message, source, ts, pid, tid)
+        if isinstance(event, CoreBatchStarted):
+            nops_match = NOPS.search(message)
+            nops = int(nops_match.group(1)) if nops_match else 0
+            if nops:
+                pending[tid] = (event, nops, [])
+                continue
+        yield event
+    for batch, _, ops in pending.values():
+        yield _with_ops(batch, ops)
+
+
+def _with_ops(batch: CoreBatchStarted, ops: list[str]) -> CoreBatchStarted:
+    return CoreBatchStarted(batch.ts, batch.pid, batch.tid, batch.call, batch.tag, tuple(ops))
+
+
+def _parse_message(message: str, source: str, ts: int, pid: int, tid: int) -> Event:
+    if message.startswith("RETURN_EVENT"):
+        match = RETURN_EVENT.match(message)
+        if match is not None:
+            event_type, tag, status = match.group(2), match.group(3) or "", match.group(4) or ""
+            return CoreReturnEvent(ts, pid, tid, tag, status == "OK", event_type)
+    call = API_CALL.match(message)
+    if call is None:
+        return CoreLine(ts, pid, tid, message)
+    name, args = call.group(1), call.group(2)
+    if name == "grpc_call_start_batch":
+        call_match, tag_match = CALL.search(args), TAG.search(args)
+        if call_match and tag_match:
+            return CoreBatchStarted(ts, pid, tid, call_match.group(1), tag_match.group(1), ())
+    elif name == "cq_end_op_for_next":
+        tag_match = TAG.search(args)
+        if tag_match:
+            return CoreTagCompleted(ts, pid, tid, tag_match.group(1),
+                                    ERROR_OK.search(args) is not None)
+    elif name in ("grpc_server_request_call", "grpc_server_request_registered_call"):
+        tag_match = TAG.search(args)
+        if tag_match:
+            return CoreRequestCall(ts, pid, tid, tag_match.group(1),
+                                   name == "grpc_server_request_registered_call")
+    return CoreApiCall(ts, pid, tid, name, args, source)

@@ -1,0 +1,437 @@
+"""Hooks installed inside the traced process: the Python-visible seams of grpc.aio's glue.
+
+The Cython glue (``grpc._cython.cygrpc``) makes no Python frames, so viztracer cannot
+see it. It does, however, reach back into Python objects at a few places, and each of
+those is a seam this module takes (see docs/capture.md for the evidence):
+
+- ``socket.socketpair()`` when the poller is created: the poller's wake-up fds;
+- ``loop.add_reader(read_socket, partial(_handle_events, loop))``: wrapped, each call
+  is one drain of the poller's queue on the loop's thread;
+- ``loop.create_future()``: every waiter future grpc makes; returns ``TracedFuture``;
+- ``future.set_result``/``set_exception`` called by ``CallbackWrapper.functor_run``;
+- ``future.add_done_callback`` by the awaiting task: when it runs, the task resumes;
+- the selector's ``select()`` returning the poller's fd: the wake-up;
+- ``threading.Thread.run``: the poller thread's birth and native id;
+- module-level functions of cygrpc called through the module's globals
+  (``execute_batch``, the server's ``_handle_rpc`` ...): wrapped into spans;
+- grpc.aio's multicallables (pure Python): where each client RPC starts and ends.
+
+Everything is appended to one in-memory list (``Recorder``) and written once, at the
+end, so the hot path does no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import itertools
+import json
+import os
+import selectors
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toygrpc.model import (
+    DrainSpan,
+    Event,
+    FutureCreated,
+    FutureResolved,
+    GlueSpan,
+    LoopWake,
+    PollerSocket,
+    RpcFinished,
+    RpcStarted,
+    TaskFinished,
+    TaskResumed,
+    ThreadStarted,
+    event_to_dict,
+)
+
+now = time.time_ns  # CLOCK_REALTIME, the clock the core's log lines are stamped with
+native_id = threading.get_native_id
+
+# Module-level coroutine functions of cygrpc that its own code calls through the module's
+# globals, so that replacing them on the module intercepts those calls.
+GLUE_FUNCTIONS = (
+    "execute_batch",
+    "_receive_message",
+    "_send_message",
+    "_send_initial_metadata",
+    "_receive_initial_metadata",
+    "_send_error_status_from_server",
+    "_handle_rpc",
+    "_find_method_handler",
+    "_handle_unary_unary_rpc",
+    "_handle_unary_stream_rpc",
+    "_handle_stream_unary_rpc",
+    "_handle_stream_stream_rpc",
+    "_finish_handler_with_unary_response",
+    "_finish_handler_with_stream_responses",
+    "_schedule_rpc_coro",
+    "_handle_exceptions",
+    "_handle_cancellation_from_core",
+)
+# Which positional argument of a glue function is the call object (client ``_AioCall``
+# or server ``RPCState``), so spans can be grouped per RPC.
+CALL_ARGUMENT = {
+    "execute_batch": 0, "_receive_message": 0, "_send_message": 0,
+    "_send_initial_metadata": 0, "_receive_initial_metadata": 0,
+    "_send_error_status_from_server": 0, "_handle_rpc": 3, "_handle_unary_unary_rpc": 1,
+    "_handle_unary_stream_rpc": 1, "_handle_stream_unary_rpc": 1,
+    "_handle_stream_stream_rpc": 1, "_finish_handler_with_unary_response": 0,
+    "_finish_handler_with_stream_responses": 0, "_schedule_rpc_coro": 1,
+    "_handle_exceptions": 0,
+}
+REQUEST_CALL_TASKS = ("_request_registered_call", "_request_call")
+MULTICALLABLES = (
+    "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
+    "StreamUnaryMultiCallable", "StreamStreamMultiCallable",
+)
+HOOK_NAMES = (
+    "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
+    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.server",
+    "rpc.client",
+)
+
+_current_batch: contextvars.ContextVar[int] = contextvars.ContextVar("toygrpc_batch", default=0)
+
+
+@dataclass
+class Recorder:
+    """Collects events and per-hook diagnostics; one per traced process."""
+
+    pid: int = field(default_factory=os.getpid)
+    events: list[Event] = field(default_factory=list)
+    attached: dict[str, str] = field(default_factory=dict)  # hook -> how it attached
+    failed: dict[str, str] = field(default_factory=dict)  # hook -> why it could not
+    drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    batch_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    current_drain: int = 0
+    resolved_in_drain: int = 0
+    socketpairs: dict[int, int] = field(default_factory=dict)  # read fd -> write fd
+    poller_fds: set[int] = field(default_factory=set)
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+
+    def note_failure(self, hook: str, why: str) -> None:
+        self.failed[hook] = why
+        print(f"toygrpc: hook {hook} could not attach: {why}", file=sys.stderr, flush=True)
+
+    def save(self, path: Path) -> None:
+        """Write the events (JSON lines) and the hook report next to them."""
+        with path.open("w") as out:
+            for event in self.events:
+                out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
+        report = {"pid": self.pid, "attached": self.attached, "failed": self.failed}
+        path.with_suffix(".hooks.json").write_text(json.dumps(report, indent=2))
+
+
+RECORDER = Recorder()
+
+
+def _caller(depth: int = 2) -> str:
+    """The nearest Python frame above ``depth`` that is not a hook, as ``path-tail:function``."""
+    frame: Any = sys._getframe(depth)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    code = frame.f_code
+    filename = code.co_filename
+    cut = filename.rfind("site-packages/")
+    tail = filename[cut + 14 :] if cut >= 0 else filename.rsplit("/", 2)[-1]
+    return f"{tail}:{code.co_name}"
+
+
+class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future is generic only in stubs
+    """A future that records its resolution and the resumption of the task awaiting it."""
+
+    def set_result(self, result: Any) -> None:
+        rec = RECORDER
+        drain = rec.current_drain
+        if drain:
+            rec.resolved_in_drain += 1
+        rec.add(FutureResolved(now(), rec.pid, native_id(), id(self), True, drain))
+        super().set_result(result)
+
+    def set_exception(self, exception: Any) -> None:
+        rec = RECORDER
+        drain = rec.current_drain
+        if drain:
+            rec.resolved_in_drain += 1
+        rec.add(FutureResolved(now(), rec.pid, native_id(), id(self), False, drain,
+                               type(exception).__name__))
+        super().set_exception(exception)
+
+    def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
+        # Only a task's own wake-up is wrapped: other callers may remove their callback
+        # later by identity, which a wrapper would break.
+        if getattr(fn, "__name__", "") in ("task_wakeup", "__wakeup"):
+            future_id = id(self)
+            awaited = now()
+
+            def resumed(future: asyncio.Future[Any]) -> None:
+                rec = RECORDER
+                rec.add(TaskResumed(now(), rec.pid, native_id(), future_id, awaited))
+                fn(future)
+
+            super().add_done_callback(resumed, context=context)
+        else:
+            super().add_done_callback(fn, context=context)
+
+
+class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]  # DefaultSelector is an alias chosen at import
+    """Records when ``select()`` returns with the poller's read fd ready."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        poller_fds = RECORDER.poller_fds
+        started = now()
+        ready: list[tuple[selectors.SelectorKey, int]] = super().select(timeout)
+        if poller_fds:
+            for key, _ in ready:
+                if key.fd in poller_fds:
+                    ended = now()
+                    RECORDER.add(LoopWake(ended, RECORDER.pid, native_id(), key.fd,
+                                          ended - started))
+                    break
+        return ready
+
+
+class TracingEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's default loop with the seams grpc.aio uses wrapped."""
+
+    def __init__(self) -> None:
+        super().__init__(TracingSelector())
+
+    def create_future(self) -> asyncio.Future[Any]:
+        rec = RECORDER
+        future = TracedFuture(loop=self)
+        task = asyncio.current_task(self)
+        rec.add(FutureCreated(now(), rec.pid, native_id(), id(future), _caller(),
+                              _current_batch.get(), id(task) if task is not None else 0))
+        return future
+
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = super().create_task(coro, **kwargs)
+        name = getattr(coro, "__name__", "")
+        if name in REQUEST_CALL_TASKS:
+            task_id = id(task)
+
+            def finished(done: asyncio.Task[Any]) -> None:
+                rec = RECORDER
+                result = None if done.cancelled() or done.exception() else done.result()
+                rec.add(TaskFinished(now(), rec.pid, native_id(), task_id, name,
+                                     id(result) if result is not None else 0))
+
+            task.add_done_callback(finished)
+        return task
+
+    def add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+        func = getattr(callback, "func", None)
+        if isinstance(callback, functools.partial) and getattr(func, "__name__", "") == (
+            "_handle_events"
+        ):
+            callback = _traced_drain(callback)
+            read_fd = fd if isinstance(fd, int) else fd.fileno()
+            rec = RECORDER
+            rec.poller_fds.add(read_fd)
+            rec.add(PollerSocket(now(), rec.pid, native_id(), read_fd,
+                                 rec.socketpairs.get(read_fd, -1)))
+            rec.attached["loop.add_reader"] = "wrapped PollerCompletionQueue._handle_events"
+            rec.attached["loop.wake"] = f"selector watches fd {read_fd}"
+        super().add_reader(fd, callback, *args)
+
+
+def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
+    def drain() -> None:
+        rec = RECORDER
+        drain_id = next(rec.drain_seq)  # type: ignore[call-overload]  # an itertools.count
+        outer, rec.current_drain, rec.resolved_in_drain = rec.current_drain, drain_id, 0
+        started = now()
+        try:
+            handle_events()
+        finally:
+            rec.add(DrainSpan(started, rec.pid, native_id(), now() - started, drain_id,
+                              rec.resolved_in_drain))
+            rec.current_drain = outer
+
+    return drain
+
+
+class TracingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]  # an alias chosen at import
+    """Makes ``asyncio.run`` and ``new_event_loop`` give a ``TracingEventLoop``."""
+
+    _loop_factory = TracingEventLoop
+
+
+def _install_socketpair(rec: Recorder) -> None:
+    original = socket.socketpair
+
+    @functools.wraps(original)
+    def socketpair(*args: Any, **kwargs: Any) -> tuple[socket.socket, socket.socket]:
+        pair = original(*args, **kwargs)
+        rec.socketpairs[pair[0].fileno()] = pair[1].fileno()
+        return pair
+
+    socket.socketpair = socketpair
+    rec.attached["poller.socketpair"] = "socket.socketpair"
+
+
+def _install_thread_run(rec: Recorder) -> None:
+    original = threading.Thread.run
+
+    def run(self: threading.Thread) -> None:
+        rec.add(ThreadStarted(now(), rec.pid, native_id(), self.name, native_id()))
+        original(self)
+
+    threading.Thread.run = run  # type: ignore[method-assign]  # the hook is the point
+    rec.attached["poller.thread"] = "threading.Thread.run"
+
+
+def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
+    call_position = CALL_ARGUMENT.get(name, -1)
+    is_batch = name == "execute_batch"
+
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        started = now()
+        tid = native_id()
+        batch_id, ops, token = 0, (), None
+        if is_batch:
+            batch_id = next(rec.batch_seq)  # type: ignore[call-overload]  # an itertools.count
+            ops = tuple(type(op).__name__ for op in args[1])
+            token = _current_batch.set(batch_id)
+        call = id(args[call_position]) if 0 <= call_position < len(args) else 0
+        error = ""
+        try:
+            return await original(*args, **kwargs)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            if token is not None:
+                _current_batch.reset(token)
+            rec.add(GlueSpan(started, rec.pid, tid, now() - started, name, batch_id, ops,
+                             error, call))
+
+    traced.__name__ = traced.__qualname__ = name
+    return traced
+
+
+def _install_glue(rec: Recorder) -> None:
+    try:
+        from grpc._cython import cygrpc
+    except ImportError as exc:
+        rec.note_failure("glue.execute_batch", f"grpc._cython.cygrpc did not import: {exc}")
+        return
+    missing = []
+    for name in GLUE_FUNCTIONS:
+        original = getattr(cygrpc, name, None)
+        if original is None:
+            missing.append(name)
+            continue
+        setattr(cygrpc, name, _wrap_glue(name, original, rec))
+    if "execute_batch" in missing:
+        rec.note_failure("glue.execute_batch",
+                         f"cygrpc has no module-level execute_batch in grpcio {_grpc_version()}")
+    else:
+        rec.attached["glue.execute_batch"] = "cygrpc.execute_batch"
+    server_missing = [n for n in missing if n != "execute_batch"]
+    if server_missing:
+        rec.attached["glue.server"] = "partial: missing " + ", ".join(server_missing)
+    else:
+        rec.attached["glue.server"] = f"{len(GLUE_FUNCTIONS) - 1} cygrpc server functions"
+
+
+def _install_multicallables(rec: Recorder) -> None:
+    try:
+        from grpc.aio import _channel
+    except ImportError as exc:
+        rec.note_failure("rpc.client", f"grpc.aio._channel did not import: {exc}")
+        return
+    for class_name in MULTICALLABLES:
+        cls = getattr(_channel, class_name, None)
+        if cls is None or not hasattr(cls, "__call__"):
+            rec.note_failure("rpc.client", f"grpc.aio._channel.{class_name} is missing")
+            continue
+        cls.__call__ = _traced_multicallable(cls.__call__, rec)
+    rec.attached.setdefault("rpc.client", "grpc.aio multicallables' __call__")
+
+
+def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = now()
+        method = getattr(self, "_method", b"")
+        result = original(self, *args, **kwargs)
+        cython_call = getattr(result, "_cython_call", None)
+        call_id = id(cython_call) if cython_call is not None else 0
+        rec.add(RpcStarted(started, rec.pid, native_id(), call_id,
+                           method.decode() if isinstance(method, bytes) else str(method),
+                           "client"))
+        if hasattr(result, "add_done_callback"):
+
+            def finished(done_call: Any) -> None:
+                rec.add(RpcFinished(now(), rec.pid, native_id(), call_id,
+                                    _status_name(done_call), "client"))
+            result.add_done_callback(finished)
+        return result
+
+    return call
+
+
+def _status_name(call: Any) -> str:
+    """The final status of a finished grpc.aio call, read without awaiting anything."""
+    try:
+        if call.cancelled():
+            return "CANCELLED"
+        import grpc
+
+        code = call._cython_call._status.code()
+        return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+    except Exception as exc:  # a hook must never break the traced program
+        return f"unknown ({type(exc).__name__})"
+
+
+def _grpc_version() -> str:
+    try:
+        import grpc
+
+        return str(grpc.__version__)
+    except ImportError:
+        return "unknown"
+
+
+def install(rec: Recorder = RECORDER) -> Recorder:
+    """Install every hook; a hook that cannot attach is reported, the others still work."""
+    _install_socketpair(rec)
+    _install_thread_run(rec)
+    asyncio.set_event_loop_policy(TracingEventLoopPolicy())
+    rec.attached["loop.create_future"] = "TracingEventLoop.create_future"
+    rec.attached["future.resolve"] = "TracedFuture.set_result/set_exception"
+    rec.attached["task.resume"] = "TracedFuture.add_done_callback"
+    _install_glue(rec)
+    _install_multicallables(rec)
+    return rec
+
+
+def check_loop(rec: Recorder = RECORDER) -> None:
+    """Say loudly when the program ran grpc.aio on a loop these hooks could not reach."""
+    policy = asyncio.get_event_loop_policy()
+    if not isinstance(policy, TracingEventLoopPolicy):
+        rec.note_failure(
+            "loop.create_future",
+            f"the program replaced the event loop policy with {type(policy).__module__}."
+            f"{type(policy).__name__}; loop hooks work only on asyncio's default loop "
+            "(uvloop and other C loops cannot be hooked); core trace still recorded",
+        )
+    if rec.socketpairs and not rec.poller_fds:
+        rec.note_failure("loop.add_reader",
+                         "grpc never registered its poller socket with a traced loop")

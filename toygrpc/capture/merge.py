@@ -1,0 +1,202 @@
+"""Merge the raw inputs of a capture into one ``Timeline`` on one clock.
+
+The common clock is CLOCK_REALTIME in nanoseconds:
+
+- hooks read it directly (``time.time_ns``);
+- the core stamps its log lines with the same clock, printed as local time truncated
+  to the microsecond: taken as is, and *checked*: every batch gives a bracket (the
+  waiter future is created just before ``grpc_call_start_batch`` and awaited just
+  after, both on the same thread), so the offsets consistent with all brackets form
+  an interval, whose farthest end from zero is the stored error bound;
+- viztracer has a clock of its own: it is sampled against CLOCK_REALTIME at start and
+  end of the process (tightest of 25 bracketed reads each) and mapped linearly; the
+  bound is half the widest bracket plus the drift between the two samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.session import Capture
+from toygrpc.model import (
+    CoreBatchStarted,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    Event,
+    FutureCreated,
+    PythonSlice,
+    TaskResumed,
+    ThreadStarted,
+)
+from toygrpc.model.timeline import Timeline
+
+POLLER_THREAD_MARK = "_poll_wrapper"
+TRUNCATION_NS = 1000  # the core prints microseconds
+
+
+def build_timeline(cap: Capture) -> Timeline:
+    """Parse every process's raw files and merge them, sorted by time."""
+    timeline = Timeline(events=[], diagnostics=list(cap.diagnostics))
+    clock = LogClock(_year(cap.started_ns, cap.utc_offset_s), cap.utc_offset_s, cap.started_ns)
+    for proc in cap.processes:
+        if not proc.traced:
+            continue
+        folder = cap.process_dir(proc.role)
+        pid = proc.pid
+        timeline.processes[pid] = proc.role
+        events: list[Event] = []
+        hooks_file = folder / "hooks.jsonl"
+        if hooks_file.is_file():
+            events.extend(_read_hooks(hooks_file, timeline, proc.role))
+        else:
+            timeline.diagnostics.append(f"{proc.role}: no hook events ({hooks_file} missing)")
+        core_file = folder / "core.log"
+        if core_file.is_file():
+            with core_file.open(errors="replace") as lines:
+                events.extend(parse_lines(lines, pid, clock))
+        else:
+            timeline.diagnostics.append(f"{proc.role}: no core log ({core_file} missing)")
+        viz_file = folder / "viztracer.json"
+        if proc.viztracer:
+            if viz_file.is_file():
+                events.extend(_read_viztracer(viz_file, folder / "clock.json", pid, proc.role,
+                                              timeline))
+            else:
+                timeline.diagnostics.append(f"{proc.role}: viztracer wrote no {viz_file.name}")
+        timeline.clock[proc.role] = {"core": check_core_clock(events)}
+        _name_threads(timeline, pid, events, folder / "threads.json")
+        timeline.events.extend(events)
+    timeline.events.sort(key=lambda e: e.ts)
+    return timeline
+
+
+def _year(started_ns: int, utc_offset_s: int) -> int:
+    import time
+
+    return time.gmtime(started_ns // 1_000_000_000 + utc_offset_s).tm_year
+
+
+def _read_hooks(path: Path, timeline: Timeline, role: str) -> list[Event]:
+    from toygrpc.model import event_from_dict
+
+    report_path = path.with_suffix(".hooks.json")
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        timeline.hooks[role] = report
+        for hook, why in report.get("failed", {}).items():
+            timeline.diagnostics.append(f"{role}: hook {hook} did not attach: {why}")
+    events = []
+    with path.open() as source:
+        for number, line in enumerate(source, 1):
+            try:
+                events.append(event_from_dict(json.loads(line)))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                timeline.diagnostics.append(f"{path}:{number}: damaged hook event ({exc})")
+    return events
+
+
+def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
+                    timeline: Timeline) -> list[Event]:
+    try:
+        data = json.loads(path.read_text())
+        samples = json.loads(clock_path.read_text())
+        start, end = samples["start"], samples["end"]
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        timeline.diagnostics.append(f"{role}: viztracer output unusable ({exc})")
+        return []
+    # Linear map from viztracer's microseconds to realtime nanoseconds through both samples.
+    t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
+    t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
+    slope = (end["offset_ns"] - start["offset_ns"]) / (t1 - t0) if t1 > t0 else 0.0
+
+    def to_ns(us: float) -> int:
+        return round(us * 1000 + start["offset_ns"] + slope * (us - t0))
+
+    error = max(start["width_ns"], end["width_ns"]) / 2 + abs(end["offset_ns"] - start["offset_ns"])
+    timeline.clock.setdefault(role, {})
+    timeline.clock[role]["viztracer"] = {
+        "method": "bracketed samples at start and end, linear map",
+        "error_bound_ns": round(error),
+        "drift_ns": round(end["offset_ns"] - start["offset_ns"]),
+    }
+    overflow = data.get("viztracer_metadata", {}).get("overflow")
+    if overflow:
+        timeline.diagnostics.append(f"{role}: viztracer's buffer overflowed: the oldest Python "
+                                    "events were dropped (raise --tracer-entries)")
+    events: list[Event] = []
+    for entry in data.get("traceEvents", []):
+        if entry.get("ph") != "X":
+            continue
+        events.append(PythonSlice(to_ns(entry["ts"]), pid, int(entry["tid"]),
+                                  round(entry.get("dur", 0) * 1000), entry["name"],
+                                  dict(entry.get("args", {}))))
+    return events
+
+
+def check_core_clock(events: list[Event]) -> dict[str, Any]:
+    """Bound the offset between core log stamps and hook stamps with per-batch brackets."""
+    created = [e for e in events if isinstance(e, FutureCreated) and e.in_batch]
+    awaited = {e.future_id: e.awaited_ts for e in events
+               if isinstance(e, TaskResumed) and e.awaited_ts}
+    starts_by_tid: dict[int, list[CoreBatchStarted]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, CoreBatchStarted):
+            starts_by_tid[e.tid].append(e)
+    lo, hi, brackets = -10**12, 10**12, 0
+    created_by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
+    for f in sorted(created, key=lambda e: e.ts):
+        created_by_tid[f.tid].append(f)
+    for tid, futures in created_by_tid.items():
+        for future, start in zip(futures, sorted(starts_by_tid.get(tid, []), key=lambda e: e.ts),
+                                 strict=False):
+            upper = awaited.get(future.future_id)
+            if upper is None:
+                continue
+            # true core time = logged + delta, delta in [0, 1us) from truncation
+            lo = max(lo, future.ts - start.ts - TRUNCATION_NS)
+            hi = min(hi, upper - start.ts)
+            brackets += 1
+    if not brackets:
+        return {"method": "same clock (CLOCK_REALTIME), unchecked: no batch brackets",
+                "brackets": 0, "error_bound_ns": None}
+    consistent = lo <= hi
+    return {
+        "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
+                  "between its waiter's creation and the await",
+        "brackets": brackets,
+        "offset_interval_ns": [lo, hi],
+        "consistent": consistent,
+        "error_bound_ns": max(abs(lo), abs(hi), TRUNCATION_NS) if consistent else abs(lo - hi),
+    }
+
+
+def _name_threads(timeline: Timeline, pid: int, events: list[Event], names_path: Path) -> None:
+    """Give each thread a role: main, poller, or the core's own thread names."""
+    native: dict[str, str] = {}
+    if names_path.is_file():
+        native = json.loads(names_path.read_text())
+    for tid_text, name in native.items():
+        timeline.threads[(pid, int(tid_text))] = name
+    for event in events:
+        if isinstance(event, ThreadStarted) and POLLER_THREAD_MARK in event.name:
+            timeline.threads[(pid, event.native_id)] = "poller"
+        elif isinstance(event, CoreReturnEvent):
+            timeline.threads.setdefault((pid, event.tid), "poller")
+        elif isinstance(event, CoreTagCompleted):
+            timeline.threads.setdefault((pid, event.tid), "core")
+    timeline.threads[(pid, pid)] = "main"
+
+
+def load_or_build(cap: Capture) -> Timeline:
+    """The run's timeline, from ``events.jsonl`` when present, else built and saved."""
+    from toygrpc.model.timeline import EVENTS_FILE
+
+    if (cap.run_dir / EVENTS_FILE).is_file():
+        return Timeline.load(cap.run_dir)
+    timeline = build_timeline(cap)
+    timeline.save(cap.run_dir)
+    return timeline

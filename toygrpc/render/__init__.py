@@ -1,0 +1,1 @@
+"""Renderers: each reads the same model (timeline + analysis) and writes one view."""
