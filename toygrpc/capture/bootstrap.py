@@ -41,17 +41,6 @@ def sample_clock(getts: Any) -> dict[str, float]:
     return best
 
 
-def native_thread_names() -> dict[str, str]:
-    """OS thread id -> name for every thread alive now, the core's included (Linux only)."""
-    names = {}
-    for comm in Path("/proc/self/task").glob("*/comm"):
-        try:
-            names[comm.parent.name] = comm.read_text().strip()
-        except OSError:
-            continue
-    return names
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toygrpc.capture.bootstrap")
     parser.add_argument("--out", required=True, type=Path)
@@ -97,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             tracer.stop()
             tracer.save(verbose=0)
         hooks.check_loop(recorder)
-        (out / "threads.json").write_text(json.dumps(native_thread_names()))
         recorder.save(out / "hooks.jsonl")
         (out / "clock.json").write_text(json.dumps(clock, indent=2))
     return status

@@ -100,7 +100,13 @@ HOOK_NAMES = (
     "rpc.client",
 )
 
+SAMPLE_THREADS_AT_DRAINS = (1, 64)
+
+LINK_METADATA_KEY = "toygrpc-link"
+LINK_ENV = "TOYGRPC_LINK_CALLS"
+
 _current_batch: contextvars.ContextVar[int] = contextvars.ContextVar("toygrpc_batch", default=0)
+_current_call: contextvars.ContextVar[int] = contextvars.ContextVar("toygrpc_call", default=0)
 
 
 @dataclass
@@ -118,6 +124,16 @@ class Recorder:
     socketpairs: dict[int, int] = field(default_factory=dict)  # read fd -> write fd
     poller_fds: set[int] = field(default_factory=set)
 
+    thread_names: dict[str, str] = field(default_factory=dict)  # OS tid -> name
+
+    def sample_thread_names(self) -> None:
+        """Read the names of every thread alive now, the core's own included (Linux)."""
+        for comm in Path("/proc/self/task").glob("*/comm"):
+            try:
+                self.thread_names[comm.parent.name] = comm.read_text().strip()
+            except OSError:
+                continue
+
     def add(self, event: Event) -> None:
         self.events.append(event)
 
@@ -130,7 +146,9 @@ class Recorder:
         with path.open("w") as out:
             for event in self.events:
                 out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
-        report = {"pid": self.pid, "attached": self.attached, "failed": self.failed}
+        self.sample_thread_names()
+        report = {"pid": self.pid, "attached": self.attached, "failed": self.failed,
+                  "threads": self.thread_names}
         path.with_suffix(".hooks.json").write_text(json.dumps(report, indent=2))
 
 
@@ -254,6 +272,8 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
     def drain() -> None:
         rec = RECORDER
         drain_id = next(rec.drain_seq)  # type: ignore[call-overload]  # an itertools.count
+        if drain_id in SAMPLE_THREADS_AT_DRAINS:
+            rec.sample_thread_names()  # the core's threads exist while calls are in flight
         outer, rec.current_drain, rec.resolved_in_drain = rec.current_drain, drain_id, 0
         started = now()
         try:
@@ -299,16 +319,24 @@ def _install_thread_run(rec: Recorder) -> None:
 def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     call_position = CALL_ARGUMENT.get(name, -1)
     is_batch = name == "execute_batch"
+    is_handler = name == "_handle_rpc"
+    is_lookup = name == "_find_method_handler"
 
     async def traced(*args: Any, **kwargs: Any) -> Any:
         started = now()
         tid = native_id()
-        batch_id, ops, token = 0, (), None
+        batch_id, ops, token, call_token, detail = 0, (), None, None, ""
         if is_batch:
             batch_id = next(rec.batch_seq)  # type: ignore[call-overload]  # an itertools.count
             ops = tuple(type(op).__name__ for op in args[1])
             token = _current_batch.set(batch_id)
         call = id(args[call_position]) if 0 <= call_position < len(args) else 0
+        if is_handler:
+            detail = str(args[0])
+            call_token = _current_call.set(call)
+        elif is_lookup:
+            call = _current_call.get()
+            detail = _link_from_metadata(args[1] if len(args) > 1 else ())
         error = ""
         try:
             return await original(*args, **kwargs)
@@ -318,11 +346,23 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         finally:
             if token is not None:
                 _current_batch.reset(token)
+            if call_token is not None:
+                _current_call.reset(call_token)
             rec.add(GlueSpan(started, rec.pid, tid, now() - started, name, batch_id, ops,
-                             error, call))
+                             error, call, detail))
 
     traced.__name__ = traced.__qualname__ = name
     return traced
+
+
+def _link_from_metadata(metadata: Any) -> str:
+    try:
+        for key, value in metadata:
+            if key == LINK_METADATA_KEY:
+                return str(value)
+    except (TypeError, ValueError):
+        pass
+    return ""
 
 
 def _install_glue(rec: Recorder) -> None:
@@ -366,16 +406,23 @@ def _install_multicallables(rec: Recorder) -> None:
 
 
 def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
+    link_calls = os.environ.get(LINK_ENV) == "1"
+    links = itertools.count(1)
+
     @functools.wraps(original)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = now()
         method = getattr(self, "_method", b"")
+        link = ""
+        if link_calls:
+            link = f"{rec.pid}-{next(links)}"
+            kwargs["metadata"] = (*(kwargs.get("metadata") or ()), (LINK_METADATA_KEY, link))
         result = original(self, *args, **kwargs)
         cython_call = getattr(result, "_cython_call", None)
         call_id = id(cython_call) if cython_call is not None else 0
         rec.add(RpcStarted(started, rec.pid, native_id(), call_id,
                            method.decode() if isinstance(method, bytes) else str(method),
-                           "client"))
+                           "client", link))
         if hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:

@@ -129,6 +129,10 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "script": list(options.script)})
     options.out.mkdir(parents=True, exist_ok=True)
     env = core_env(options.tracers)
+    if options.mode == "both":
+        from toygrpc.capture.hooks import LINK_ENV
+
+        env[LINK_ENV] = "1"  # client and server both traced: tie their RPCs together
     plain_env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE",)}
     server: RunningServer | None = None
     try:

@@ -68,7 +68,7 @@ def build_timeline(cap: Capture) -> Timeline:
             else:
                 timeline.diagnostics.append(f"{proc.role}: viztracer wrote no {viz_file.name}")
         timeline.clock[proc.role] = {"core": check_core_clock(events)}
-        _name_threads(timeline, pid, events, folder / "threads.json")
+        _name_threads(timeline, pid, events, timeline.hooks.get(proc.role, {}).get("threads", {}))
         timeline.events.extend(events)
     timeline.events.sort(key=lambda e: e.ts)
     return timeline
@@ -174,11 +174,9 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     }
 
 
-def _name_threads(timeline: Timeline, pid: int, events: list[Event], names_path: Path) -> None:
+def _name_threads(timeline: Timeline, pid: int, events: list[Event],
+                  native: dict[str, str]) -> None:
     """Give each thread a role: main, poller, or the core's own thread names."""
-    native: dict[str, str] = {}
-    if names_path.is_file():
-        native = json.loads(names_path.read_text())
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
     for event in events:

@@ -120,6 +120,7 @@ class GlueSpan(Event):
     ops: tuple[str, ...] = ()
     error: str = ""
     call: int = 0  # identity of the call object (client _AioCall, server RPCState)
+    detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ class RpcStarted(Event):
     call_id: int  # identity of the call object, as GlueSpan.call
     method: str
     side: str  # "client" or "server"
+    link: str = ""  # id sent in the call's metadata (trace both), found again on the server
 
 
 @dataclass(frozen=True, slots=True)
