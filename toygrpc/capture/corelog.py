@@ -30,7 +30,8 @@ from toygrpc.model import (
 LINE = re.compile(
     r"^([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})\s+(\d+) ([^\]\s]+)\] (.*)$"
 )
-API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
+# The core cuts long messages, so the closing parenthesis may be missing.
+API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*?)\)?$")
 TAG = re.compile(r"\btag=(0x[0-9a-f]+|\(nil\)|0)")
 CALL = re.compile(r"\bcall=(0x[0-9a-f]+)")
 NOPS = re.compile(r"\bnops=(\d+)")

@@ -1,0 +1,386 @@
+"""Causal chains: each completion followed across threads, and RPCs made of them.
+
+A chain follows one grpc waiter future (every completion-queue tag grpc.aio uses
+resolves exactly one):
+
+    future created (main) -> core call carrying the tag (batch start or request-call, main)
+    -> tag completed (cq_end_op_for_next, a core thread or main inline)
+    -> RETURN_EVENT (poller) -> wake on the poller's fd (main) -> drain (main)
+    -> future resolved (main) -> the awaiting task resumes (main)
+
+How the pieces are matched (the core log and the hooks share no id):
+
+- a batch's waiter is made inside ``execute_batch`` just before ``grpc_call_start_batch``
+  on the same thread, so the n-th batch future of a thread matches that thread's n-th
+  batch start (checked: the op counts agree);
+- a request-call waiter is the future made just before ``grpc_server_request_*call``;
+- the start's tag is then followed to the next completion and RETURN_EVENT of that tag
+  (tags are addresses, reused after free: always the next one in time);
+- the future's own id leads to its resolution, whose drain id leads to the drain, and
+  the drain to the wake-up just before it.
+
+Analysis passes are plain functions ``(timeline) -> result``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from toygrpc.model import (
+    CoreBatchStarted,
+    CoreRequestCall,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    DrainSpan,
+    Event,
+    FutureCreated,
+    FutureResolved,
+    GlueSpan,
+    LoopWake,
+    RpcFinished,
+    RpcStarted,
+    TaskFinished,
+    TaskResumed,
+)
+from toygrpc.model.timeline import Timeline
+
+# Steps of a chain, in causal order, with the stage that ends at each step.
+STEPS = ("created", "core_call", "completed", "returned", "woken", "drained", "resolved",
+         "resumed")
+STAGES = {
+    "created": ("python_before_core",
+                "Python before the core: from the RPC's start (or the previous step) to the "
+                "batch being handed to the core"),
+    "core_call": ("python_before_core", ""),
+    "completed": ("core_and_network",
+                  "in the core and on the network: from the batch start to a core thread "
+                  "completing its tag"),
+    "returned": ("core_to_poller",
+                 "core to poller: from the completion to grpc_completion_queue_next returning "
+                 "it on the poller thread"),
+    "woken": ("poller_to_wake",
+              "poller to main-thread wake: from RETURN_EVENT to the loop's selector returning "
+              "the poller's fd"),
+    "drained": ("wake_to_drain", "wake to drain: from the wake-up to the queue drain starting"),
+    "resolved": ("drain_to_resolution",
+                 "drain to resolution: from the drain's start to set_result on the future"),
+    "resumed": ("resolution_to_resume",
+                "resolution to resumed task: from set_result to the awaiting task running"),
+}
+STAGE_ORDER = ("python_before_core", "core_and_network", "core_to_poller", "poller_to_wake",
+               "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core")
+STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
+    "python_after_core": "Python after the core: from the last task resumption to the RPC's "
+                         "outcome reaching the caller",
+}
+
+
+@dataclass
+class Chain:
+    """One completion followed across threads; ``missing`` names the first absent link."""
+
+    pid: int
+    future: FutureCreated
+    kind: str  # "batch" or "request_call"
+    ops: tuple[str, ...] = ()
+    core_call: CoreBatchStarted | CoreRequestCall | None = None
+    completed: CoreTagCompleted | None = None
+    returned: CoreReturnEvent | None = None
+    woken: LoopWake | None = None
+    drain: DrainSpan | None = None
+    resolved: FutureResolved | None = None
+    resumed: TaskResumed | None = None
+    call: int = 0  # call object identity, from the glue span of the batch
+    shared_wake: bool = False  # drained after a wake that an earlier event caused
+
+    def step(self, name: str) -> Event | None:
+        return {
+            "created": self.future, "core_call": self.core_call, "completed": self.completed,
+            "returned": self.returned, "woken": self.woken, "drained": self.drain,
+            "resolved": self.resolved, "resumed": self.resumed,
+        }[name]
+
+    @property
+    def missing(self) -> str:
+        for name in STEPS:
+            if self.step(name) is None:
+                return name
+        return ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def links(self) -> list[tuple[Event, Event]]:
+        """Consecutive present steps: one arrow each."""
+        present = [e for e in (self.step(n) for n in STEPS) if e is not None]
+        return list(zip(present, present[1:], strict=False))
+
+    @property
+    def ok(self) -> bool:
+        return self.resolved.ok if self.resolved is not None else False
+
+    def stages(self) -> dict[str, int]:
+        """Durations (ns) of the stages between this chain's steps, from the core call on."""
+        result: dict[str, int] = {}
+        previous = self.core_call
+        if previous is None:
+            return result
+        for name in STEPS[2:]:
+            event = self.step(name)
+            if event is None:
+                break
+            stage = STAGES[name][0]
+            if name == "drained" and self.shared_wake:
+                stage = "poller_to_wake"
+            result[stage] = result.get(stage, 0) + event.ts - previous.ts
+            previous = event
+        if self.shared_wake:
+            result["wake_to_drain"] = 0
+        return result
+
+
+@dataclass
+class Rpc:
+    """One RPC on one side, with its chains in order."""
+
+    pid: int
+    side: str
+    method: str
+    call: int
+    start: int
+    end: int
+    status: str
+    chains: list[Chain] = field(default_factory=list)
+    link: str = ""
+    peer: Rpc | None = None  # the other side's RPC in trace both
+
+    @property
+    def latency(self) -> int:
+        return self.end - self.start
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.chains) and all(c.complete for c in self.chains)
+
+    @property
+    def missing(self) -> str:
+        if not self.chains:
+            return "no chains"
+        for index, chain in enumerate(self.chains):
+            if chain.missing:
+                return f"chain {index + 1}: {chain.missing}"
+        return ""
+
+    def stages(self) -> dict[str, int]:
+        """Stage durations (ns) that add up to ``latency``: see ``STAGE_DEFINITIONS``."""
+        totals = dict.fromkeys(STAGE_ORDER, 0)
+        cursor = self.start
+        for chain in self.chains:
+            if not chain.complete:
+                continue
+            for name in STEPS[1:]:
+                event = chain.step(name)
+                assert event is not None
+                stage = STAGES[name][0]
+                if name == "drained" and chain.shared_wake:
+                    stage = "poller_to_wake"
+                if event.ts >= cursor or name != "created":
+                    totals[stage] += event.ts - cursor
+                    cursor = event.ts
+        totals["python_after_core"] = self.end - cursor
+        return totals
+
+
+@dataclass
+class Analysis:
+    chains: list[Chain]
+    rpcs: list[Rpc]
+
+    @property
+    def links(self) -> int:
+        return sum(len(c.links()) for c in self.chains) + sum(
+            1 for r in self.rpcs if r.side == "client" and r.peer is not None) * 2
+
+
+def build_chains(timeline: Timeline) -> list[Chain]:
+    """Every grpc waiter future of the timeline, followed as far as the events go."""
+    by_pid: dict[int, list[Event]] = defaultdict(list)
+    for event in timeline.events:
+        by_pid[event.pid].append(event)
+    chains: list[Chain] = []
+    for pid, events in by_pid.items():
+        chains.extend(_chains_of_process(pid, events))
+    chains.sort(key=lambda c: c.future.ts)
+    return chains
+
+
+def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
+    resolutions: dict[int, list[FutureResolved]] = defaultdict(list)
+    resumptions: dict[int, list[TaskResumed]] = defaultdict(list)
+    drains: dict[int, DrainSpan] = {}
+    wakes: list[LoopWake] = []
+    batch_spans: dict[int, GlueSpan] = {}
+    completions: dict[str, list[CoreTagCompleted]] = defaultdict(list)
+    returns: dict[str, list[CoreReturnEvent]] = defaultdict(list)
+    starts: dict[int, list[CoreBatchStarted | CoreRequestCall]] = defaultdict(list)
+    created: list[FutureCreated] = []
+    for e in events:
+        if isinstance(e, FutureCreated):
+            created.append(e)
+        elif isinstance(e, FutureResolved):
+            resolutions[e.future_id].append(e)
+        elif isinstance(e, TaskResumed):
+            resumptions[e.future_id].append(e)
+        elif isinstance(e, DrainSpan):
+            drains[e.drain_id] = e
+        elif isinstance(e, LoopWake):
+            wakes.append(e)
+        elif isinstance(e, GlueSpan) and e.batch_id:
+            batch_spans[e.batch_id] = e
+        elif isinstance(e, CoreTagCompleted):
+            completions[e.tag].append(e)
+        elif isinstance(e, CoreReturnEvent) and e.tag:
+            returns[e.tag].append(e)
+        elif isinstance(e, CoreBatchStarted | CoreRequestCall):
+            starts[e.tid].append(e)
+    wake_times = [w.ts for w in wakes]
+
+    def first_after(items: list[FutureResolved] | list[TaskResumed], ts: int) -> Event | None:
+        return next((i for i in items if i.ts >= ts), None)
+
+    # A batch waiter is made inside execute_batch; a request-call waiter is made by a
+    # Cython coroutine (no Python frame of its own: the caller seen is the task step,
+    # asyncio's Handle._run) and is resolved inside a drain (functor_run runs only there),
+    # unless the server stopped before a call came.
+    waiters = [f for f in created
+               if f.in_batch or (f.caller.endswith("events.py:_run") and any(
+                   r.in_drain and r.ts >= f.ts for r in resolutions.get(f.future_id, ())))]
+    chains: list[Chain] = []
+    by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
+    for f in waiters:
+        by_tid[f.tid].append(f)
+    for tid, futures in by_tid.items():
+        pending = list(starts.get(tid, []))
+        used = [False] * len(pending)
+        for future in futures:
+            kind = "batch" if future.in_batch else "request_call"
+            wanted = CoreBatchStarted if kind == "batch" else CoreRequestCall
+            span = batch_spans.get(future.in_batch)
+            chain = Chain(pid, future, kind, span.ops if span else (),
+                          call=span.call if span else 0)
+            for index, start in enumerate(pending):
+                if not used[index] and isinstance(start, wanted) and start.ts >= future.ts - 1000:
+                    used[index] = True
+                    chain.core_call = start
+                    break
+            _follow(chain, completions, returns)
+            resolved = first_after(resolutions.get(future.future_id, []), future.ts)
+            if isinstance(resolved, FutureResolved):
+                chain.resolved = resolved
+                chain.drain = drains.get(resolved.in_drain)
+                resumed = first_after(resumptions.get(future.future_id, []), resolved.ts)
+                chain.resumed = resumed if isinstance(resumed, TaskResumed) else None
+            if chain.drain is not None:
+                at = bisect.bisect_right(wake_times, chain.drain.ts) - 1
+                if at >= 0:
+                    chain.woken = wakes[at]
+                    if chain.returned is not None and chain.woken.ts < chain.returned.ts:
+                        chain.shared_wake = True
+            chains.append(chain)
+    return chains
+
+
+def _follow(chain: Chain, completions: dict[str, list[CoreTagCompleted]],
+            returns: dict[str, list[CoreReturnEvent]]) -> None:
+    start = chain.core_call
+    if start is None:
+        return
+    done = next((c for c in completions.get(start.tag, ()) if c.ts >= start.ts), None)
+    chain.completed = done
+    if done is not None:
+        chain.returned = next((r for r in returns.get(start.tag, ()) if r.ts >= done.ts), None)
+
+
+def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
+    """Group chains into RPCs: client RPCs by their call object, server RPCs by RPCState."""
+    rpcs: list[Rpc] = []
+    finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
+    finished_tasks: list[TaskFinished] = []
+    handlers: list[GlueSpan] = []
+    links: dict[tuple[int, int, int], str] = {}
+    for e in timeline.events:
+        if isinstance(e, RpcFinished):
+            finished[(e.pid, e.call_id)].append(e)
+        elif isinstance(e, TaskFinished):
+            finished_tasks.append(e)
+        elif isinstance(e, GlueSpan) and e.name == "_handle_rpc":
+            handlers.append(e)
+        elif isinstance(e, GlueSpan) and e.name == "_find_method_handler" and e.detail:
+            links[(e.pid, e.call, e.ts)] = e.detail
+    for e in timeline.events:
+        if isinstance(e, RpcStarted):
+            end = next((f for f in finished.get((e.pid, e.call_id), []) if f.ts >= e.ts), None)
+            rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
+                            end.ts if end else e.ts, end.status if end else "unfinished",
+                            link=e.link))
+    for h in handlers:
+        link = next((v for (pid, call, ts), v in links.items()
+                     if pid == h.pid and call == h.call and h.ts <= ts <= h.ts + h.dur), "")
+        rpcs.append(Rpc(h.pid, "server", h.detail, h.call, h.ts, h.ts + h.dur,
+                        h.error or "OK", link=link))
+    _assign_chains(rpcs, chains, finished_tasks)
+    for rpc in rpcs:
+        if rpc.side == "client" and rpc.chains:
+            last = rpc.chains[-1].resumed
+            if last is not None and rpc.end < last.ts:
+                rpc.end = last.ts
+    by_link = {r.link: r for r in rpcs if r.side == "server" and r.link}
+    for rpc in rpcs:
+        if rpc.side == "client" and rpc.link in by_link:
+            rpc.peer = by_link[rpc.link]
+            by_link[rpc.link].peer = rpc
+    rpcs.sort(key=lambda r: r.start)
+    return rpcs
+
+
+def _assign_chains(rpcs: list[Rpc], chains: list[Chain],
+                   finished_tasks: list[TaskFinished]) -> None:
+    """Server RPCs first take their request-call chain; then batches go by call and time."""
+    request_chains: dict[tuple[int, int], list[Chain]] = defaultdict(list)  # task ids recur
+    for chain in chains:
+        if chain.kind == "request_call":
+            request_chains[(chain.pid, chain.future.task_id)].append(chain)
+    for rpc in rpcs:
+        if rpc.side != "server":
+            continue
+        # RPCState ids are reused: the request task that produced this one is the latest before.
+        task = max((t for t in finished_tasks if t.pid == rpc.pid and t.result_id == rpc.call
+                    and t.ts <= rpc.start), key=lambda t: t.ts, default=None)
+        request = None
+        if task is not None:
+            request = max((c for c in request_chains.get((rpc.pid, task.task_id), [])
+                           if c.future.ts <= task.ts), key=lambda c: c.future.ts, default=None)
+        if request is not None:
+            rpc.chains.append(request)
+            if request.completed is not None:
+                rpc.start = request.completed.ts  # the core has the call from here on
+    by_call: dict[tuple[int, int], list[Rpc]] = defaultdict(list)
+    for rpc in rpcs:
+        by_call[(rpc.pid, rpc.call)].append(rpc)
+    for chain in chains:
+        if chain.kind != "batch":
+            continue
+        for rpc in by_call.get((chain.pid, chain.call), []):
+            if rpc.start <= chain.future.ts <= rpc.end:
+                rpc.chains.append(chain)
+                break
+    for rpc in rpcs:
+        rpc.chains.sort(key=lambda c: c.future.ts)
+
+
+def analyze(timeline: Timeline) -> Analysis:
+    chains = build_chains(timeline)
+    return Analysis(chains, build_rpcs(timeline, chains))
