@@ -199,10 +199,32 @@ class Analysis:
     chains: list[Chain]
     rpcs: list[Rpc]
 
+    def all_links(self) -> list[tuple[Event, Event, str]]:
+        """Every arrow of the run: chain links, then client <-> server links (trace both)."""
+        links = [(a, b, "handoff") for chain in self.chains for a, b in chain.links()]
+        for rpc in self.rpcs:
+            links.extend(cross_process_links(rpc))
+        return links
+
     @property
     def links(self) -> int:
-        return sum(len(c.links()) for c in self.chains) + sum(
-            1 for r in self.rpcs if r.side == "client" and r.peer is not None) * 2
+        return len(self.all_links())
+
+
+def cross_process_links(client: Rpc) -> list[tuple[Event, Event, str]]:
+    """The client's batch start -> the server's request completion, and the server's reply
+    completion -> the client's batch completion (for a client RPC with a traced peer)."""
+    server = client.peer
+    if client.side != "client" or server is None or not client.chains or not server.chains:
+        return []
+    links: list[tuple[Event, Event, str]] = []
+    sent, request = client.chains[0].core_call, server.chains[0]
+    if sent is not None and request.kind == "request_call" and request.completed is not None:
+        links.append((sent, request.completed, "client -> server"))
+    reply, received = server.chains[-1].completed, client.chains[-1].completed
+    if reply is not None and received is not None:
+        links.append((reply, received, "server -> client"))
+    return links
 
 
 def build_chains(timeline: Timeline) -> list[Chain]:

@@ -100,7 +100,11 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
 def run_trace(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from toygrpc.analysis.chains import analyze
     from toygrpc.capture.merge import load_or_build
+    from toygrpc.render.perfetto import PerfettoRenderer
+    from toygrpc.render.report import print_report
+    from toygrpc.render.summary import SummaryRenderer
 
     options = options_from_args(args)
     console = Console(stderr=True)
@@ -108,10 +112,13 @@ def run_trace(args: argparse.Namespace) -> int:
         cap = capture(options, status=lambda text: status.update(text))
         status.update("merging the sources onto one timeline")
         timeline = load_or_build(cap)
+        status.update("following every completion across threads")
+        analysis = analyze(timeline)
+        status.update("writing trace.json and summary.json")
+        PerfettoRenderer().render(timeline, analysis, cap.run_dir)
+        SummaryRenderer().render(cap, timeline, analysis, cap.run_dir)
     for line in timeline.diagnostics:
         console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False)
-    from toygrpc.render.report import print_report
-
-    print_report(cap, timeline)
+    print_report(cap, timeline, analysis)
     failed = [p for p in cap.processes if p.exit_status not in (0, None) and p.role != "server"]
     return 1 if failed else 0

@@ -67,7 +67,7 @@ def build_timeline(cap: Capture) -> Timeline:
                                               timeline))
             else:
                 timeline.diagnostics.append(f"{proc.role}: viztracer wrote no {viz_file.name}")
-        timeline.clock[proc.role] = {"core": check_core_clock(events)}
+        timeline.clock.setdefault(proc.role, {})["core"] = check_core_clock(events)
         _name_threads(timeline, pid, events, timeline.hooks.get(proc.role, {}).get("threads", {}))
         timeline.events.extend(events)
     timeline.events.sort(key=lambda e: e.ts)

@@ -1,0 +1,112 @@
+"""``summary.json``: the run in numbers, in a stable format that CI jobs and notebooks read.
+
+Format (``format`` = 1; documented in docs/summary.md): versions, hooks and the count
+each fired, clock alignment per process, per-RPC chains with stage durations and
+completeness, per-stage percentiles. Times are in nanoseconds unless a key says ``_us``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from toygrpc.analysis.chains import Analysis, Chain, Rpc
+from toygrpc.analysis.stages import stage_statistics
+from toygrpc.capture.session import Capture
+from toygrpc.model.timeline import Timeline
+
+SUMMARY_FILE = "summary.json"
+SUMMARY_FORMAT = 1
+
+# Which event kinds count as a firing of each hook.
+HOOK_EVENTS = {
+    "poller.socketpair": "poller.socketpair",
+    "poller.thread": "thread.started",
+    "loop.add_reader": "poller.drain",
+    "loop.create_future": "future.created",
+    "future.resolve": "future.resolved",
+    "task.resume": "task.resumed",
+    "loop.wake": "loop.wake",
+    "glue.execute_batch": "glue.span:execute_batch",
+    "glue.server": "glue.span:server",
+    "rpc.client": "rpc.started",
+}
+
+
+def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
+    """Per process role: how many events each hook produced."""
+    counts: dict[str, Counter[str]] = {role: Counter() for role in timeline.processes.values()}
+    for event in timeline.events:
+        role = timeline.processes.get(event.pid)
+        if role is None:
+            continue
+        kind = event.kind
+        if kind == "glue.span":
+            kind = "glue.span:execute_batch" if getattr(event, "name", "") == "execute_batch" \
+                else "glue.span:server"
+        counts[role][kind] += 1
+    return {role: {hook: c[kind] for hook, kind in HOOK_EVENTS.items()}
+            for role, c in counts.items()}
+
+
+def _chain(chain: Chain) -> dict[str, Any]:
+    return {
+        "kind": chain.kind, "ops": list(chain.core_call.ops) if chain.core_call is not None
+        and hasattr(chain.core_call, "ops") else [],
+        "tag": chain.core_call.tag if chain.core_call is not None else None,
+        "complete": chain.complete, "missing": chain.missing or None, "ok": chain.ok,
+        "shared_wake": chain.shared_wake,
+        "steps": {name: [e.ts, e.tid] if e is not None else None
+                  for name in ("created", "core_call", "completed", "returned", "woken",
+                               "drained", "resolved", "resumed")
+                  for e in [chain.step(name)]},
+        "stages": chain.stages(),
+    }
+
+
+def _rpc(index: int, rpc: Rpc, processes: dict[int, str]) -> dict[str, Any]:
+    return {
+        "index": index, "process": processes.get(rpc.pid, str(rpc.pid)), "side": rpc.side,
+        "method": rpc.method, "status": rpc.status, "start": rpc.start, "latency": rpc.latency,
+        "complete": rpc.complete, "missing": rpc.missing or None, "link": rpc.link or None,
+        "stages": rpc.stages() if rpc.side == "client" else None,
+        "chains": [_chain(c) for c in rpc.chains],
+    }
+
+
+def build_summary(cap: Capture, timeline: Timeline, analysis: Analysis) -> dict[str, Any]:
+    in_rpcs = {id(c) for r in analysis.rpcs for c in r.chains}
+    return {
+        "format": SUMMARY_FORMAT,
+        "mode": cap.mode,
+        "options": cap.options,
+        "versions": cap.versions,
+        "processes": {str(pid): role for pid, role in timeline.processes.items()},
+        "hooks": {role: {"attached": report.get("attached", {}),
+                         "failed": report.get("failed", {})}
+                  for role, report in timeline.hooks.items()},
+        "hook_counts": hook_counts(timeline),
+        "clock": timeline.clock,
+        "diagnostics": timeline.diagnostics,
+        "links": analysis.links,
+        "rpc_count": len(analysis.rpcs),
+        "complete_rpcs": sum(r.complete for r in analysis.rpcs),
+        "chains_outside_rpcs": [_chain(c) for c in analysis.chains if id(c) not in in_rpcs],
+        "stages": [
+            {"name": s.name, "definition": s.definition, "count": s.count,
+             "p50": s.p50, "p90": s.p90, "p99": s.p99, "max": s.max}
+            for s in stage_statistics(analysis)
+        ],
+        "rpcs": [_rpc(i, r, timeline.processes) for i, r in enumerate(analysis.rpcs, 1)],
+    }
+
+
+class SummaryRenderer:
+    file_name = SUMMARY_FILE
+
+    def render(self, cap: Capture, timeline: Timeline, analysis: Analysis, out: Path) -> Path:
+        path = out / self.file_name
+        path.write_text(json.dumps(build_summary(cap, timeline, analysis), indent=1) + "\n")
+        return path
