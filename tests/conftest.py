@@ -14,6 +14,9 @@ from toygrpc.server import READY_PREFIX
 
 IN_CI = os.environ.get("CI") == "true"
 
+# Real captures (made once per session) shared by the capture, analysis and render tests.
+pytest_plugins = ["tests.real_runs"]
+
 
 def require(condition: bool, why: str) -> None:
     """Skip on a developer machine that lacks a tool; fail in CI, where .ci/run installs it."""

@@ -25,10 +25,12 @@ Analysis passes are plain functions ``(timeline) -> result``.
 from __future__ import annotations
 
 import bisect
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from toygrpc.model import (
+    CoreApiCall,
     CoreBatchStarted,
     CoreRequestCall,
     CoreReturnEvent,
@@ -45,6 +47,8 @@ from toygrpc.model import (
     TaskResumed,
 )
 from toygrpc.model.timeline import Timeline
+
+TAG_ARGUMENT = re.compile(r"\btag=(0x[0-9a-f]+)")
 
 # Steps of a chain, in causal order, with the stage that ends at each step.
 STEPS = ("created", "core_call", "completed", "returned", "woken", "drained", "resolved",
@@ -85,7 +89,7 @@ class Chain:
     future: FutureCreated
     kind: str  # "batch" or "request_call"
     ops: tuple[str, ...] = ()
-    core_call: CoreBatchStarted | CoreRequestCall | None = None
+    core_call: Event | None = None  # CoreBatchStarted, CoreRequestCall or a tagged CoreApiCall
     completed: CoreTagCompleted | None = None
     returned: CoreReturnEvent | None = None
     woken: LoopWake | None = None
@@ -247,7 +251,7 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     batch_spans: dict[int, GlueSpan] = {}
     completions: dict[str, list[CoreTagCompleted]] = defaultdict(list)
     returns: dict[str, list[CoreReturnEvent]] = defaultdict(list)
-    starts: dict[int, list[CoreBatchStarted | CoreRequestCall]] = defaultdict(list)
+    starts: dict[int, list[Event]] = defaultdict(list)
     created: list[FutureCreated] = []
     for e in events:
         if isinstance(e, FutureCreated):
@@ -266,7 +270,8 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
             completions[e.tag].append(e)
         elif isinstance(e, CoreReturnEvent) and e.tag:
             returns[e.tag].append(e)
-        elif isinstance(e, CoreBatchStarted | CoreRequestCall):
+        elif isinstance(e, CoreBatchStarted | CoreRequestCall) or (
+                isinstance(e, CoreApiCall) and "tag=" in e.args):
             starts[e.tid].append(e)
     wake_times = [w.ts for w in wakes]
 
@@ -277,9 +282,22 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     # Cython coroutine (no Python frame of its own: the caller seen is the task step,
     # asyncio's Handle._run) and is resolved inside a drain (functor_run runs only there),
     # unless the server stopped before a call came.
-    waiters = [f for f in created
-               if f.in_batch or (f.caller.endswith("events.py:_run") and any(
-                   r.in_drain and r.ts >= f.ts for r in resolutions.get(f.future_id, ())))]
+    # Any other future resolved in a drain waits on some other tagged core call (the
+    # server's shutdown notification): kind "notify".
+    # Future ids are addresses, reused once a future is freed: a future's resolution is
+    # the first one after its creation and before the next creation of the same id.
+    own_resolution: dict[int, FutureResolved | None] = {}
+    next_creation: dict[int, int] = {}
+    for f in reversed(created):
+        limit = next_creation.get(f.future_id, 1 << 62)
+        own_resolution[id(f)] = next((r for r in resolutions.get(f.future_id, ())
+                                      if f.ts <= r.ts < limit), None)
+        next_creation[f.future_id] = f.ts
+    waiters = []
+    for f in created:
+        resolution = own_resolution[id(f)]
+        if f.in_batch or (resolution is not None and resolution.in_drain):
+            waiters.append(f)
     chains: list[Chain] = []
     by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
     for f in waiters:
@@ -288,19 +306,22 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
         pending = list(starts.get(tid, []))
         used = [False] * len(pending)
         for future in futures:
-            kind = "batch" if future.in_batch else "request_call"
-            wanted = CoreBatchStarted if kind == "batch" else CoreRequestCall
+            kind = "batch" if future.in_batch else (
+                "request_call" if future.caller.endswith("events.py:_run") else "notify")
+            wanted: type[Event] = {"batch": CoreBatchStarted, "request_call": CoreRequestCall,
+                                   "notify": CoreApiCall}[kind]
             span = batch_spans.get(future.in_batch)
             chain = Chain(pid, future, kind, span.ops if span else (),
                           call=span.call if span else 0)
             for index, start in enumerate(pending):
-                if not used[index] and isinstance(start, wanted) and start.ts >= future.ts - 1000:
+                if (not used[index] and isinstance(start, wanted) and start.ts >= future.ts - 1000
+                        and tag_of(start)):
                     used[index] = True
                     chain.core_call = start
                     break
             _follow(chain, completions, returns)
-            resolved = first_after(resolutions.get(future.future_id, []), future.ts)
-            if isinstance(resolved, FutureResolved):
+            resolved = own_resolution[id(future)]
+            if resolved is not None:
                 chain.resolved = resolved
                 chain.drain = drains.get(resolved.in_drain)
                 resumed = first_after(resumptions.get(future.future_id, []), resolved.ts)
@@ -320,10 +341,21 @@ def _follow(chain: Chain, completions: dict[str, list[CoreTagCompleted]],
     start = chain.core_call
     if start is None:
         return
-    done = next((c for c in completions.get(start.tag, ()) if c.ts >= start.ts), None)
+    tag = tag_of(start)
+    done = next((c for c in completions.get(tag, ()) if c.ts >= start.ts), None)
     chain.completed = done
     if done is not None:
-        chain.returned = next((r for r in returns.get(start.tag, ()) if r.ts >= done.ts), None)
+        chain.returned = next((r for r in returns.get(tag, ()) if r.ts >= done.ts), None)
+
+
+def tag_of(event: Event) -> str:
+    """The completion-queue tag a core call will complete, or "" if it carries none."""
+    if isinstance(event, CoreBatchStarted | CoreRequestCall):
+        return event.tag
+    if isinstance(event, CoreApiCall):
+        match = TAG_ARGUMENT.search(event.args)
+        return match.group(1) if match else ""
+    return ""
 
 
 def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:

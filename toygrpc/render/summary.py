@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from toygrpc.analysis.chains import Analysis, Chain, Rpc
+from toygrpc.analysis.chains import Analysis, Chain, Rpc, tag_of
 from toygrpc.analysis.stages import stage_statistics
 from toygrpc.capture.session import Capture
 from toygrpc.model.timeline import Timeline
@@ -53,9 +53,8 @@ def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
 
 def _chain(chain: Chain) -> dict[str, Any]:
     return {
-        "kind": chain.kind, "ops": list(chain.core_call.ops) if chain.core_call is not None
-        and hasattr(chain.core_call, "ops") else [],
-        "tag": chain.core_call.tag if chain.core_call is not None else None,
+        "kind": chain.kind, "ops": list(getattr(chain.core_call, "ops", ())),
+        "tag": tag_of(chain.core_call) if chain.core_call is not None else None,
         "complete": chain.complete, "missing": chain.missing or None, "ok": chain.ok,
         "shared_wake": chain.shared_wake,
         "steps": {name: [e.ts, e.tid] if e is not None else None

@@ -1,0 +1,139 @@
+"""What a capture must show, checked on real grpc.aio processes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.real_runs import Run
+from toygrpc.capture.hooks import HOOK_NAMES
+from toygrpc.model import (
+    CoreBatchStarted,
+    CoreLine,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    DrainSpan,
+    FutureResolved,
+    LoopWake,
+    PythonSlice,
+    ThreadStarted,
+)
+from toygrpc.render.summary import hook_counts
+
+CLIENT_UNARY_OPS = ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_CLOSE_FROM_CLIENT",
+                    "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_STATUS_ON_CLIENT")
+
+
+def test_every_unary_rpc_has_the_seeds_handoff_in_order(client_run: Run) -> None:
+    cap, timeline, analysis = client_run
+    client_pid = next(pid for pid, role in timeline.processes.items() if role == "client")
+    rpcs = [r for r in analysis.rpcs if r.side == "client"]
+    assert len(rpcs) == 100
+    poller_tid = next(e.native_id for e in timeline.of(ThreadStarted)
+                      if "_poll_wrapper" in e.name)  # type: ignore[attr-defined]
+    for rpc in rpcs:
+        assert rpc.status == "OK"
+        assert len(rpc.chains) == 1, rpc.missing
+        chain = rpc.chains[0]
+        assert chain.complete, chain.missing
+        assert chain.future.caller.endswith("grpc/aio/_call.py:_invoke")
+        start = chain.core_call
+        assert isinstance(start, CoreBatchStarted)
+        assert start.ops == CLIENT_UNARY_OPS
+        assert start.tid == client_pid  # the main thread hands the batch to the core
+        assert chain.completed is not None and chain.completed.tid != poller_tid
+        assert chain.returned is not None and chain.returned.tid == poller_tid
+        assert chain.woken is not None and chain.woken.tid == client_pid
+        assert chain.drain is not None and chain.drain.tid == client_pid
+        assert chain.resolved is not None and chain.resolved.ok
+        assert chain.resolved.tid == client_pid
+        steps = [chain.future, start, chain.completed, chain.returned, chain.woken,
+                 chain.drain, chain.resolved, chain.resumed]
+        times = [s.ts for s in steps if s is not None]
+        assert times == sorted(times), f"out of order: {times}"
+
+
+def test_core_thread_ids_match_the_python_side(client_run: Run) -> None:
+    _, timeline, _ = client_run
+    started = [e for e in timeline.of(ThreadStarted) if "_poll_wrapper" in e.name]  # type: ignore[attr-defined]
+    assert len(started) == 1
+    poller = started[0].native_id  # type: ignore[attr-defined]
+    returned_on = {e.tid for e in timeline.of(CoreReturnEvent)}
+    assert returned_on == {poller}
+    main_tids = {e.tid for e in timeline.of(DrainSpan)}
+    batch_tids = {e.tid for e in timeline.of(CoreBatchStarted)}
+    assert main_tids == batch_tids == {started[0].pid}
+    assert timeline.threads[(started[0].pid, poller)] == "poller"
+
+
+def test_each_hook_fires_in_client_and_server_runs(client_run: Run, server_run: Run) -> None:
+    client = hook_counts(client_run[1])["client"]
+    server = hook_counts(server_run[1])["server"]
+    for hook in HOOK_NAMES:
+        if hook == "rpc.client":
+            assert client[hook] > 0
+        elif hook == "glue.server":
+            assert server[hook] > 0
+        else:
+            assert client[hook] > 0, hook
+            assert server[hook] > 0, hook
+
+
+def test_counts_are_consistent(client_run: Run, server_run: Run) -> None:
+    for _, timeline, analysis in (client_run, server_run):
+        wakes = [e.ts for e in timeline.of(LoopWake)]
+        drains = [e.ts for e in timeline.of(DrainSpan)]
+        assert wakes and len(drains) >= len(wakes) - 1
+        # every wake is followed by a drain before the next wake; only the very last
+        # may find the reader gone (the server removes it when it shuts down)
+        for wake, next_wake in zip(wakes, wakes[1:], strict=False):
+            assert any(wake <= d < next_wake for d in drains)
+        in_drain = [e for e in timeline.of(FutureResolved) if e.in_drain]  # type: ignore[attr-defined]
+        returned = [e for e in timeline.of(CoreReturnEvent)
+                    if e.event_type == "OP_COMPLETE"]  # type: ignore[attr-defined]
+        # each successful completion the poller hands over resolves one waiter in a drain;
+        # failed ones (request-calls cut by server shutdown) find their waiter cancelled
+        assert sum(e.ok for e in in_drain) == sum(e.ok for e in returned)  # type: ignore[attr-defined]
+        assert len(in_drain) <= len(returned)
+        completed = sum(1 for _ in timeline.of(CoreTagCompleted))
+        assert completed == len(returned)
+        assert len(analysis.chains) == len(in_drain)
+
+
+def test_server_side_request_call_handler_and_reply(server_run: Run) -> None:
+    _, _, analysis = server_run
+    rpcs = [r for r in analysis.rpcs if r.side == "server"]
+    assert len(rpcs) == 20
+    for rpc in rpcs:
+        assert rpc.method == "/HelloService/Hello"
+        assert rpc.complete, rpc.missing
+        kinds = [c.kind for c in rpc.chains]
+        assert kinds[0] == "request_call"
+        ops = [c.core_call.ops for c in rpc.chains[1:]]  # type: ignore[union-attr]
+        assert ("RECV_CLOSE_ON_SERVER",) in ops
+        assert ("RECV_MESSAGE",) in ops
+        reply = ops[-1]
+        assert reply == ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_STATUS_FROM_SERVER")
+        assert rpc.chains[-1].completed is not None  # the reply batch completes
+
+
+def test_python_layer_and_raw_lines_are_kept(client_run: Run) -> None:
+    cap, timeline, _ = client_run
+    names = {e.name for e in timeline.of(PythonSlice)}  # type: ignore[attr-defined]
+    assert any("UnaryUnaryMultiCallable.__call__" in n for n in names)
+    assert any("SerializeToString" in n for n in names)
+    core_lines = sum(1 for _ in timeline.of(CoreLine))
+    raw = (cap.process_dir("client") / "core.log").read_text().count("\n")
+    kinds = Counter(e.kind for e in timeline.events if e.kind.startswith("core."))
+    # every line of the core log became an event (op lines fold into their batch)
+    ops = sum(len(e.ops) for e in timeline.of(CoreBatchStarted))  # type: ignore[attr-defined]
+    assert sum(kinds.values()) + ops == raw
+    assert core_lines >= 1
+
+
+def test_clock_alignment_is_measured_and_stored(client_run: Run) -> None:
+    cap, timeline, _ = client_run
+    core = timeline.clock["client"]["core"]
+    assert core["brackets"] == 100 and core["consistent"]
+    assert 0 < core["error_bound_ns"] < 5_000_000
+    viz = timeline.clock["client"]["viztracer"]
+    assert viz["error_bound_ns"] >= 0

@@ -1,0 +1,40 @@
+"""Real captures shared by the capture and analysis tests (made once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toygrpc.analysis.chains import Analysis, analyze
+from toygrpc.capture.launch import CaptureOptions, capture
+from toygrpc.capture.merge import build_timeline
+from toygrpc.capture.session import Capture
+from toygrpc.model.timeline import Timeline
+
+Run = tuple[Capture, Timeline, Analysis]
+
+
+def _capture(tmp: Path, mode: str, rpcs: int, python_layer: bool, **extra: object) -> Run:
+    cap = capture(CaptureOptions(mode=mode, out=tmp / mode, rpcs=rpcs,
+                                 python_layer=python_layer, **extra))  # type: ignore[arg-type]
+    timeline = build_timeline(cap)
+    return cap, timeline, analyze(timeline)
+
+
+@pytest.fixture(scope="session")
+def client_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """100 unary RPCs from the traced client, with viztracer on."""
+    return _capture(tmp_path_factory.mktemp("client"), "client", 100, True)
+
+
+@pytest.fixture(scope="session")
+def both_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """30 unary RPCs, client and server both traced, concurrency 3."""
+    return _capture(tmp_path_factory.mktemp("both"), "both", 30, False, concurrency=3)
+
+
+@pytest.fixture(scope="session")
+def server_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The traced server driven by the untraced Python client."""
+    return _capture(tmp_path_factory.mktemp("server"), "server", 20, False)
