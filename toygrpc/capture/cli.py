@@ -15,7 +15,8 @@ MODES = {
     "client": "start the Hello server (untraced) and trace the Hello client calling it",
     "server": "trace the Hello server while an untraced client (Python or Node) drives it",
     "both": "trace the Hello server and the Hello client, on one timeline",
-    "run": "trace your own grpc.aio program, unchanged: toygrpc trace run SCRIPT [ARGS...]",
+    "run": "trace your own grpc.aio program, unchanged: toygrpc trace run [OPTIONS] SCRIPT "
+           "[ARGS...] (options go before SCRIPT; what follows it is the program's)",
 }
 
 
@@ -118,7 +119,7 @@ def run_trace(args: argparse.Namespace) -> int:
         PerfettoRenderer().render(timeline, analysis, cap.run_dir)
         SummaryRenderer().render(cap, timeline, analysis, cap.run_dir)
     for line in timeline.diagnostics:
-        console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False)
+        console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
     print_report(cap, timeline, analysis)
     failed = [p for p in cap.processes if p.exit_status not in (0, None) and p.role != "server"]
     return 1 if failed else 0

@@ -327,6 +327,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         tid = native_id()
         batch_id, ops, token, call_token, detail = 0, (), None, None, ""
         if is_batch:
+            if len(args) > 2 and not isinstance(args[2], TracingEventLoop):
+                _foreign_loop(rec, args[2])
             batch_id = next(rec.batch_seq)  # type: ignore[call-overload]  # an itertools.count
             ops = tuple(type(op).__name__ for op in args[1])
             token = _current_batch.set(batch_id)
@@ -353,6 +355,18 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
 
     traced.__name__ = traced.__qualname__ = name
     return traced
+
+
+def _foreign_loop(rec: Recorder, loop: Any) -> None:
+    """grpc runs on a loop that is not ours: say which, once."""
+    hook = "loop.create_future"
+    if hook in rec.failed:
+        return
+    kind = type(loop)
+    rec.note_failure(hook, f"grpc.aio runs on {kind.__module__}.{kind.__qualname__}, not on "
+                     "asyncio's default loop: futures, drains and wake-ups cannot be hooked "
+                     "there (uvloop and other C loops); glue spans and the core trace are "
+                     "still recorded")
 
 
 def _link_from_metadata(metadata: Any) -> str:
@@ -479,6 +493,6 @@ def check_loop(rec: Recorder = RECORDER) -> None:
             f"{type(policy).__name__}; loop hooks work only on asyncio's default loop "
             "(uvloop and other C loops cannot be hooked); core trace still recorded",
         )
-    if rec.socketpairs and not rec.poller_fds:
+    if rec.socketpairs and not rec.poller_fds and "loop.create_future" not in rec.failed:
         rec.note_failure("loop.add_reader",
                          "grpc never registered its poller socket with a traced loop")

@@ -93,14 +93,25 @@ class RunningServer:
 
 def _last_foreign_line(path: Path) -> str:
     """The last line of a stderr file that is not a core log line: the program's own error."""
+    lines = program_stderr(path)
+    return lines[-1] if lines else ""
+
+
+def echo(line: str) -> None:
+    """Pass a traced program's output through to ours (it is also kept in stdout.txt)."""
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
+def program_stderr(path: Path) -> list[str]:
+    """The lines of a traced process's stderr that are the program's, not the core's."""
     from toygrpc.capture.corelog import LINE
 
     try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines()
-                 if ln.strip() and not LINE.match(ln)]
+        return [ln for ln in path.read_text(errors="replace").splitlines()
+                if ln.strip() and not LINE.match(ln) and not ln.startswith("toygrpc: hook")]
     except OSError:
-        return ""
-    return lines[-1] if lines else ""
+        return []
 
 
 def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: bool,
@@ -172,7 +183,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             script, *args = options.script
             command_target = [script, *args]
             code = run_traced(cap.process_dir("program"), command_target, env,
-                              options.python_layer)
+                              options.python_layer, on_line=echo)
+            for line in program_stderr(cap.process_dir("program") / "core.log"):
+                print(line, file=sys.stderr)
             cap.processes.append(TracedProcess("program", 0, True, options.python_layer,
                                                command_target, code))
             if code != 0:
