@@ -9,10 +9,12 @@ from toygrpc.capture.hooks import HOOK_NAMES
 from toygrpc.model import (
     CoreBatchStarted,
     CoreLine,
+    CoreRequestCall,
     CoreReturnEvent,
     CoreTagCompleted,
     DrainSpan,
     FutureResolved,
+    GlueSpan,
     LoopWake,
     PythonSlice,
     ThreadStarted,
@@ -137,3 +139,44 @@ def test_clock_alignment_is_measured_and_stored(client_run: Run) -> None:
     assert 0 < core["error_bound_ns"] < 5_000_000
     viz = timeline.clock["client"]["viztracer"]
     assert viz["error_bound_ns"] >= 0
+
+
+def test_server_runtime_order(server_run: Run) -> None:
+    _, timeline, analysis = server_run
+    server_pid = next(pid for pid, role in timeline.processes.items() if role == "server")
+    spans = [e for e in timeline.of(GlueSpan) if e.pid == server_pid]
+    for rpc in (r for r in analysis.rpcs if r.side == "server"):
+        request = rpc.chains[0]
+        assert request.kind == "request_call"
+        assert request.future.caller.endswith("events.py:_run")  # made by a Cython coroutine
+        mine = {s.name: s for s in spans if s.call == rpc.call and rpc.start <= s.ts <= rpc.end}
+        order = ["_handle_rpc", "_handle_unary_unary_rpc", "_receive_message",
+                 "_finish_handler_with_unary_response"]
+        assert all(name in mine for name in order), sorted(mine)
+        assert [mine[n].ts for n in order] == sorted(mine[n].ts for n in order)
+        assert mine["_schedule_rpc_coro"].ts < mine["_handle_rpc"].ts
+        assert mine["_handle_cancellation_from_core"].ts < mine["_handle_rpc"].ts
+    # one request-call per registered method at start, then one re-armed per call
+    requests = [e for e in timeline.of(CoreRequestCall) if e.pid == server_pid]
+    server_rpcs = sum(1 for r in analysis.rpcs if r.side == "server")
+    registered = sum(1 for e in requests if e.registered)  # type: ignore[attr-defined]
+    assert registered >= server_rpcs + 4  # 4 Hello methods at least, plus re-arms
+    inline = [e for e in timeline.of(CoreTagCompleted) if e.pid == server_pid and e.tid == server_pid]
+    assert inline, "no completion happened inline on the server's main thread"
+
+
+def test_serialization_brackets_the_core(client_run: Run) -> None:
+    _, timeline, analysis = client_run
+    slices = [e for e in timeline.of(PythonSlice)]
+    serialize = [e for e in slices if e.name == "HelloRequest.SerializeToString"]  # type: ignore[attr-defined]
+    parse = [e for e in slices if e.name.endswith("MessageMeta.FromString")]  # type: ignore[attr-defined]
+    assert len(serialize) >= 100 and len(parse) >= 100
+    bound = timeline.clock["client"]["viztracer"]["error_bound_ns"] + \
+        timeline.clock["client"]["core"]["error_bound_ns"]
+    for rpc in (r for r in analysis.rpcs if r.side == "client"):
+        chain = rpc.chains[0]
+        assert chain.core_call is not None and chain.resumed is not None
+        before = [s for s in serialize if rpc.start - bound <= s.ts <= chain.core_call.ts + bound]
+        after = [p for p in parse if chain.resumed.ts - bound <= p.ts <= rpc.end + bound]
+        assert len(before) == 1 and before[0].tid == chain.core_call.tid
+        assert len(after) == 1 and after[0].tid == chain.core_call.tid

@@ -87,7 +87,7 @@ CALL_ARGUMENT = {
     "_handle_unary_stream_rpc": 1, "_handle_stream_unary_rpc": 1,
     "_handle_stream_stream_rpc": 1, "_finish_handler_with_unary_response": 0,
     "_finish_handler_with_stream_responses": 0, "_schedule_rpc_coro": 1,
-    "_handle_exceptions": 0,
+    "_handle_exceptions": 0, "_handle_cancellation_from_core": 1,
 }
 REQUEST_CALL_TASKS = ("_request_registered_call", "_request_call")
 MULTICALLABLES = (
