@@ -27,7 +27,9 @@ def require(condition: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """Start ``python -m toygrpc.server --bind localhost:0``; return it and its address."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "toygrpc.server", "--bind", "localhost:0", *args],

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -79,7 +79,7 @@ async def run_workload(options: CallOptions,
         for method in methods:
             queue = iter(range(options.rpcs))
 
-            async def worker(method: str = method) -> None:
+            async def worker(method: str = method, queue: Iterator[int] = queue) -> None:
                 for _ in queue:
                     results.append(await call_once(stub, method, options.x, options.timeout))
                     if on_done is not None:

@@ -24,13 +24,14 @@ OUTPUT_KINDS = ("python", "grpc_python", "mypy", "mypy_grpc")
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
-def generate(out_root: Path, proto_dir: Path = PROTO_DIR) -> list[Path]:
+def generate(out_root: Path, proto_dir: Path = PROTO_DIR,
+             kinds: tuple[str, ...] = OUTPUT_KINDS) -> list[Path]:
     """Run protoc (from grpcio-tools) and return the generated files under ``out_root``."""
     from grpc_tools import protoc  # imported late: only generation needs grpcio-tools
 
     out_root.mkdir(parents=True, exist_ok=True)
     args = ["grpc_tools.protoc", f"--proto_path={VIRTUAL_PACKAGE}={proto_dir}"]
-    args += [f"--{kind}_out={out_root}" for kind in OUTPUT_KINDS]
+    args += [f"--{kind}_out={out_root}" for kind in kinds]
     args += [str(proto_dir / name) for name in PROTO_FILES]
     status = protoc.main(args)
     if status != 0:
@@ -38,10 +39,11 @@ def generate(out_root: Path, proto_dir: Path = PROTO_DIR) -> list[Path]:
     return sorted((out_root / VIRTUAL_PACKAGE).glob("*_pb2*.py*"))
 
 
-def generate_into(target_dir: Path = GENERATED_DIR, proto_dir: Path = PROTO_DIR) -> list[Path]:
+def generate_into(target_dir: Path = GENERATED_DIR, proto_dir: Path = PROTO_DIR,
+                  kinds: tuple[str, ...] = OUTPUT_KINDS) -> list[Path]:
     """Generate into a scratch directory, then replace the generated files of ``target_dir``."""
     with tempfile.TemporaryDirectory() as scratch:
-        produced = generate(Path(scratch), proto_dir)
+        produced = generate(Path(scratch), proto_dir, kinds)
         target_dir.mkdir(parents=True, exist_ok=True)
         for old in target_dir.iterdir():
             if old.name.endswith(GENERATED_SUFFIXES):

@@ -11,7 +11,6 @@ from toygrpc.render.perfetto import PerfettoRenderer
 from toygrpc.render.summary import SummaryRenderer
 
 
-
 def test_every_rpc_of_a_100_rpc_client_run_has_a_complete_chain(client_run: Run) -> None:
     _, _, analysis = client_run
     client = [r for r in analysis.rpcs if r.side == "client"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from tests.real_runs import Run
@@ -26,7 +27,7 @@ CLIENT_UNARY_OPS = ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_CLOSE_FROM_CL
 
 
 def test_every_unary_rpc_has_the_seeds_handoff_in_order(client_run: Run) -> None:
-    cap, timeline, analysis = client_run
+    _cap, timeline, analysis = client_run
     client_pid = next(pid for pid, role in timeline.processes.items() if role == "client")
     rpcs = [r for r in analysis.rpcs if r.side == "client"]
     assert len(rpcs) == 100
@@ -87,7 +88,7 @@ def test_counts_are_consistent(client_run: Run, server_run: Run) -> None:
         assert wakes and len(drains) >= len(wakes) - 1
         # every wake is followed by a drain before the next wake; only the very last
         # may find the reader gone (the server removes it when it shuts down)
-        for wake, next_wake in zip(wakes, wakes[1:], strict=False):
+        for wake, next_wake in itertools.pairwise(wakes):
             assert any(wake <= d < next_wake for d in drains)
         in_drain = [e for e in timeline.of(FutureResolved) if e.in_drain]  # type: ignore[attr-defined]
         returned = [e for e in timeline.of(CoreReturnEvent)
@@ -133,7 +134,7 @@ def test_python_layer_and_raw_lines_are_kept(client_run: Run) -> None:
 
 
 def test_clock_alignment_is_measured_and_stored(client_run: Run) -> None:
-    cap, timeline, _ = client_run
+    _cap, timeline, _ = client_run
     core = timeline.clock["client"]["core"]
     assert core["brackets"] == 100 and core["consistent"]
     assert 0 < core["error_bound_ns"] < 5_000_000

@@ -25,6 +25,7 @@ Analysis passes are plain functions ``(timeline) -> result``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class Chain:
     def links(self) -> list[tuple[Event, Event]]:
         """Consecutive present steps: one arrow each."""
         present = [e for e in (self.step(n) for n in STEPS) if e is not None]
-        return list(zip(present, present[1:], strict=False))
+        return list(itertools.pairwise(present))
 
     @property
     def ok(self) -> bool:

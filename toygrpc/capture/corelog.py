@@ -2,7 +2,7 @@
 
 A line looks like (absl logging)::
 
-    I1125 00:24:18.719705    2198 call.cc:494] grpc_call_start_batch(call=0x55.., ops=0x55.., nops=6, tag=0x7f.., reserved=0)
+    I1125 00:24:18.719705    2198 call.cc:494] grpc_call_start_batch(call=0x55.., nops=6, tag=0x7f..)
 
 severity, month and day, local wall-clock time to the microsecond, OS thread id,
 source file:line, message. ``grpc_call_start_batch`` is followed, on the same thread,
@@ -36,7 +36,9 @@ TAG = re.compile(r"\btag=(0x[0-9a-f]+|\(nil\)|0)")
 CALL = re.compile(r"\bcall=(0x[0-9a-f]+)")
 NOPS = re.compile(r"\bnops=(\d+)")
 ERROR_OK = re.compile(r"\berror=OK\b")
-RETURN_EVENT = re.compile(r"^RETURN_EVENT\[(0x[0-9a-f]+)\]: (\w+)(?:: tag:(0x[0-9a-f]+|\(nil\)) (\w+))?")
+RETURN_EVENT = re.compile(
+    r"^RETURN_EVENT\[(0x[0-9a-f]+)\]: (\w+)(?:: tag:(0x[0-9a-f]+|\(nil\)) (\w+))?"
+)
 OP_LINE = re.compile(r"^ops\[(\d+)\]: ([A-Z_]+)")
 SECONDS_PER_HALF_YEAR = 183 * 86400
 

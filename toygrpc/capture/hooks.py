@@ -206,7 +206,7 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
             super().add_done_callback(fn, context=context)
 
 
-class TracingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]  # DefaultSelector is an alias chosen at import
+class TracingSelector(selectors.DefaultSelector):
     """Records when ``select()`` returns with the poller's read fd ready."""
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
@@ -252,7 +252,9 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             task.add_done_callback(finished)
         return task
 
-    def add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+    def add_reader(  # type: ignore[override]  # the hook accepts what grpc passes, untyped
+        self, fd: Any, callback: Callable[..., Any], *args: Any
+    ) -> None:
         func = getattr(callback, "func", None)
         if isinstance(callback, functools.partial) and getattr(func, "__name__", "") == (
             "_handle_events"
@@ -286,7 +288,7 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
     return drain
 
 
-class TracingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]  # an alias chosen at import
+class TracingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """Makes ``asyncio.run`` and ``new_event_loop`` give a ``TracingEventLoop``."""
 
     _loop_factory = TracingEventLoop
@@ -325,7 +327,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
     async def traced(*args: Any, **kwargs: Any) -> Any:
         started = now()
         tid = native_id()
-        batch_id, ops, token, call_token, detail = 0, (), None, None, ""
+        batch_id, token, call_token, detail = 0, None, None, ""
+        ops: tuple[str, ...] = ()
         if is_batch:
             if len(args) > 2 and not isinstance(args[2], TracingEventLoop):
                 _foreign_loop(rec, args[2])
@@ -412,7 +415,7 @@ def _install_multicallables(rec: Recorder) -> None:
         return
     for class_name in MULTICALLABLES:
         cls = getattr(_channel, class_name, None)
-        if cls is None or not hasattr(cls, "__call__"):
+        if cls is None or not callable(cls):
             rec.note_failure("rpc.client", f"grpc.aio._channel.{class_name} is missing")
             continue
         cls.__call__ = _traced_multicallable(cls.__call__, rec)

@@ -76,7 +76,8 @@ class RunningServer:
         if not line.startswith(READY_PREFIX):
             self.stop()
             tail = _last_foreign_line(stderr_path)
-            raise UsageError(f"the Hello server did not start: {tail or line.strip() or 'no output'}")
+            why = tail or line.strip() or "no output"
+            raise UsageError(f"the Hello server did not start: {why}")
         return line[len(READY_PREFIX):].strip()
 
     def stop(self) -> int:

@@ -77,7 +77,7 @@ def build_timeline(cap: Capture) -> Timeline:
 def _year(started_ns: int, utc_offset_s: int) -> int:
     import time
 
-    return time.gmtime(started_ns // 1_000_000_000 + utc_offset_s).tm_year
+    return int(time.gmtime(started_ns // 1_000_000_000 + utc_offset_s).tm_year)
 
 
 def _read_hooks(path: Path, timeline: Timeline, role: str) -> list[Event]:
@@ -104,7 +104,8 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
     try:
         data = json.loads(path.read_text())
         samples = json.loads(clock_path.read_text())
-        start, end = samples["start"], samples["end"]
+        start: dict[str, float] = samples["start"]
+        end: dict[str, float] = samples["end"]
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         timeline.diagnostics.append(f"{role}: viztracer output unusable ({exc})")
         return []

@@ -44,7 +44,9 @@ def _title(event: Event) -> tuple[str, str, dict[str, Any]]:
         return "grpc_call_start_batch", "core", {"tag": event.tag, "call": event.call,
                                                   "ops": list(event.ops)}
     if isinstance(event, CoreRequestCall):
-        name = "grpc_server_request_registered_call" if event.registered else "grpc_server_request_call"
+        name = "grpc_server_request_call"
+        if event.registered:
+            name = "grpc_server_request_registered_call"
         return name, "core", {"tag": event.tag}
     if isinstance(event, CoreTagCompleted):
         return "cq_end_op_for_next", "core", {"tag": event.tag, "ok": event.ok}

@@ -1,0 +1,104 @@
+"""Run a capture on several grpcio releases and print which hooks fired on each.
+
+Not part of the test run (it installs packages): ``python scripts/version_matrix.py``.
+For each release it makes a virtual environment with that grpcio (and the matching
+grpcio-tools, reflection and health packages), copies the toygrpc package next to it,
+regenerates the Hello stubs with that release's grpcio-tools (the committed ones need
+grpcio >= 1.85.1), runs ``toygrpc trace client --no-python`` and reads ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VERSIONS = ("1.60.2", "1.71.2", "1.85.3")  # Dec 2023, Mar 2025, Nov 2026
+TOOLS_VERSION = {"1.85.3": "1.85.1"}  # releases with no grpcio-tools of the same number
+HOOKS = ("poller.socketpair", "poller.thread", "loop.add_reader", "loop.wake",
+         "loop.create_future", "future.resolve", "task.resume", "glue.execute_batch",
+         "rpc.client")
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command; callers pass ``cwd`` outside the repository so that the copied
+    package, not the checkout's, is the one imported."""
+    return subprocess.run(command, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
+    venv = root / f"venv-{version}"
+    python = venv / "bin" / "python"
+    tools = TOOLS_VERSION.get(version, version)
+    if not python.exists():
+        made = run([sys.executable, "-m", "venv", str(venv)])
+        if made.returncode:
+            return f"venv failed: {made.stderr.strip()[-200:]}"
+    installed = run([str(python), "-m", "pip", "install", "-q", f"grpcio=={version}",
+                     f"grpcio-tools=={tools}", f"grpcio-reflection=={tools}",
+                     f"grpcio-health-checking=={tools}", "viztracer", "rich"])
+    if installed.returncode:
+        return f"install failed: {installed.stderr.strip().splitlines()[-1:]}"
+    source = root / f"src-{version}"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(REPO / "toygrpc", source / "toygrpc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "proto", source / "proto")
+    generated = run([str(python), "-c",
+                     "from toygrpc.gen import generate_into; "
+                     "generate_into(kinds=('python', 'grpc_python'))"],
+                    env={**os.environ, "PYTHONPATH": str(source)}, cwd=root)
+    if generated.returncode:
+        return f"stub generation failed: {generated.stderr.strip()[-300:]}"
+    return python, source
+
+
+def capture(version: str, root: Path, rpcs: int) -> dict[str, object]:
+    prepared = prepare(version, root)
+    if isinstance(prepared, str):
+        return {"version": version, "error": prepared}
+    python, source = prepared
+    out = root / f"run-{version}"
+    shutil.rmtree(out, ignore_errors=True)
+    traced = run([str(python), "-m", "toygrpc", "trace", "client", "--rpcs", str(rpcs),
+                  "--no-python", "--out", str(out)],
+                 env={**os.environ, "PYTHONPATH": str(source)}, cwd=root, timeout=600)
+    summary_path = out / "summary.json"
+    if not summary_path.is_file():
+        return {"version": version, "error": f"no summary: {traced.stderr.strip()[-300:]}"}
+    summary = json.loads(summary_path.read_text())
+    return {"version": version, "counts": summary["hook_counts"].get("client", {}),
+            "failed": summary["hooks"].get("client", {}).get("failed", {}),
+            "complete": f"{summary['complete_rpcs']}/{summary['rpc_count']}"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--versions", nargs="+", default=list(DEFAULT_VERSIONS))
+    parser.add_argument("--rpcs", type=int, default=20)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/toygrpc-version-matrix"))
+    options = parser.parse_args()
+    options.work.mkdir(parents=True, exist_ok=True)
+    print(f"{'grpcio':>8}  complete  " + "  ".join(HOOKS))
+    for version in options.versions:
+        print(f"{version:>8}  ...", end="\r", flush=True)
+        result = capture(version, options.work, options.rpcs)
+        if "error" in result:
+            print(f"{version:>8}  error: {result['error']}")
+            continue
+        counts = result["counts"]
+        assert isinstance(counts, dict)
+        cells = "  ".join(f"{counts.get(h, 0):>{len(h)}}" for h in HOOKS)
+        print(f"{version:>8}  {result['complete']:>8}  {cells}")
+        for hook, why in dict(result["failed"]).items():  # type: ignore[call-overload]
+            print(f"{'':>8}  {hook} did not attach: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
