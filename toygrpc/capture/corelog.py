@@ -27,8 +27,10 @@ from toygrpc.model import (
     Event,
 )
 
+# absl logging (grpcio >= 1.62) prints microseconds; the older gpr_log printed
+# nanoseconds and padded the message with spaces.
 LINE = re.compile(
-    r"^([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})\s+(\d+) ([^\]\s]+)\] (.*)$"
+    r"^([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$"
 )
 # The core cuts long messages, so the closing parenthesis may be missing.
 API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*?)\)?$")
@@ -74,13 +76,14 @@ def parse_lines(lines: Iterable[str], pid: int, clock: LogClock) -> Iterator[Eve
             if line:
                 yield CoreLine(last_ts, pid, 0, line)
             continue
-        month, day, hh, mm, ss, us, tid = (int(match.group(i)) for i in range(2, 9))
+        month, day, hh, mm, ss, tid = (int(match.group(i)) for i in (2, 3, 4, 5, 6, 8))
+        fraction_ns = int(match.group(7).ljust(9, "0"))
         key = (month, day, hh, mm, ss)
         base = second_cache.get(key)
         if base is None:
             base = clock.to_ns(month, day, hh, mm, ss, 0)
             second_cache[key] = base
-        ts = last_ts = base + us * 1000
+        ts = last_ts = base + fraction_ns
         source, message = match.group(9), match.group(10)
 
         if tid in pending:
