@@ -30,8 +30,11 @@ from toygrpc.model import (
 # absl logging (grpcio >= 1.62) prints microseconds; the older gpr_log printed
 # nanoseconds and padded the message with spaces.
 LINE = re.compile(
-    r"^([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$"
+    r"^([DIWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$"
 )
+# absl before its initialisation (seen on grpcio 1.71) prints epoch seconds instead:
+# I0000 00:00:1795572788.271930   14985 call.cc:466] grpc_call_start_batch(...)
+EPOCH_LINE = re.compile(r"^([DIWEF])0000 00:00:(\d+)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$")
 # The core cuts long messages, so the closing parenthesis may be missing.
 API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*?)\)?$")
 TAG = re.compile(r"\btag=(0x[0-9a-f]+|\(nil\)|0)")
@@ -72,19 +75,26 @@ def parse_lines(lines: Iterable[str], pid: int, clock: LogClock) -> Iterator[Eve
     for raw in lines:
         line = raw.rstrip("\n")
         match = LINE.match(line)
-        if match is None:
-            if line:
-                yield CoreLine(last_ts, pid, 0, line)
-            continue
-        month, day, hh, mm, ss, tid = (int(match.group(i)) for i in (2, 3, 4, 5, 6, 8))
-        fraction_ns = int(match.group(7).ljust(9, "0"))
-        key = (month, day, hh, mm, ss)
-        base = second_cache.get(key)
-        if base is None:
-            base = clock.to_ns(month, day, hh, mm, ss, 0)
-            second_cache[key] = base
+        if match is not None and match.group(2) != "00":
+            month, day, hh, mm, ss, tid = (int(match.group(i)) for i in (2, 3, 4, 5, 6, 8))
+            fraction_ns = int(match.group(7).ljust(9, "0"))
+            key = (month, day, hh, mm, ss)
+            base = second_cache.get(key)
+            if base is None:
+                base = clock.to_ns(month, day, hh, mm, ss, 0)
+                second_cache[key] = base
+            source, message = match.group(9), match.group(10)
+        else:
+            epoch = EPOCH_LINE.match(line)
+            if epoch is None:
+                if line:
+                    yield CoreLine(last_ts, pid, 0, line)
+                continue
+            base = int(epoch.group(2)) * 1_000_000_000
+            fraction_ns = int(epoch.group(3).ljust(9, "0"))
+            tid = int(epoch.group(4))
+            source, message = epoch.group(5), epoch.group(6)
         ts = last_ts = base + fraction_ns
-        source, message = match.group(9), match.group(10)
 
         if tid in pending:
             batch, nops, ops = pending[tid]
