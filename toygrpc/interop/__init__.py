@@ -1,0 +1,1 @@
+"""Drivers for gRPC stacks not written in Python, to check toygrpc against another peer."""
