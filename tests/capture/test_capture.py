@@ -172,12 +172,14 @@ def test_serialization_brackets_the_core(client_run: Run) -> None:
     serialize = [e for e in slices if e.name == "HelloRequest.SerializeToString"]  # type: ignore[attr-defined]
     parse = [e for e in slices if e.name.endswith("MessageMeta.FromString")]  # type: ignore[attr-defined]
     assert len(serialize) >= 100 and len(parse) >= 100
-    bound = timeline.clock["client"]["viztracer"]["error_bound_ns"] + \
-        timeline.clock["client"]["core"]["error_bound_ns"]
+    # compared with hook times only, so just viztracer's mapping error applies, plus its
+    # own stamping: an event's stamp lands a few µs from a getts() read of the same instant
+    bound = timeline.clock["client"]["viztracer"]["error_bound_ns"] + 10_000
     for rpc in (r for r in analysis.rpcs if r.side == "client"):
         chain = rpc.chains[0]
         assert chain.core_call is not None and chain.resumed is not None
-        before = [s for s in serialize if rpc.start - bound <= s.ts <= chain.core_call.ts + bound]
+        # serialized after the RPC starts and before the waiter for its batch is made
+        before = [s for s in serialize if rpc.start - bound <= s.ts <= chain.future.ts + bound]
         after = [p for p in parse if chain.resumed.ts - bound <= p.ts <= rpc.end + bound]
         assert len(before) == 1 and before[0].tid == chain.core_call.tid
         assert len(after) == 1 and after[0].tid == chain.core_call.tid
