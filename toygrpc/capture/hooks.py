@@ -422,9 +422,36 @@ def _install_multicallables(rec: Recorder) -> None:
     rec.attached.setdefault("rpc.client", "grpc.aio multicallables' __call__")
 
 
+def _install_unary_await(rec: Recorder) -> None:
+    """A unary-response RPC ends when the caller's ``await call`` returns: after the
+    response is deserialized (grpc.aio's done callbacks run before that)."""
+    try:
+        from grpc.aio._call import _UnaryResponseMixin
+    except ImportError as exc:
+        rec.note_failure("rpc.client", f"grpc.aio._call._UnaryResponseMixin is missing: {exc}")
+        return
+    original = _UnaryResponseMixin.__await__
+
+    def __await__(self: Any) -> Any:
+        try:
+            response = yield from original(self)
+        finally:
+            cython_call = getattr(self, "_cython_call", None)
+            rec.add(RpcFinished(now(), rec.pid, native_id(),
+                                id(cython_call) if cython_call is not None else 0,
+                                _status_name(self), "client"))
+        return response
+
+    _UnaryResponseMixin.__await__ = __await__  # type: ignore[method-assign]  # the hook
+
+
 def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     link_calls = os.environ.get(LINK_ENV) == "1"
     links = itertools.count(1)
+    try:
+        from grpc.aio._call import _UnaryResponseMixin as unary_response
+    except ImportError:
+        unary_response = None
 
     @functools.wraps(original)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -440,7 +467,9 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         rec.add(RpcStarted(started, rec.pid, native_id(), call_id,
                            method.decode() if isinstance(method, bytes) else str(method),
                            "client", link))
-        if hasattr(result, "add_done_callback"):
+        if unary_response is not None and isinstance(result, unary_response):
+            pass  # its end is when the caller's await returns: see _install_unary_await
+        elif hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:
                 rec.add(RpcFinished(now(), rec.pid, native_id(), call_id,
@@ -483,6 +512,7 @@ def install(rec: Recorder = RECORDER) -> Recorder:
     rec.attached["task.resume"] = "TracedFuture.add_done_callback"
     _install_glue(rec)
     _install_multicallables(rec)
+    _install_unary_await(rec)
     return rec
 
 
