@@ -40,7 +40,7 @@ def test_stage_durations_add_up_to_each_rpc_latency(client_run: Run) -> None:
     bound = timeline.clock["client"]["core"]["error_bound_ns"]
     for rpc in analysis.rpcs:
         stages = rpc.stages()
-        assert set(stages) == set(STAGE_ORDER)
+        assert set(stages) == set(STAGE_ORDER) - {"awaiting_call"}
         assert abs(sum(stages.values()) - rpc.latency) <= bound
         # each stage is a duration: negative only within the clock error
         assert min(stages.values()) >= -bound
@@ -50,7 +50,10 @@ def test_stage_statistics_cover_every_stage(client_run: Run) -> None:
     _, _, analysis = client_run
     stats = {s.name: s for s in stage_statistics(analysis)}
     assert list(stats) == list(STAGE_ORDER)
+    assert stats["awaiting_call"].count == 0  # no request-calls in a client-only capture
     for s in stats.values():
+        if s.name == "awaiting_call":
+            continue
         assert s.count >= 100
         assert s.p50 <= s.p90 <= s.p99 <= s.max
 

@@ -75,10 +75,13 @@ STAGES = {
                 "resolution to resumed task: from set_result to the awaiting task running"),
 }
 STAGE_ORDER = ("python_before_core", "core_and_network", "core_to_poller", "poller_to_wake",
-               "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core")
+               "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core",
+               "awaiting_call")
 STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
     "python_after_core": "Python after the core: from the last task resumption to the RPC's "
                          "outcome reaching the caller",
+    "awaiting_call": "server only: from a request-call being posted to a client's call "
+                     "completing it (idle time, not work)",
 }
 
 
@@ -140,6 +143,8 @@ class Chain:
             stage = STAGES[name][0]
             if name == "drained" and self.shared_wake:
                 stage = "poller_to_wake"
+            if name == "completed" and self.kind != "batch":
+                stage = "awaiting_call"  # a request-call waits for a client, not for work
             result[stage] = result.get(stage, 0) + event.ts - previous.ts
             previous = event
         if self.shared_wake:
@@ -181,7 +186,7 @@ class Rpc:
 
     def stages(self) -> dict[str, int]:
         """Stage durations (ns) that add up to ``latency``: see ``STAGE_DEFINITIONS``."""
-        totals = dict.fromkeys(STAGE_ORDER, 0)
+        totals = dict.fromkeys(STAGE_ORDER[:-1], 0)
         cursor = self.start
         for chain in self.chains:
             if not chain.complete:
