@@ -1,0 +1,210 @@
+"""``toygrpc show``: a saved run re-rendered, its JSON, its errors; and one fresh run end to end."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis
+from toygrpc.model.timeline import Timeline
+from toygrpc.render.cli import main
+from toygrpc.render.terminal import pick_rpc, rpc_number
+
+PICTURES = ("swimlane.svg", "swimlane.png", "stages.svg", "stages.png")
+
+
+def show(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["show", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def widest(text: str, run: Path) -> int:
+    """The widest line, but for the ones naming files: paths are never broken."""
+    return max(len(line) for line in text.splitlines() if str(run) not in line)
+
+
+def show_argv() -> list[str]:
+    """``toygrpc show`` once it is wired into the main parser, else this module's own entry."""
+    from toygrpc.cli import build_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            build_parser().parse_args(["show", "RUN"])
+    except SystemExit:
+        return [sys.executable, "-m", "toygrpc.render.cli", "show"]
+    return [sys.executable, "-m", "toygrpc", "show"]
+
+
+def test_show_prints_swimlane_stage_table_files_and_view_command(
+        capsys: pytest.CaptureFixture[str], run_copy: Path,
+        fixture_run: tuple[Timeline, Analysis]) -> None:
+    _, analysis = fixture_run
+    code, out, err = show(capsys, str(run_copy), "--width", "120")
+    assert code == 0, err
+    chosen = pick_rpc(analysis)
+    assert f"RPC {rpc_number(analysis, chosen)}: client /HelloService/Hello OK" in out
+    for text in ("#1 created", "#5 resumed", "RPC end", "Stages over the run (µs)",
+                 "core_and_network", f"toygrpc view {run_copy}",
+                 f"{run_copy / 'events.jsonl'}", f"{run_copy / 'swimlane.svg'}"):
+        assert text in out
+    assert out.index("RPC end") < out.index("Stages over the run") < out.index("toygrpc view")
+    assert widest(out, run_copy) <= 120
+    assert all((run_copy / name).is_file() for name in PICTURES)
+
+
+def test_show_another_rpc_and_width(capsys: pytest.CaptureFixture[str], run_copy: Path) -> None:
+    code, out, _ = show(capsys, str(run_copy), "--rpc", "2", "--width", "100", "--no-plots")
+    assert code == 0
+    assert out.startswith("RPC 2: server /HelloService/Hello OK")
+    assert widest(out, run_copy) <= 100
+    assert not (run_copy / "swimlane.svg").exists()
+    code, wide, _ = show(capsys, str(run_copy), "--width", "160", "--no-plots")
+    assert code == 0 and widest(wide, run_copy) > 120
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str], run_copy: Path,
+                   fixture_run: tuple[Timeline, Analysis]) -> None:
+    timeline, analysis = fixture_run
+    code, out, err = show(capsys, str(run_copy), "--json", "--rpc", "1", "--no-plots")
+    assert code == 0, err
+    data = json.loads(out)
+    rpc = analysis.rpcs[0]
+    assert data["rpc"]["index"] == 1 and data["rpc"]["side"] == rpc.side
+    assert data["rpc"]["latency"] == rpc.latency
+    assert [s["name"] for s in data["stages"]] == list(STAGE_ORDER)
+    steps = [s for s in data["rpc"]["steps"] if s["chain"]]
+    assert rpc.peer is not None
+    events = sorted(e.ts for c in rpc.chains + rpc.peer.chains
+                    for name in STEPS if (e := c.step(name)) is not None)
+    assert sorted(s["ts"] for s in steps) == events
+    for s in steps:
+        assert s["thread"] == timeline.thread_role(s["pid"], s["tid"])
+        assert s["step"] in STEPS
+    assert len([link for link in data["rpc"]["links"] if link["label"] == "handoff"]) == 35
+    assert data["view_command"] == f"toygrpc view {run_copy}"
+
+
+def test_show_rebuilds_the_timeline_from_the_raw_files(
+        capsys: pytest.CaptureFixture[str], run_copy: Path) -> None:
+    (run_copy / "events.jsonl").unlink()
+    code, out, err = show(capsys, str(run_copy), "--json", "--no-plots")
+    assert code == 0, err
+    assert json.loads(out)["complete_rpcs"] == 6
+    assert (run_copy / "events.jsonl").is_file()
+
+
+def _damage(kind: str, run: Path) -> str:
+    """Damage a copy of the run one way; return what the error line must mention."""
+    if kind == "not a directory":
+        (run.parent / "file").write_text("x")
+        shutil.rmtree(run)
+        (run.parent / "file").rename(run)
+        return "is not a directory"
+    if kind == "not a run":
+        (run / "capture.json").unlink()
+        return "is not a toygrpc run"
+    if kind == "capture.json truncated":
+        (run / "capture.json").write_text('{"mode": "both", "proc')
+        return "capture.json is damaged"
+    if kind == "capture.json not an object":
+        (run / "capture.json").write_text("null\n")
+        return "capture.json is damaged"
+    if kind == "events.jsonl truncated":
+        text = (run / "events.jsonl").read_text()
+        (run / "events.jsonl").write_text(text[: len(text) // 2])
+        return "events.jsonl is damaged"
+    if kind == "events.jsonl empty":
+        (run / "events.jsonl").write_text("")
+        return "events.jsonl is damaged (it is empty)"
+    if kind == "events.jsonl unknown event":
+        with (run / "events.jsonl").open("a") as out:
+            out.write('{"kind": "no.such.event", "ts": 1}\n')
+        return "events.jsonl is damaged"
+    if kind == "events.jsonl binary":
+        (run / "events.jsonl").write_bytes(bytes(range(256)) * 10)
+        return "events.jsonl is damaged"
+    if kind == "no events, no raw files":
+        (run / "events.jsonl").unlink()
+        shutil.rmtree(run / "server")
+        return "the raw files of server are missing"
+    if kind == "rpc out of range":
+        return "--rpc 7 is out of range: this run has 6 RPCs (1-6)"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", [
+    "not a directory", "not a run", "capture.json truncated", "capture.json not an object",
+    "events.jsonl truncated", "events.jsonl empty", "events.jsonl unknown event",
+    "events.jsonl binary", "no events, no raw files", "rpc out of range",
+])
+def test_a_bad_run_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], run_copy: Path,
+                                          kind: str) -> None:
+    expected = _damage(kind, run_copy)
+    extra = ["--rpc", "7"] if kind == "rpc out of range" else []
+    code, out, err = show(capsys, str(run_copy), *extra)
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("toygrpc show: ")
+    assert "Traceback" not in err and not out
+    if run_copy.is_dir():
+        assert not any((run_copy / name).exists() for name in PICTURES)
+
+
+def test_fresh_client_run_end_to_end(tmp_path: Path) -> None:
+    """``toygrpc trace`` prints the views and draws the plots; ``show`` re-renders the run."""
+    out = tmp_path / "run"
+    trace = subprocess.run(
+        [sys.executable, "-m", "toygrpc", "trace", "client", "--rpcs", "5", "--no-python",
+         "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+    assert trace.returncode == 0, trace.stderr
+    assert "#1 completed" in trace.stdout and f"toygrpc view {out}" in trace.stdout
+    for name in PICTURES:
+        assert (out / name).stat().st_size > 0
+        (out / name).unlink()
+
+    result = subprocess.run([*show_argv(), str(out), "--width", "100"], capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "RPC start" in text and "RPC end" in text and "5/5 RPCs with complete chains" in text
+    for step in STEPS:
+        assert f"#1 {step}" in text
+    assert widest(text, out) <= 100
+    assert f"toygrpc view {out}" in text
+    for name in PICTURES:
+        assert (out / name).stat().st_size > 0
+    height, width = imread(out / "swimlane.png").shape[:2]
+    assert width > height > 0
+    assert (out / "swimlane.svg").read_text().count('id="link-') == 7
+
+    as_json = subprocess.run([*show_argv(), str(out), "--json", "--rpc", "5", "--no-plots"],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["rpc"]["index"] == 5 and data["rpc_count"] == 5
+    assert [s["step"] for s in data["rpc"]["steps"]] == ["RPC start", *STEPS, "RPC end"]
+
+    bad = subprocess.run([*show_argv(), str(tmp_path)], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_show_without_matplotlib_still_renders(capsys: pytest.CaptureFixture[str],
+                                               run_copy: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import toygrpc.render.plots as plots
+
+    monkeypatch.setattr(plots, "MATPLOTLIB_ERROR", "the plots need matplotlib: pip install it")
+    code, out, _ = show(capsys, str(run_copy), "--width", "120")
+    assert code == 0 and "plots not written: the plots need matplotlib" in out
+    assert "Stages over the run" in out and not (run_copy / "swimlane.svg").exists()

@@ -1,0 +1,177 @@
+"""The terminal views on the committed real capture: rendered into a string, then read."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.render.conftest import FIXTURE_RUN
+from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
+from toygrpc.analysis.stages import stage_statistics
+from toygrpc.errors import UsageError
+from toygrpc.model import Event
+from toygrpc.model.timeline import Timeline
+from toygrpc.render.terminal import RpcSwimlane, StageTable, pick_rpc
+
+ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
+                 r"call arrived|handler done)\s+(?P<thread>\S+)")
+ARROWS = ("▶", "◀")
+
+
+def render(renderable: object, width: int = 120) -> str:
+    console = Console(file=io.StringIO(), width=width, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def rows(text: str) -> list[re.Match[str]]:
+    return [m for line in text.splitlines() if (m := ROW.match(line))]
+
+
+def shown_chains(rpc: Rpc) -> list[Chain]:
+    """The chains a swimlane shows, numbered #1.. by creation: the RPC's, then its peer's."""
+    chains = rpc.chains + (rpc.peer.chains if rpc.peer is not None else [])
+    return sorted(chains, key=lambda c: c.future.ts)
+
+
+def named_links(chain: Chain) -> list[tuple[tuple[str, Event], tuple[str, Event]]]:
+    """Chain.links() with the step names of both ends."""
+    present = [(name, e) for name in STEPS if (e := chain.step(name)) is not None]
+    pairs = list(itertools.pairwise(present))
+    assert [(a, b) for (_, a), (_, b) in pairs] == chain.links()
+    return pairs
+
+
+def test_the_fixture_is_a_small_real_capture(fixture_run: tuple[Timeline, Analysis]) -> None:
+    timeline, analysis = fixture_run
+    size = sum(p.stat().st_size for p in FIXTURE_RUN.rglob("*") if p.is_file())
+    assert size < 300_000
+    assert (FIXTURE_RUN / "capture.json").is_file()
+    assert all((FIXTURE_RUN / role / "core.log").is_file() for role in ("client", "server"))
+    assert sorted(timeline.processes.values()) == ["client", "server"]
+    assert [r.side for r in analysis.rpcs].count("client") == 3
+    assert all(r.complete and r.peer is not None for r in analysis.rpcs)
+
+
+def test_default_rpc_is_the_median_complete_client_rpc(
+        fixture_run: tuple[Timeline, Analysis]) -> None:
+    _, analysis = fixture_run
+    client = sorted((r for r in analysis.rpcs if r.side == "client"), key=lambda r: r.latency)
+    assert pick_rpc(analysis) is client[1]
+
+
+def test_server_rpc_is_the_default_when_no_client_was_traced(
+        fixture_run: tuple[Timeline, Analysis]) -> None:
+    _, analysis = fixture_run
+    server_only = Analysis(analysis.chains, [r for r in analysis.rpcs if r.side == "server"])
+    assert pick_rpc(server_only).side == "server"
+
+
+def test_rpc_by_index_and_out_of_range(fixture_run: tuple[Timeline, Analysis]) -> None:
+    _, analysis = fixture_run
+    assert pick_rpc(analysis, 1) is analysis.rpcs[0]
+    assert pick_rpc(analysis, 6) is analysis.rpcs[5]
+    for index in (0, 7):
+        with pytest.raises(UsageError) as error:
+            pick_rpc(analysis, index)
+        assert "\n" not in str(error.value) and "1-6" in str(error.value)
+    with pytest.raises(UsageError):
+        pick_rpc(Analysis([], []))
+
+
+@pytest.mark.parametrize("index", [None, 1, 2])
+def test_swimlane_shows_every_link_in_time_order_on_its_thread(
+        fixture_run: tuple[Timeline, Analysis], index: int | None) -> None:
+    timeline, analysis = fixture_run
+    rpc = pick_rpc(analysis, index)
+    text = render(RpcSwimlane(analysis, timeline, rpc))
+    found = rows(text)
+    by_label = {m["label"]: (i, m) for i, m in enumerate(found)}
+    offsets = [float(m["offset"]) for m in found]
+    assert offsets == sorted(offsets)  # one row per step, in time order
+    chains = shown_chains(rpc)
+    assert len(chains) == (2 if rpc.peer is None else 5)  # 1 client batch; request + 3 batches
+    links = 0
+    for number, chain in enumerate(chains, 1):
+        for (name_a, a), (name_b, b) in named_links(chain):
+            i, row_a = by_label[f"#{number} {name_a}"]
+            j, row_b = by_label[f"#{number} {name_b}"]
+            for row, event in ((row_a, a), (row_b, b)):
+                assert float(row["offset"]) == pytest.approx((event.ts - rpc.start) / 1000,
+                                                             abs=0.051)
+                assert row["thread"] == timeline.thread_role(event.pid, event.tid)
+            assert (i < j) == (a.ts <= b.ts) or a.ts == b.ts
+            line = row_b.string
+            if (a.pid, a.tid) != (b.pid, b.tid):  # control passes to another thread
+                assert any(arrow in line for arrow in ARROWS), line
+            links += 1
+    assert links == sum(len(c.links()) for c in chains) == 7 * len(chains)
+    steps = sum(1 for m in found if m["label"].startswith("#"))
+    assert steps == 8 * len(chains)
+    assert "RPC start" in by_label and "RPC end" in by_label
+    assert f"{rpc.side} {rpc.method}" in text
+
+
+def test_server_request_completion_shows_the_client_arrow(
+        fixture_run: tuple[Timeline, Analysis]) -> None:
+    """The client -> server link: the request completes on a server thread, arrows from both
+    the server's request-call and the client's lanes arrive on that row."""
+    timeline, analysis = fixture_run
+    rpc = pick_rpc(analysis)
+    request = next(n for n, c in enumerate(shown_chains(rpc), 1) if c.kind == "request_call")
+    text = render(RpcSwimlane(analysis, timeline, rpc))
+    line = next(m.string for m in rows(text) if m["label"] == f"#{request} completed")
+    lanes = line.split("#")[0]
+    assert lanes.count("╰") + lanes.count("╯") == 1 and "┴" in lanes  # two sources, one line
+
+
+def test_swimlane_adapts_to_a_narrow_terminal(fixture_run: tuple[Timeline, Analysis]) -> None:
+    timeline, analysis = fixture_run
+    rpc = pick_rpc(analysis)
+    wide = render(RpcSwimlane(analysis, timeline, rpc), 120)
+    narrow = render(RpcSwimlane(analysis, timeline, rpc), 80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    labels = [re.search(r"#\d+ \w+|RPC start|RPC end", line) for line in wide.splitlines()]
+    narrow_labels = [re.search(r"#\d+ \w+|RPC start|RPC end", line)
+                     for line in narrow.splitlines()]
+    assert [m[0] for m in labels if m] == [m[0] for m in narrow_labels if m]
+    assert "event_engine" in wide and "event_engine" not in narrow  # the lane says it there
+
+
+def test_stage_table_lists_every_stage_in_microseconds(
+        fixture_run: tuple[Timeline, Analysis]) -> None:
+    _, analysis = fixture_run
+    stats = stage_statistics(analysis)
+    text = render(StageTable(stats))
+    lines = text.splitlines()
+    for s in stats:
+        line = next(line for line in lines if line.startswith(s.name + " "))
+        cells = line.split()
+        assert cells[1] == str(s.count)
+        assert cells[2:6] == [f"{v / 1000:.1f}" for v in (s.p50, s.p90, s.p99, s.max)]
+    assert [line.split()[0] for line in lines if line.split() and line.split()[0]
+            in STAGE_ORDER] == list(STAGE_ORDER)
+    flat = " ".join(text.split())
+    assert "from the batch start to a core thread completing its tag" in flat
+    narrow = render(StageTable(stats), 70)
+    assert max(len(line) for line in narrow.splitlines()) <= 70
+    assert "core_and_network: in the core and on the network" in " ".join(narrow.split())
+
+
+def test_views_display_in_a_notebook(fixture_run: tuple[Timeline, Analysis]) -> None:
+    timeline, analysis = fixture_run
+    for view in (RpcSwimlane(analysis, timeline, pick_rpc(analysis)),
+                 StageTable(stage_statistics(analysis))):
+        bundle = view._repr_mimebundle_()
+        assert set(bundle) == {"text/plain", "text/html"}
+        assert "<html" in bundle["text/html"].lower() or "<pre" in bundle["text/html"]
+        assert bundle["text/plain"].strip() and "\x1b[" not in bundle["text/plain"]
+
+
+def test_fixture_is_read_not_written(fixture_run: tuple[Timeline, Analysis]) -> None:
+    assert not (Path(FIXTURE_RUN) / "swimlane.svg").exists()

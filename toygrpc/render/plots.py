@@ -1,0 +1,200 @@
+"""SVG and PNG pictures of a run: one RPC's swimlane, and every stage's distribution.
+
+Pictures go where a terminal cannot: a report, an issue, a slide. They are drawn with
+matplotlib's object API on the Agg canvas (no pyplot, so a notebook's or the user's
+backend is left alone). Every arrow and stage panel carries an SVG id (``gid``) and
+each function returns what it drew, so tests can check a picture against the model.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toygrpc.analysis.chains import STAGE_ORDER, Analysis, Rpc
+from toygrpc.analysis.stages import stage_statistics
+from toygrpc.errors import UsageError
+from toygrpc.model.timeline import Timeline
+from toygrpc.render.terminal import build_swimlane
+
+try:
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+except ImportError as error:  # matplotlib is a dependency, but a broken install happens
+    MATPLOTLIB_ERROR: str | None = (f"the plots need matplotlib ({error}): "
+                                    "pip install 'matplotlib>=3.8'")
+else:
+    MATPLOTLIB_ERROR = None
+
+SWIMLANE_FILE = "swimlane"
+STAGES_FILE = "stages"
+PROCESS_COLOURS = {"client": "#1f77b4", "server": "#9467bd"}
+STAGE_COLOURS = dict(zip(STAGE_ORDER, ("#8c564b", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                       "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22"), strict=True))
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What a picture holds, to check it against the model without looking at it."""
+
+    svg: Path
+    png: Path
+    lanes: int = 0
+    arrows: int = 0  # chain links, SVG ids link-1..link-N
+    cross_arrows: int = 0  # client <-> server links, SVG ids cross-1..cross-N
+    spans: int = 0  # shaded stage spans, SVG ids span-1..span-N
+    stages: tuple[str, ...] = field(default=())  # stage panels, SVG ids stage-NAME
+
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        return self.svg, self.png
+
+
+def require_matplotlib() -> None:
+    """A one-line UsageError instead of an ImportError deep in a render."""
+    if MATPLOTLIB_ERROR is not None:
+        raise UsageError(MATPLOTLIB_ERROR)
+
+
+def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    FigureCanvasAgg(figure)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    svg, png = out_dir / f"{stem}.svg", out_dir / f"{stem}.png"
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "toygrpc"}):  # text stays text
+        figure.savefig(svg, format="svg", metadata={"Date": None})
+    figure.savefig(png, format="png", dpi=110)
+    return svg, png
+
+
+def write_swimlane(analysis: Analysis, timeline: Timeline, rpc: Rpc, out_dir: Path) -> Drawn:
+    """``swimlane.svg``/``.png``: threads as lanes, an arrow per chain link, stages shaded."""
+    require_matplotlib()
+    model = build_swimlane(analysis, timeline, rpc)
+    n = len(model.lanes)
+    figure = Figure(figsize=(12, 1.6 + 0.75 * n), layout="constrained")
+    ax = figure.add_subplot()
+    y = {i: n - 1 - i for i in range(n)}  # first lane on top
+    for i, lane in enumerate(model.lanes):
+        ax.axhline(y[i], color=PROCESS_COLOURS.get(lane.process, "grey"), lw=0.8, alpha=0.4,
+                   zorder=1)
+    ax.set_yticks([y[i] for i in range(n)], [lane.label for lane in model.lanes])
+    ax.set_ylim(-0.7, n - 0.3)
+
+    def x(index: int) -> float:
+        return model.steps[index].offset / 1000
+
+    spans = 0
+    used_stages: dict[str, None] = {}
+    arrows = cross = 0
+    for a, b, label in model.links:
+        source, target = model.steps[a], model.steps[b]
+        ya, yb = y[source.lane], y[target.lane]
+        if label == "handoff" and target.stage:
+            spans += 1
+            colour = STAGE_COLOURS.get(target.stage, "grey")
+            span = Rectangle((min(x(a), x(b)), min(ya, yb) - 0.25), abs(x(b) - x(a)),
+                             abs(yb - ya) + 0.5, facecolor=colour, edgecolor="none",
+                             alpha=0.18, zorder=0)
+            span.set_gid(f"span-{spans}")
+            ax.add_patch(span)
+            used_stages[target.stage] = None
+        if label == "handoff":
+            arrows += 1
+            gid, style, colour = f"link-{arrows}", "-", "#333333"
+        else:
+            cross += 1
+            gid, style, colour = f"cross-{cross}", "--", "#d62728"
+        bend = 0.0 if ya != yb else -0.35  # same lane: arc above it, not along the line
+        arrow = FancyArrowPatch((x(a), ya), (x(b), yb), arrowstyle="-|>", mutation_scale=9,
+                                linestyle=style, color=colour, lw=0.9, shrinkA=2, shrinkB=2,
+                                connectionstyle=f"arc3,rad={bend}", zorder=3)
+        arrow.set_gid(gid)
+        ax.add_patch(arrow)
+    for step in model.steps:
+        lane = model.lanes[step.lane]
+        colour = PROCESS_COLOURS.get(lane.process, "grey")
+        ax.plot([step.offset / 1000], [y[step.lane]], marker="o" if step.chain else "D",
+                ms=4 if step.chain else 6, color=colour, zorder=4)
+    starts = [s for s in model.steps if not s.chain]
+    for step in starts:
+        ax.axvline(step.offset / 1000, color="grey", lw=0.6, ls=":", zorder=1)
+        ax.annotate(f"{step.step}", (step.offset / 1000, n - 0.45), fontsize=7, rotation=90,
+                    ha="right", va="top", color="grey")
+    ax.set_xlabel("µs from the RPC's start")
+    ax.set_title(f"RPC {model.number}: {rpc.side} {rpc.method} {rpc.status}, "
+                 f"{rpc.latency / 1000:.1f} µs — an arrow per chain link", fontsize=10)
+    handles: list[Patch | Line2D] = [Patch(color=STAGE_COLOURS[s], alpha=0.35, label=s)
+                                     for s in STAGE_ORDER if s in used_stages]
+    handles.append(Line2D([], [], color="#333333", label="chain link"))
+    if cross:
+        handles.append(Line2D([], [], color="#d62728", ls="--", label="client <-> server"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="x", lw=0.3, alpha=0.5)
+    svg, png = _save(figure, out_dir, SWIMLANE_FILE)
+    return Drawn(svg, png, lanes=n, arrows=arrows, cross_arrows=cross, spans=spans)
+
+
+def stage_samples(analysis: Analysis) -> dict[str, list[int]]:
+    """Every duration (ns) behind ``stage_statistics``, per stage (the same selection)."""
+    samples: dict[str, list[int]] = {name: [] for name in STAGE_ORDER}
+    for chain in analysis.chains:
+        if chain.complete:
+            for name, value in chain.stages().items():
+                samples[name].append(value)
+    for rpc in analysis.rpcs:
+        if rpc.side == "client" and rpc.complete:
+            stages = rpc.stages()
+            samples["python_before_core"].append(stages["python_before_core"])
+            samples["python_after_core"].append(stages["python_after_core"])
+    return samples
+
+
+def write_stage_distributions(analysis: Analysis, out_dir: Path) -> Drawn:
+    """``stages.svg``/``.png``: every stage's durations as a strip of points, one row each.
+
+    One shared axis (symmetric log: tails span decades, shared wakes give 0) makes the
+    stages comparable at a glance; the box spans min to max with the median inside, the
+    markers are the table's p90 and p99.
+    """
+    require_matplotlib()
+    samples = stage_samples(analysis)
+    stats = {s.name: s for s in stage_statistics(analysis)}
+    drawn = [name for name in STAGE_ORDER if samples[name]]
+    figure = Figure(figsize=(10, 1.2 + 0.55 * max(1, len(drawn))))
+    figure.subplots_adjust(left=0.2, right=0.97, top=1 - 0.5 / (1.2 + 0.55 * len(drawn)),
+                           bottom=0.7 / (1.2 + 0.55 * max(1, len(drawn))))
+    ax = figure.add_subplot()
+    jitter = random.Random(0)
+    positions = {name: len(drawn) - i for i, name in enumerate(drawn)}
+    for name in drawn:
+        values = [v / 1000 for v in samples[name]]
+        y = positions[name]
+        points = ax.scatter(values, [y + jitter.uniform(-0.18, 0.18) for _ in values], s=6,
+                            alpha=0.45, color=STAGE_COLOURS[name], edgecolors="none", zorder=3)
+        points.set_gid(f"stage-{name}")
+        s = stats[name]
+        ax.plot([s.p90 / 1000], [y + 0.3], marker="v", color="#333333", ms=5, zorder=4)
+        ax.plot([s.p99 / 1000], [y + 0.3], marker="v", color="#d62728", ms=5, zorder=4)
+    if drawn:
+        ax.boxplot([[v / 1000 for v in samples[name]] for name in drawn],
+                   positions=[positions[name] for name in drawn], orientation="horizontal",
+                   widths=0.5, whis=(0, 100), showfliers=False, zorder=2,
+                   medianprops={"color": "black"})
+        ax.set_yticks([positions[name] for name in drawn],
+                      [f"{name} (n={stats[name].count})" for name in drawn], fontsize=8)
+        ax.set_xscale("symlog", linthresh=1.0)
+        every = [v / 1000 for name in drawn for v in samples[name]]
+        ax.set_xlim(min(0.0, 2 * min(every)), 2 * max(max(every), 1.0))
+        ax.set_xlabel("µs (symmetric log scale)   ▼ p90  [red] ▼ p99   box: min, median, max")
+    else:
+        ax.text(0.5, 0.5, "no complete chains: no stage durations", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+    ax.grid(axis="x", lw=0.3, alpha=0.5)
+    ax.set_title("Stage durations over the run", fontsize=10)
+    svg, png = _save(figure, out_dir, STAGES_FILE)
+    return Drawn(svg, png, stages=tuple(drawn))
