@@ -121,13 +121,13 @@ def build_server(bind: str) -> tuple[grpc.aio.Server, int]:
 async def serve(bind: str = DEFAULT_BIND) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully."""
     server, port = build_server(bind)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready": a signal may come at once
+        loop.add_signal_handler(sig, stop.set)
     await server.start()
     host = bind.rpartition(":")[0]
     print(f"{READY_PREFIX}{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop(grace=1.0)
 
