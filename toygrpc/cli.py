@@ -34,6 +34,8 @@ def run_guarded(prog: str, action: Callable[[], int]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from toygrpc import client, server
+    from toygrpc.capture import cli as capture_cli
+    from toygrpc.render import cli as render_cli
 
     parser = OneLineParser(
         prog="toygrpc",
@@ -54,12 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.build_parser(call)
     call.set_defaults(handler=client.run)
 
-    try:
-        from toygrpc.capture import cli as capture_cli
-    except ImportError:  # capture is optional until its stage exists
-        pass
-    else:
-        capture_cli.add_commands(commands)
+    capture_cli.add_commands(commands)
+    render_cli.add_command(commands)
     return parser
 
 

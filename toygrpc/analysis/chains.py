@@ -122,8 +122,11 @@ class Chain:
         return not self.missing
 
     def links(self) -> list[tuple[Event, Event]]:
-        """Consecutive present steps: one arrow each."""
-        present = [e for e in (self.step(n) for n in STEPS) if e is not None]
+        """Consecutive present steps: one arrow each. A chain drained after a wake that an
+        earlier event caused goes from RETURN_EVENT straight to the drain (no arrow back
+        in time to that wake)."""
+        names = [n for n in STEPS if not (n == "woken" and self.shared_wake)]
+        present = [e for e in (self.step(n) for n in names) if e is not None]
         return list(itertools.pairwise(present))
 
     @property

@@ -442,7 +442,7 @@ def _install_unary_await(rec: Recorder) -> None:
                                 _status_name(self), "client"))
         return response
 
-    _UnaryResponseMixin.__await__ = __await__  # type: ignore[method-assign]  # the hook
+    _UnaryResponseMixin.__await__ = __await__
 
 
 def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
