@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +21,9 @@ from toygrpc.errors import UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
 
 DEFAULT_TARGET = "localhost:8080"
+# When set (by `toygrpc trace`), the client reports RPCs done on stdout for a progress bar.
+PROGRESS_ENV = "TOYGRPC_PROGRESS"
+PROGRESS_PREFIX = "toygrpc-progress "
 METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
 
@@ -136,8 +140,17 @@ def run(args: argparse.Namespace) -> int:
     options = CallOptions(target=args.target, x=args.x, timeout=args.timeout,
                           method=args.method, rpcs=args.rpcs, concurrency=args.concurrency)
     started = time.perf_counter()
+    on_done = None
+    if os.environ.get(PROGRESS_ENV) == "1":
+        total = options.rpcs * (len(METHODS) if options.method == "all" else 1)
+        step = max(1, total // 200)
+
+        def on_done(done: int) -> None:
+            if done % step == 0 or done == total:
+                print(f"{PROGRESS_PREFIX}{done} {total}", flush=True)
+
     try:
-        results = asyncio.run(run_workload(options))
+        results = asyncio.run(run_workload(options, on_done))
     except grpc.aio.AioRpcError as error:
         raise explain_rpc_error(error, options.target, options.timeout) from None
     elapsed = time.perf_counter() - started

@@ -101,3 +101,15 @@ def test_trace_client_end_to_end_with_streaming_shapes(tmp_path: Path) -> None:
                        "/HelloService/HelloClientStream", "/HelloService/HelloBidiStream"}
     assert summary["complete_rpcs"] == summary["rpc_count"] == 8
     assert (out / "trace.json").is_file()
+
+
+def test_capture_reports_progress_of_the_rpcs(tmp_path: Path) -> None:
+    from toygrpc.capture.launch import CaptureOptions, capture
+
+    seen: list[tuple[int, int]] = []
+    cap = capture(CaptureOptions(mode="client", out=tmp_path / "p", rpcs=40, python_layer=False),
+                  progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (40, 40)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # progress lines are the harness's, not the program's output
+    assert "toygrpc-progress" not in (cap.process_dir("client") / "stdout.txt").read_text()

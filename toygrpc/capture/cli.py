@@ -100,6 +100,14 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
 
 def run_trace(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from toygrpc.analysis.chains import analyze
     from toygrpc.capture.merge import load_or_build
@@ -109,15 +117,28 @@ def run_trace(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     console = Console(stderr=True)
-    with console.status("capturing") as status:
-        cap = capture(options, status=lambda text: status.update(text))
-        status.update("merging the sources onto one timeline")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("capturing", total=None)
+
+        def status(text: str) -> None:
+            bar.update(task, description=text)
+
+        def rpcs_done(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        cap = capture(options, status=status, progress=rpcs_done)
+        bar.update(task, total=4, completed=0, description="merging the sources onto one "
+                   "timeline")
         timeline = load_or_build(cap)
-        status.update("following every completion across threads")
+        bar.update(task, completed=1, description="following every completion across threads")
         analysis = analyze(timeline)
-        status.update("writing trace.json and summary.json")
+        bar.update(task, completed=2, description="writing trace.json")
         PerfettoRenderer().render(timeline, analysis, cap.run_dir)
+        bar.update(task, completed=3, description="writing summary.json")
         SummaryRenderer().render(cap, timeline, analysis, cap.run_dir)
+        bar.update(task, completed=4)
     for line in timeline.diagnostics:
         console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
     print_report(cap, timeline, analysis)

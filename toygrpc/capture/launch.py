@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toygrpc.capture.session import Capture, TracedProcess, current_versions
+from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX
 from toygrpc.errors import UsageError
 from toygrpc.server import READY_PREFIX
 
@@ -116,8 +117,11 @@ def program_stderr(path: Path) -> list[str]:
 
 
 def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: bool,
-               on_line: Callable[[str], None] | None = None) -> int:
-    """Run a traced program to completion; stdout to ``stdout.txt``, stderr to ``core.log``."""
+               on_line: Callable[[str], None] | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Run a traced program to completion; stdout to ``stdout.txt``, stderr to ``core.log``.
+
+    Progress lines of the Hello client go to ``on_progress``, not to the files."""
     out.mkdir(parents=True, exist_ok=True)
     command = traced_command(out, target, python_layer)
     with (out / "core.log").open("w") as stderr, (out / "stdout.txt").open("w") as stdout:
@@ -125,13 +129,19 @@ def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: 
                                    env=env)
         assert process.stdout is not None
         for line in process.stdout:
+            if line.startswith(PROGRESS_PREFIX):
+                if on_progress is not None:
+                    done, total = line[len(PROGRESS_PREFIX):].split()
+                    on_progress(int(done), int(total))
+                continue
             stdout.write(line)
             if on_line is not None:
                 on_line(line)
         return process.wait()
 
 
-def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None) -> Capture:
+def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
+            progress: Callable[[int, int], None] | None = None) -> Capture:
     """Run the capture that ``options`` describe and save its manifest."""
     cap = Capture(run_dir=options.out, mode=options.mode, versions=current_versions(),
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
@@ -167,7 +177,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             status(f"tracing {options.rpcs} {options.method} RPC(s) from the client")
             role = "client"
             command_target = client_target(options, address)
-            code = run_traced(cap.process_dir(role), command_target, env, options.python_layer)
+            code = run_traced(cap.process_dir(role), command_target,
+                              {**env, PROGRESS_ENV: "1"}, options.python_layer,
+                              on_progress=progress)
             cap.processes.append(TracedProcess(role, 0, True, options.python_layer,
                                                command_target, code))
             if code != 0:
