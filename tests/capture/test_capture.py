@@ -162,7 +162,8 @@ def test_server_runtime_order(server_run: Run) -> None:
     server_rpcs = sum(1 for r in analysis.rpcs if r.side == "server")
     registered = sum(1 for e in requests if e.registered)  # type: ignore[attr-defined]
     assert registered >= server_rpcs + 4  # 4 Hello methods at least, plus re-arms
-    inline = [e for e in timeline.of(CoreTagCompleted) if e.pid == server_pid and e.tid == server_pid]
+    inline = [e for e in timeline.of(CoreTagCompleted)
+              if e.pid == server_pid and e.tid == server_pid]
     assert inline, "no completion happened inline on the server's main thread"
 
 

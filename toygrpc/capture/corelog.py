@@ -2,7 +2,7 @@
 
 A line looks like (absl logging)::
 
-    I1125 00:24:18.719705    2198 call.cc:494] grpc_call_start_batch(call=0x55.., nops=6, tag=0x7f..)
+    I1125 00:24:18.719705    2198 call.cc:494] grpc_call_start_batch(call=0x5.., nops=6, tag=0x7..)
 
 severity, month and day, local wall-clock time to the microsecond, OS thread id,
 source file:line, message. ``grpc_call_start_batch`` is followed, on the same thread,
