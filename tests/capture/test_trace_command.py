@@ -113,3 +113,21 @@ def test_capture_reports_progress_of_the_rpcs(tmp_path: Path) -> None:
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     # progress lines are the harness's, not the program's output
     assert "toygrpc-progress" not in (cap.process_dir("client") / "stdout.txt").read_text()
+
+
+@pytest.mark.node
+def test_trace_server_driven_by_the_node_client(tmp_path: Path) -> None:
+    from toygrpc.errors import UsageError
+    from toygrpc.interop import node
+
+    try:
+        node.check_node_ready()
+    except UsageError as error:
+        require(False, str(error))
+    out = tmp_path / "server"
+    result = toygrpc("trace", "server", "--driver", "node", "--rpcs", "5", "--no-python",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    server = [r for r in summary["rpcs"] if r["side"] == "server"]
+    assert len(server) == 5 and all(r["complete"] for r in server)
