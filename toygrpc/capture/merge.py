@@ -141,8 +141,10 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
 def check_core_clock(events: list[Event]) -> dict[str, Any]:
     """Bound the offset between core log stamps and hook stamps with per-batch brackets."""
     created = [e for e in events if isinstance(e, FutureCreated) and e.in_batch]
-    awaited = {e.future_id: e.awaited_ts for e in events
-               if isinstance(e, TaskResumed) and e.awaited_ts}
+    awaited: dict[int, list[int]] = defaultdict(list)  # future ids are reused: keep all
+    for e in events:
+        if isinstance(e, TaskResumed) and e.awaited_ts:
+            awaited[e.future_id].append(e.awaited_ts)
     starts_by_tid: dict[int, list[CoreBatchStarted]] = defaultdict(list)
     for e in events:
         if isinstance(e, CoreBatchStarted):
@@ -154,7 +156,8 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     for tid, futures in created_by_tid.items():
         for future, start in zip(futures, sorted(starts_by_tid.get(tid, []), key=lambda e: e.ts),
                                  strict=False):
-            upper = awaited.get(future.future_id)
+            upper = min((t for t in awaited.get(future.future_id, ()) if t >= future.ts),
+                        default=None)
             if upper is None:
                 continue
             # true core time = logged + delta, delta in [0, 1us) from truncation
