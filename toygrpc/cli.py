@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from toygrpc import client, server
     from toygrpc.capture import cli as capture_cli
     from toygrpc.render import cli as render_cli
+    from toygrpc.viewer import cli as viewer_cli
 
     parser = OneLineParser(
         prog="toygrpc",
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     capture_cli.add_commands(commands)
     render_cli.add_command(commands)
+    viewer_cli.add_command(commands)
     return parser
 
 

@@ -121,13 +121,34 @@ class Chain:
     def complete(self) -> bool:
         return not self.missing
 
+    def causal_steps(self) -> list[tuple[str, Event]]:
+        """The present steps in causal order. A wake or a drain that began before this
+        chain's RETURN_EVENT belongs to an earlier handoff: the drain loop pops until the
+        queue is empty, so it picked this event up without a wake (or drain) of its own.
+        Such steps are left out, and the chain goes from RETURN_EVENT to the next step."""
+        returned = self.returned
+        steps = []
+        for name in STEPS:
+            event = self.step(name)
+            if event is None:
+                continue
+            if (name in ("woken", "drained") and returned is not None
+                    and event.ts < returned.ts):
+                continue
+            steps.append((name, event))
+        return steps
+
     def links(self) -> list[tuple[Event, Event]]:
-        """Consecutive present steps: one arrow each. A chain drained after a wake that an
-        earlier event caused goes from RETURN_EVENT straight to the drain (no arrow back
-        in time to that wake)."""
-        names = [n for n in STEPS if not (n == "woken" and self.shared_wake)]
-        present = [e for e in (self.step(n) for n in names) if e is not None]
-        return list(itertools.pairwise(present))
+        """Consecutive causal steps: one arrow each, never back in time across a handoff."""
+        return list(itertools.pairwise(e for _, e in self.causal_steps()))
+
+    def stage_of(self, name: str, after: str) -> str:
+        """The stage that ends at step ``name`` when the causal step before it is ``after``."""
+        if name == "completed" and self.kind != "batch":
+            return "awaiting_call"  # a request-call waits for a client, not for work
+        if after == "returned":
+            return "poller_to_wake"  # whatever main-thread step comes first after the poller
+        return STAGES[name][0]
 
     @property
     def ok(self) -> bool:
@@ -136,22 +157,14 @@ class Chain:
     def stages(self) -> dict[str, int]:
         """Durations (ns) of the stages between this chain's steps, from the core call on."""
         result: dict[str, int] = {}
-        previous = self.core_call
-        if previous is None:
+        steps = self.causal_steps()
+        names = [n for n, _ in steps]
+        if "core_call" not in names:
             return result
-        for name in STEPS[2:]:
-            event = self.step(name)
-            if event is None:
-                break
-            stage = STAGES[name][0]
-            if name == "drained" and self.shared_wake:
-                stage = "poller_to_wake"
-            if name == "completed" and self.kind != "batch":
-                stage = "awaiting_call"  # a request-call waits for a client, not for work
+        steps = steps[names.index("core_call"):]
+        for (before, previous), (name, event) in itertools.pairwise(steps):
+            stage = self.stage_of(name, before)
             result[stage] = result.get(stage, 0) + event.ts - previous.ts
-            previous = event
-        if self.shared_wake:
-            result["wake_to_drain"] = 0
         return result
 
 
@@ -194,15 +207,14 @@ class Rpc:
         for chain in self.chains:
             if not chain.complete:
                 continue
-            for name in STEPS[1:]:
-                event = chain.step(name)
-                assert event is not None
-                stage = STAGES[name][0]
-                if name == "drained" and chain.shared_wake:
-                    stage = "poller_to_wake"
-                if event.ts >= cursor or name != "created":
-                    totals[stage] += event.ts - cursor
-                    cursor = event.ts
+            previous_name = "created"
+            for name, event in chain.causal_steps():
+                if name == "created":
+                    continue
+                stage = chain.stage_of(name, previous_name)
+                totals[stage] += event.ts - cursor
+                cursor = event.ts
+                previous_name = name
         totals["python_after_core"] = self.end - cursor
         return totals
 
@@ -226,7 +238,7 @@ class Analysis:
 
 def cross_process_links(client: Rpc) -> list[tuple[Event, Event, str]]:
     """The client's batch start -> the server's request completion, and the server's reply
-    completion -> the client's batch completion (for a client RPC with a traced peer)."""
+    batch start -> the client's batch completion (for a client RPC with a traced peer)."""
     server = client.peer
     if client.side != "client" or server is None or not client.chains or not server.chains:
         return []
@@ -234,7 +246,11 @@ def cross_process_links(client: Rpc) -> list[tuple[Event, Event, str]]:
     sent, request = client.chains[0].core_call, server.chains[0]
     if sent is not None and request.kind == "request_call" and request.completed is not None:
         links.append((sent, request.completed, "client -> server"))
-    reply, received = server.chains[-1].completed, client.chains[-1].completed
+    # The reply is the server's batch that sends the status; its start causes the client's
+    # completion (its own completion on the server may come later).
+    reply = next((c.core_call for c in server.chains
+                  if "SEND_STATUS_FROM_SERVER" in getattr(c.core_call, "ops", ())), None)
+    received = client.chains[-1].completed
     if reply is not None and received is not None:
         links.append((reply, received, "server -> client"))
     return links

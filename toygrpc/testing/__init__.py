@@ -1,0 +1,1 @@
+"""Public test helpers: check what toygrpc writes against the real tools that read it."""

