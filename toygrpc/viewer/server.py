@@ -58,7 +58,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.trace = trace
         super().__init__(*args, directory=str(ui), **kwargs)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # stdlib name
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib name
         pass
 
     def end_headers(self) -> None:
@@ -74,9 +74,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        if self.path.endswith("vizviewer_info"):
-            self._json({})
-        elif self.path.endswith("file_info"):
+        if self.path.endswith("vizviewer_info") or self.path.endswith("file_info"):
             self._json({})
         elif self.path.endswith("localtrace"):
             body = self.trace.read_bytes()
