@@ -34,6 +34,7 @@ def run_guarded(prog: str, action: Callable[[], int]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from toygrpc import client, server
+    from toygrpc.bench import cli as bench_cli
     from toygrpc.capture import cli as capture_cli
     from toygrpc.render import cli as render_cli
     from toygrpc.viewer import cli as viewer_cli
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture_cli.add_commands(commands)
     render_cli.add_command(commands)
     viewer_cli.add_command(commands)
+    bench_cli.add_command(commands)
     return parser
 
 

@@ -114,7 +114,7 @@ class Recorder:
     """Collects events and per-hook diagnostics; one per traced process."""
 
     pid: int = field(default_factory=os.getpid)
-    events: list[Event] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # (event class, *fields)
     attached: dict[str, str] = field(default_factory=dict)  # hook -> how it attached
     failed: dict[str, str] = field(default_factory=dict)  # hook -> why it could not
     drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
@@ -134,8 +134,10 @@ class Recorder:
             except OSError:
                 continue
 
-    def add(self, event: Event) -> None:
-        self.events.append(event)
+    def add(self, kind: type[Event], *fields: Any) -> None:
+        """Record an event as a plain tuple: building the (frozen) dataclass costs a few µs,
+        too much inside every RPC, so that happens once, in ``save``."""
+        self.events.append((kind, *fields))
 
     def note_failure(self, hook: str, why: str) -> None:
         self.failed[hook] = why
@@ -144,7 +146,8 @@ class Recorder:
     def save(self, path: Path) -> None:
         """Write the events (JSON lines) and the hook report next to them."""
         with path.open("w") as out:
-            for event in self.events:
+            for kind, *fields in self.events:
+                event = kind(*fields)
                 out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
         self.sample_thread_names()
         report = {"pid": self.pid, "attached": self.attached, "failed": self.failed,
@@ -177,7 +180,7 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
         drain = rec.current_drain
         if drain:
             rec.resolved_in_drain += 1
-        rec.add(FutureResolved(now(), rec.pid, native_id(), id(self), True, drain))
+        rec.add(FutureResolved, now(), rec.pid, native_id(), id(self), True, drain)
         super().set_result(result)
 
     def set_exception(self, exception: Any) -> None:
@@ -185,8 +188,8 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
         drain = rec.current_drain
         if drain:
             rec.resolved_in_drain += 1
-        rec.add(FutureResolved(now(), rec.pid, native_id(), id(self), False, drain,
-                               type(exception).__name__))
+        rec.add(FutureResolved, now(), rec.pid, native_id(), id(self), False, drain,
+                               type(exception).__name__)
         super().set_exception(exception)
 
     def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
@@ -198,7 +201,7 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
 
             def resumed(future: asyncio.Future[Any]) -> None:
                 rec = RECORDER
-                rec.add(TaskResumed(now(), rec.pid, native_id(), future_id, awaited))
+                rec.add(TaskResumed, now(), rec.pid, native_id(), future_id, awaited)
                 fn(future)
 
             super().add_done_callback(resumed, context=context)
@@ -217,8 +220,8 @@ class TracingSelector(selectors.DefaultSelector):
             for key, _ in ready:
                 if key.fd in poller_fds:
                     ended = now()
-                    RECORDER.add(LoopWake(ended, RECORDER.pid, native_id(), key.fd,
-                                          ended - started))
+                    RECORDER.add(LoopWake, ended, RECORDER.pid, native_id(), key.fd,
+                                          ended - started)
                     break
         return ready
 
@@ -233,8 +236,8 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
         rec = RECORDER
         future = TracedFuture(loop=self)
         task = asyncio.current_task(self)
-        rec.add(FutureCreated(now(), rec.pid, native_id(), id(future), _caller(),
-                              _current_batch.get(), id(task) if task is not None else 0))
+        rec.add(FutureCreated, now(), rec.pid, native_id(), id(future), _caller(),
+                              _current_batch.get(), id(task) if task is not None else 0)
         return future
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
@@ -246,8 +249,8 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             def finished(done: asyncio.Task[Any]) -> None:
                 rec = RECORDER
                 result = None if done.cancelled() or done.exception() else done.result()
-                rec.add(TaskFinished(now(), rec.pid, native_id(), task_id, name,
-                                     id(result) if result is not None else 0))
+                rec.add(TaskFinished, now(), rec.pid, native_id(), task_id, name,
+                                     id(result) if result is not None else 0)
 
             task.add_done_callback(finished)
         return task
@@ -263,8 +266,8 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             read_fd = fd if isinstance(fd, int) else fd.fileno()
             rec = RECORDER
             rec.poller_fds.add(read_fd)
-            rec.add(PollerSocket(now(), rec.pid, native_id(), read_fd,
-                                 rec.socketpairs.get(read_fd, -1)))
+            rec.add(PollerSocket, now(), rec.pid, native_id(), read_fd,
+                                 rec.socketpairs.get(read_fd, -1))
             rec.attached["loop.add_reader"] = "wrapped PollerCompletionQueue._handle_events"
             rec.attached["loop.wake"] = f"selector watches fd {read_fd}"
         super().add_reader(fd, callback, *args)
@@ -281,8 +284,8 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
         try:
             handle_events()
         finally:
-            rec.add(DrainSpan(started, rec.pid, native_id(), now() - started, drain_id,
-                              rec.resolved_in_drain))
+            rec.add(DrainSpan, started, rec.pid, native_id(), now() - started, drain_id,
+                              rec.resolved_in_drain)
             rec.current_drain = outer
 
     return drain
@@ -311,7 +314,7 @@ def _install_thread_run(rec: Recorder) -> None:
     original = threading.Thread.run
 
     def run(self: threading.Thread) -> None:
-        rec.add(ThreadStarted(now(), rec.pid, native_id(), self.name, native_id()))
+        rec.add(ThreadStarted, now(), rec.pid, native_id(), self.name, native_id())
         original(self)
 
     threading.Thread.run = run  # type: ignore[method-assign]  # the hook is the point
@@ -353,8 +356,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
                 _current_batch.reset(token)
             if call_token is not None:
                 _current_call.reset(call_token)
-            rec.add(GlueSpan(started, rec.pid, tid, now() - started, name, batch_id, ops,
-                             error, call, detail))
+            rec.add(GlueSpan, started, rec.pid, tid, now() - started, name, batch_id, ops,
+                             error, call, detail)
 
     traced.__name__ = traced.__qualname__ = name
     return traced
@@ -437,9 +440,9 @@ def _install_unary_await(rec: Recorder) -> None:
             response = yield from original(self)
         finally:
             cython_call = getattr(self, "_cython_call", None)
-            rec.add(RpcFinished(now(), rec.pid, native_id(),
+            rec.add(RpcFinished, now(), rec.pid, native_id(),
                                 id(cython_call) if cython_call is not None else 0,
-                                _status_name(self), "client"))
+                                _status_name(self), "client")
         return response
 
     _UnaryResponseMixin.__await__ = __await__
@@ -464,20 +467,27 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         result = original(self, *args, **kwargs)
         cython_call = getattr(result, "_cython_call", None)
         call_id = id(cython_call) if cython_call is not None else 0
-        rec.add(RpcStarted(started, rec.pid, native_id(), call_id,
+        rec.add(RpcStarted, started, rec.pid, native_id(), call_id,
                            method.decode() if isinstance(method, bytes) else str(method),
-                           "client", link))
+                           "client", link)
         if unary_response is not None and isinstance(result, unary_response):
             pass  # its end is when the caller's await returns: see _install_unary_await
         elif hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:
-                rec.add(RpcFinished(now(), rec.pid, native_id(), call_id,
-                                    _status_name(done_call), "client"))
+                rec.add(RpcFinished, now(), rec.pid, native_id(), call_id,
+                                    _status_name(done_call), "client")
             result.add_done_callback(finished)
         return result
 
     return call
+
+
+@functools.cache
+def _status_names() -> dict[int, str]:
+    import grpc
+
+    return {c.value[0]: c.name for c in grpc.StatusCode}
 
 
 def _status_name(call: Any) -> str:
@@ -485,10 +495,8 @@ def _status_name(call: Any) -> str:
     try:
         if call.cancelled():
             return "CANCELLED"
-        import grpc
-
         code = call._cython_call._status.code()
-        return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+        return _status_names().get(code, str(code))
     except Exception as exc:  # a hook must never break the traced program
         return f"unknown ({type(exc).__name__})"
 

@@ -1,0 +1,1 @@
+"""``toygrpc bench``: what each capture mode costs a grpc.aio program, and what analysis costs."""

@@ -1,0 +1,82 @@
+"""What analysis costs against just reading the raw files, for captures of growing size."""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from toygrpc.analysis.chains import analyze
+from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.launch import CaptureOptions, capture
+from toygrpc.capture.merge import _year, build_timeline
+from toygrpc.capture.session import Capture
+
+
+@dataclass
+class CostResult:
+    rpcs: int
+    events: int
+    parse_s: float
+    analysis_s: float
+    parse_peak_mb: float
+    analysis_peak_mb: float
+
+    @property
+    def ratio(self) -> float:
+        return self.analysis_s / self.parse_s
+
+
+def parse_only(cap: Capture) -> int:
+    """Read every raw file into objects, as the analysis must at least do."""
+    clock = LogClock(_year(cap.started_ns, cap.utc_offset_s), cap.utc_offset_s, cap.started_ns)
+    count = 0
+    for proc in cap.processes:
+        if not proc.traced:
+            continue
+        folder = cap.process_dir(proc.role)
+        with (folder / "core.log").open(errors="replace") as lines:
+            count += sum(1 for _ in parse_lines(lines, proc.pid, clock))
+        with (folder / "hooks.jsonl").open() as lines:
+            count += sum(1 for line in lines if json.loads(line))
+    return count
+
+
+def full_analysis(cap: Capture) -> int:
+    timeline = build_timeline(cap)
+    analysis = analyze(timeline)
+    return len(timeline.events) + len(analysis.chains)
+
+
+def _timed(step: Callable[[Capture], int], cap: Capture) -> tuple[float, int]:
+    gc.collect()
+    started = time.perf_counter()
+    result = step(cap)
+    return time.perf_counter() - started, result
+
+
+def _peak(step: Callable[[Capture], int], cap: Capture) -> float:
+    gc.collect()
+    tracemalloc.start()
+    step(cap)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def measure(sizes: list[int], scratch: Path, progress: Callable[[str], None]) -> list[CostResult]:
+    results = []
+    for rpcs in sizes:
+        progress(f"capturing {rpcs} RPCs (hooks + core trace)")
+        cap = capture(CaptureOptions(mode="client", out=scratch / f"c{rpcs}", rpcs=rpcs,
+                                     python_layer=False))
+        progress(f"analysing {rpcs} RPCs")
+        parse_s, events = _timed(parse_only, cap)
+        analysis_s, _ = _timed(full_analysis, cap)
+        results.append(CostResult(rpcs, events, parse_s, analysis_s, _peak(parse_only, cap),
+                                  _peak(full_analysis, cap)))
+    return results
