@@ -29,6 +29,7 @@ import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from toygrpc.model import (
     CoreApiCall,
@@ -300,9 +301,6 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
             starts[e.tid].append(e)
     wake_times = [w.ts for w in wakes]
 
-    def first_after(items: list[FutureResolved] | list[TaskResumed], ts: int) -> Event | None:
-        return next((i for i in items if i.ts >= ts), None)
-
     # A batch waiter is made inside execute_batch; a request-call waiter is made by a
     # Cython coroutine (no Python frame of its own: the caller seen is the task step,
     # asyncio's Handle._run) and is resolved inside a drain (functor_run runs only there),
@@ -315,8 +313,8 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     next_creation: dict[int, int] = {}
     for f in reversed(created):
         limit = next_creation.get(f.future_id, 1 << 62)
-        own_resolution[id(f)] = next((r for r in resolutions.get(f.future_id, ())
-                                      if f.ts <= r.ts < limit), None)
+        found = first_at_or_after(resolutions.get(f.future_id, []), f.ts)
+        own_resolution[id(f)] = found if found is not None and found.ts < limit else None
         next_creation[f.future_id] = f.ts
     waiters = []
     for f in created:
@@ -328,8 +326,12 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     for f in waiters:
         by_tid[f.tid].append(f)
     for tid, futures in by_tid.items():
-        pending = list(starts.get(tid, []))
-        used = [False] * len(pending)
+        # starts of each kind on this thread, consumed in order (futures come in time order)
+        queues: dict[type[Event], list[Event]] = defaultdict(list)
+        for start in starts.get(tid, []):
+            if tag_of(start):
+                queues[type(start)].append(start)
+        cursor: dict[type[Event], int] = defaultdict(int)
         for future in futures:
             kind = "batch" if future.in_batch else (
                 "request_call" if future.caller.endswith("events.py:_run") else "notify")
@@ -338,19 +340,20 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
             span = batch_spans.get(future.in_batch)
             chain = Chain(pid, future, kind, span.ops if span else (),
                           call=span.call if span else 0)
-            for index, start in enumerate(pending):
-                if (not used[index] and isinstance(start, wanted) and start.ts >= future.ts - 1000
-                        and tag_of(start)):
-                    used[index] = True
-                    chain.core_call = start
-                    break
+            queue, at = queues[wanted], cursor[wanted]
+            while at < len(queue) and queue[at].ts < future.ts - 1000:
+                at += 1  # a start no waiter claimed (none of ours): skip it
+            if at < len(queue):
+                chain.core_call = queue[at]
+                at += 1
+            cursor[wanted] = at
             _follow(chain, completions, returns)
             resolved = own_resolution[id(future)]
             if resolved is not None:
                 chain.resolved = resolved
                 chain.drain = drains.get(resolved.in_drain)
-                resumed = first_after(resumptions.get(future.future_id, []), resolved.ts)
-                chain.resumed = resumed if isinstance(resumed, TaskResumed) else None
+                chain.resumed = first_at_or_after(resumptions.get(future.future_id, []),
+                                                  resolved.ts)
             if chain.drain is not None:
                 at = bisect.bisect_right(wake_times, chain.drain.ts) - 1
                 if at >= 0:
@@ -367,10 +370,24 @@ def _follow(chain: Chain, completions: dict[str, list[CoreTagCompleted]],
     if start is None:
         return
     tag = tag_of(start)
-    done = next((c for c in completions.get(tag, ()) if c.ts >= start.ts), None)
+    done = first_at_or_after(completions.get(tag, []), start.ts)
     chain.completed = done
     if done is not None:
-        chain.returned = next((r for r in returns.get(tag, ()) if r.ts >= done.ts), None)
+        chain.returned = first_at_or_after(returns.get(tag, []), done.ts)
+
+
+E = TypeVar("E", bound=Event)
+
+
+def first_at_or_after(items: list[E], ts: int) -> E | None:
+    """The first of time-ordered ``items`` at or after ``ts`` (tags and ids recur: never scan)."""
+    at = bisect.bisect_left(items, ts, key=lambda e: e.ts)
+    return items[at] if at < len(items) else None
+
+
+def last_at_or_before(items: list[E], ts: int) -> E | None:
+    at = bisect.bisect_right(items, ts, key=lambda e: e.ts) - 1
+    return items[at] if at >= 0 else None
 
 
 def tag_of(event: Event) -> str:
@@ -389,7 +406,7 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
     finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
     finished_tasks: list[TaskFinished] = []
     handlers: list[GlueSpan] = []
-    links: dict[tuple[int, int, int], str] = {}
+    lookups: dict[tuple[int, int], list[GlueSpan]] = defaultdict(list)
     for e in timeline.events:
         if isinstance(e, RpcFinished):
             finished[(e.pid, e.call_id)].append(e)
@@ -398,16 +415,16 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
         elif isinstance(e, GlueSpan) and e.name == "_handle_rpc":
             handlers.append(e)
         elif isinstance(e, GlueSpan) and e.name == "_find_method_handler" and e.detail:
-            links[(e.pid, e.call, e.ts)] = e.detail
+            lookups[(e.pid, e.call)].append(e)
     for e in timeline.events:
         if isinstance(e, RpcStarted):
-            end = next((f for f in finished.get((e.pid, e.call_id), []) if f.ts >= e.ts), None)
+            end = first_at_or_after(finished.get((e.pid, e.call_id), []), e.ts)
             rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
                             end.ts if end else e.ts, end.status if end else "unfinished",
                             link=e.link))
     for h in handlers:
-        link = next((v for (pid, call, ts), v in links.items()
-                     if pid == h.pid and call == h.call and h.ts <= ts <= h.ts + h.dur), "")
+        lookup = first_at_or_after(lookups.get((h.pid, h.call), []), h.ts)
+        link = lookup.detail if lookup is not None and lookup.ts <= h.ts + h.dur else ""
         rpcs.append(Rpc(h.pid, "server", h.detail, h.call, h.ts, h.ts + h.dur,
                         h.error or "OK", link=link))
     _assign_chains(rpcs, chains, finished_tasks)
@@ -428,20 +445,24 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
 def _assign_chains(rpcs: list[Rpc], chains: list[Chain],
                    finished_tasks: list[TaskFinished]) -> None:
     """Server RPCs first take their request-call chain; then batches go by call and time."""
-    request_chains: dict[tuple[int, int], list[Chain]] = defaultdict(list)  # task ids recur
+    request_chains: dict[tuple[int, int], list[FutureCreated]] = defaultdict(list)  # ids recur
+    chain_of: dict[int, Chain] = {}
     for chain in chains:
         if chain.kind == "request_call":
-            request_chains[(chain.pid, chain.future.task_id)].append(chain)
+            request_chains[(chain.pid, chain.future.task_id)].append(chain.future)
+            chain_of[id(chain.future)] = chain
+    tasks: dict[tuple[int, int], list[TaskFinished]] = defaultdict(list)
+    for t in finished_tasks:
+        tasks[(t.pid, t.result_id)].append(t)
     for rpc in rpcs:
         if rpc.side != "server":
             continue
         # RPCState ids are reused: the request task that produced this one is the latest before.
-        task = max((t for t in finished_tasks if t.pid == rpc.pid and t.result_id == rpc.call
-                    and t.ts <= rpc.start), key=lambda t: t.ts, default=None)
+        task = last_at_or_before(tasks.get((rpc.pid, rpc.call), []), rpc.start)
         request = None
         if task is not None:
-            request = max((c for c in request_chains.get((rpc.pid, task.task_id), [])
-                           if c.future.ts <= task.ts), key=lambda c: c.future.ts, default=None)
+            made = last_at_or_before(request_chains.get((rpc.pid, task.task_id), []), task.ts)
+            request = chain_of[id(made)] if made is not None else None
         if request is not None:
             rpc.chains.append(request)
             if request.completed is not None:
@@ -449,13 +470,15 @@ def _assign_chains(rpcs: list[Rpc], chains: list[Chain],
     by_call: dict[tuple[int, int], list[Rpc]] = defaultdict(list)
     for rpc in rpcs:
         by_call[(rpc.pid, rpc.call)].append(rpc)
+    for candidates in by_call.values():
+        candidates.sort(key=lambda r: r.start)
     for chain in chains:
         if chain.kind != "batch":
             continue
-        for rpc in by_call.get((chain.pid, chain.call), []):
-            if rpc.start <= chain.future.ts <= rpc.end:
-                rpc.chains.append(chain)
-                break
+        candidates = by_call.get((chain.pid, chain.call), [])
+        at = bisect.bisect_right(candidates, chain.future.ts, key=lambda r: r.start) - 1
+        if at >= 0 and chain.future.ts <= candidates[at].end:
+            candidates[at].chains.append(chain)
     for rpc in rpcs:
         rpc.chains.sort(key=lambda c: c.future.ts)
 

@@ -15,6 +15,7 @@ The common clock is CLOCK_REALTIME in nanoseconds:
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -156,10 +157,11 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     for tid, futures in created_by_tid.items():
         for future, start in zip(futures, sorted(starts_by_tid.get(tid, []), key=lambda e: e.ts),
                                  strict=False):
-            upper = min((t for t in awaited.get(future.future_id, ()) if t >= future.ts),
-                        default=None)
-            if upper is None:
+            times = awaited.get(future.future_id, [])
+            at = bisect.bisect_left(times, future.ts)  # in time order: ids recur, never scan
+            if at == len(times):
                 continue
+            upper = times[at]
             # true core time = logged + delta, delta in [0, 1us) from truncation
             lo = max(lo, future.ts - start.ts - TRUNCATION_NS)
             hi = min(hi, upper - start.ts)
