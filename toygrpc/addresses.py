@@ -35,9 +35,11 @@ def parse_host_port(text: str, *, what: str, allow_port_zero: bool = False) -> H
         host, sep, port_text = text.rpartition(":")
         if not sep or ":" in host:
             raise UsageError(f"malformed {what}: {example}")
-    if not host or not port_text.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() rejects) and "٣".
+    if not host or not (port_text.isascii() and port_text.isdigit()):
         raise UsageError(f"malformed {what}: {example}")
-    port = int(port_text)
+    significant = port_text.lstrip("0")
+    port = int(significant or "0") if len(significant) <= 5 else 65536  # int() caps digits
     if port > 65535 or (port == 0 and not allow_port_zero):
         raise UsageError(f"malformed {what}: port must be 1-65535, got {port_text}")
     return HostPort(host, port)

@@ -26,6 +26,8 @@ PROGRESS_ENV = "TOYGRPC_PROGRESS"
 PROGRESS_PREFIX = "toygrpc-progress "
 METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
+# A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".
+MAX_TIMEOUT = 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if value > MAX_TIMEOUT:  # also inf; grpc's deadline (ns since the epoch) would overflow
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT:.0f} (a year), got {text}")
     return value
 
 
@@ -165,9 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from toygrpc.cli import run_guarded
+    from toygrpc.cli import OneLineParser, run_guarded
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(OneLineParser(prog="python -m toygrpc.client")).parse_args(argv)
     return run_guarded("toygrpc call", lambda: run(args))
 
 

@@ -79,6 +79,9 @@ def check_port_free(address: HostPort) -> None:
                          "or address in --bind") from None
     for family, kind, proto, _, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
+            # As grpc does: a stopped server's connections in TIME_WAIT do not hold the
+            # port, while a listening socket still does.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(sockaddr)
             except OSError as exc:
@@ -150,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from toygrpc.cli import run_guarded
+    from toygrpc.cli import OneLineParser, run_guarded
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(OneLineParser(prog="python -m toygrpc.server")).parse_args(argv)
     return run_guarded("toygrpc serve", lambda: run(args))
 
 
