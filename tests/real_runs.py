@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from toygrpc.analysis.chains import Analysis, analyze
-from toygrpc.capture.launch import CaptureOptions, capture
-from toygrpc.capture.merge import build_timeline
-from toygrpc.capture.session import Capture
-from toygrpc.model.timeline import Timeline
-
-Run = tuple[Capture, Timeline, Analysis]
+from toygrpc.analysis.run import Run
+from toygrpc.capture.launch import CaptureOptions
+from toygrpc.pipeline import capture_run
 
 
 def _capture(tmp: Path, mode: str, rpcs: int, python_layer: bool, **extra: object) -> Run:
-    cap = capture(CaptureOptions(mode=mode, out=tmp / mode, rpcs=rpcs,
-                                 python_layer=python_layer, **extra))  # type: ignore[arg-type]
-    timeline = build_timeline(cap)
-    return cap, timeline, analyze(timeline)
+    return capture_run(CaptureOptions(mode=mode, out=tmp / mode, rpcs=rpcs,  # type: ignore[arg-type]
+                                      python_layer=python_layer, **extra))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

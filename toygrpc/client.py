@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from toygrpc.addresses import parse_host_port
+from toygrpc.cmdline import OneLineParser, positive_int, run_guarded
 from toygrpc.errors import UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
 
@@ -117,16 +118,6 @@ def add_workload_arguments(parser: argparse.ArgumentParser, default_rpcs: int = 
                         help="how many RPCs in flight at once (default 1)")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -169,8 +160,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from toygrpc.cli import OneLineParser, run_guarded
-
     args = build_parser(OneLineParser(prog="python -m toygrpc.client")).parse_args(argv)
     return run_guarded("toygrpc call", lambda: run(args))
 

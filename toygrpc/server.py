@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from toygrpc.addresses import HostPort, parse_host_port
+from toygrpc.cmdline import OneLineParser, run_guarded
 from toygrpc.errors import UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
 
@@ -153,8 +154,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from toygrpc.cli import OneLineParser, run_guarded
-
     args = build_parser(OneLineParser(prog="python -m toygrpc.server")).parse_args(argv)
     return run_guarded("toygrpc serve", lambda: run(args))
 

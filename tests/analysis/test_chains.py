@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from tests.real_runs import Run
 from toygrpc.analysis.chains import STAGE_ORDER
+from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import stage_statistics
 from toygrpc.render.perfetto import PerfettoRenderer
 from toygrpc.render.summary import SummaryRenderer
 
 
 def test_every_rpc_of_a_100_rpc_client_run_has_a_complete_chain(client_run: Run) -> None:
-    _, _, analysis = client_run
+    _, _, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     client = [r for r in analysis.rpcs if r.side == "client"]
     assert len(client) == 100
     incomplete = [(i, r.missing) for i, r in enumerate(client) if not r.complete]
@@ -20,7 +20,7 @@ def test_every_rpc_of_a_100_rpc_client_run_has_a_complete_chain(client_run: Run)
 
 
 def test_trace_both_links_client_and_server(both_run: Run) -> None:
-    _, _, analysis = both_run
+    _, _, analysis = both_run.manifest, both_run.timeline, both_run.analysis
     client = [r for r in analysis.rpcs if r.side == "client"]
     server = [r for r in analysis.rpcs if r.side == "server"]
     assert len(client) == len(server) == 30
@@ -36,7 +36,7 @@ def test_trace_both_links_client_and_server(both_run: Run) -> None:
 
 
 def test_stage_durations_add_up_to_each_rpc_latency(client_run: Run) -> None:
-    _, timeline, analysis = client_run
+    _, timeline, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     bound = timeline.clock["client"]["core"]["error_bound_ns"]
     for rpc in analysis.rpcs:
         stages = rpc.stages()
@@ -47,7 +47,7 @@ def test_stage_durations_add_up_to_each_rpc_latency(client_run: Run) -> None:
 
 
 def test_stage_statistics_cover_every_stage(client_run: Run) -> None:
-    _, _, analysis = client_run
+    _, _, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     stats = {s.name: s for s in stage_statistics(analysis)}
     assert list(stats) == list(STAGE_ORDER)
     assert stats["awaiting_call"].count == 0  # no request-calls in a client-only capture
@@ -59,8 +59,10 @@ def test_stage_statistics_cover_every_stage(client_run: Run) -> None:
 
 
 def test_trace_file_has_one_flow_per_link(both_run: Run, tmp_path: object) -> None:
-    cap, timeline, analysis = both_run
-    counts = PerfettoRenderer().render(timeline, analysis, cap.run_dir)
+    cap, _timeline, analysis = both_run.manifest, both_run.timeline, both_run.analysis
+    renderer = PerfettoRenderer()
+    renderer.render(both_run)
+    counts = renderer.counts
     data = json.loads((cap.run_dir / "trace.json").read_text())
     starts = [e for e in data["traceEvents"] if e["ph"] == "s"]
     ends = [e for e in data["traceEvents"] if e["ph"] == "f"]
@@ -75,8 +77,8 @@ def test_trace_file_has_one_flow_per_link(both_run: Run, tmp_path: object) -> No
 
 
 def test_summary_is_complete(both_run: Run) -> None:
-    cap, timeline, analysis = both_run
-    path = SummaryRenderer().render(cap, timeline, analysis, cap.run_dir)
+    _cap, _timeline, analysis = both_run.manifest, both_run.timeline, both_run.analysis
+    (path,) = SummaryRenderer().render(both_run)
     summary = json.loads(path.read_text())
     assert summary["format"] == 1
     assert summary["versions"]["grpcio"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from tests.real_runs import Run
-from toygrpc.capture.hooks import HOOK_NAMES
-from toygrpc.model import (
+from toygrpc.analysis.run import Run
+from toygrpc.model.events import (
+    HOOK_NAMES,
     CoreBatchStarted,
     CoreLine,
     CoreRequestCall,
@@ -27,12 +27,12 @@ CLIENT_UNARY_OPS = ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_CLOSE_FROM_CL
 
 
 def test_every_unary_rpc_has_the_seeds_handoff_in_order(client_run: Run) -> None:
-    _cap, timeline, analysis = client_run
+    _cap, timeline, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     client_pid = next(pid for pid, role in timeline.processes.items() if role == "client")
     rpcs = [r for r in analysis.rpcs if r.side == "client"]
     assert len(rpcs) == 100
     poller_tid = next(e.native_id for e in timeline.of(ThreadStarted)
-                      if "_poll_wrapper" in e.name)  # type: ignore[attr-defined]
+                      if "_poll_wrapper" in e.name)
     for rpc in rpcs:
         assert rpc.status == "OK"
         assert len(rpc.chains) == 1, rpc.missing
@@ -56,10 +56,10 @@ def test_every_unary_rpc_has_the_seeds_handoff_in_order(client_run: Run) -> None
 
 
 def test_core_thread_ids_match_the_python_side(client_run: Run) -> None:
-    _, timeline, _ = client_run
-    started = [e for e in timeline.of(ThreadStarted) if "_poll_wrapper" in e.name]  # type: ignore[attr-defined]
+    _, timeline, _ = client_run.manifest, client_run.timeline, client_run.analysis
+    started = [e for e in timeline.of(ThreadStarted) if "_poll_wrapper" in e.name]
     assert len(started) == 1
-    poller = started[0].native_id  # type: ignore[attr-defined]
+    poller = started[0].native_id
     returned_on = {e.tid for e in timeline.of(CoreReturnEvent)}
     assert returned_on == {poller}
     main_tids = {e.tid for e in timeline.of(DrainSpan)}
@@ -69,8 +69,8 @@ def test_core_thread_ids_match_the_python_side(client_run: Run) -> None:
 
 
 def test_each_hook_fires_in_client_and_server_runs(client_run: Run, server_run: Run) -> None:
-    client = hook_counts(client_run[1])["client"]
-    server = hook_counts(server_run[1])["server"]
+    client = hook_counts(client_run.timeline)["client"]
+    server = hook_counts(server_run.timeline)["server"]
     for hook in HOOK_NAMES:
         if hook == "rpc.client":
             assert client[hook] > 0
@@ -82,7 +82,8 @@ def test_each_hook_fires_in_client_and_server_runs(client_run: Run, server_run: 
 
 
 def test_counts_are_consistent(client_run: Run, server_run: Run) -> None:
-    for _, timeline, analysis in (client_run, server_run):
+    for run in (client_run, server_run):
+        timeline, analysis = run.timeline, run.analysis
         wakes = [e.ts for e in timeline.of(LoopWake)]
         drains = [e.ts for e in timeline.of(DrainSpan)]
         assert wakes and len(drains) >= len(wakes) - 1
@@ -90,12 +91,12 @@ def test_counts_are_consistent(client_run: Run, server_run: Run) -> None:
         # may find the reader gone (the server removes it when it shuts down)
         for wake, next_wake in itertools.pairwise(wakes):
             assert any(wake <= d < next_wake for d in drains)
-        in_drain = [e for e in timeline.of(FutureResolved) if e.in_drain]  # type: ignore[attr-defined]
+        in_drain = [e for e in timeline.of(FutureResolved) if e.in_drain]
         returned = [e for e in timeline.of(CoreReturnEvent)
-                    if e.event_type == "OP_COMPLETE"]  # type: ignore[attr-defined]
+                    if e.event_type == "OP_COMPLETE"]
         # each successful completion the poller hands over resolves one waiter in a drain;
         # failed ones (request-calls cut by server shutdown) find their waiter cancelled
-        assert sum(e.ok for e in in_drain) == sum(e.ok for e in returned)  # type: ignore[attr-defined]
+        assert sum(e.ok for e in in_drain) == sum(e.ok for e in returned)
         assert len(in_drain) <= len(returned)
         completed = sum(1 for _ in timeline.of(CoreTagCompleted))
         assert completed == len(returned)
@@ -103,7 +104,7 @@ def test_counts_are_consistent(client_run: Run, server_run: Run) -> None:
 
 
 def test_server_side_request_call_handler_and_reply(server_run: Run) -> None:
-    _, _, analysis = server_run
+    _, _, analysis = server_run.manifest, server_run.timeline, server_run.analysis
     rpcs = [r for r in analysis.rpcs if r.side == "server"]
     assert len(rpcs) == 20
     for rpc in rpcs:
@@ -120,21 +121,21 @@ def test_server_side_request_call_handler_and_reply(server_run: Run) -> None:
 
 
 def test_python_layer_and_raw_lines_are_kept(client_run: Run) -> None:
-    cap, timeline, _ = client_run
-    names = {e.name for e in timeline.of(PythonSlice)}  # type: ignore[attr-defined]
+    cap, timeline, _ = client_run.manifest, client_run.timeline, client_run.analysis
+    names = {e.name for e in timeline.of(PythonSlice)}
     assert any("UnaryUnaryMultiCallable.__call__" in n for n in names)
     assert any("SerializeToString" in n for n in names)
     core_lines = sum(1 for _ in timeline.of(CoreLine))
     raw = (cap.process_dir("client") / "core.log").read_text().count("\n")
     kinds = Counter(e.kind for e in timeline.events if e.kind.startswith("core."))
     # every line of the core log became an event (op lines fold into their batch)
-    ops = sum(len(e.ops) for e in timeline.of(CoreBatchStarted))  # type: ignore[attr-defined]
+    ops = sum(len(e.ops) for e in timeline.of(CoreBatchStarted))
     assert sum(kinds.values()) + ops == raw
     assert core_lines >= 1
 
 
 def test_clock_alignment_is_measured_and_stored(client_run: Run) -> None:
-    _cap, timeline, _ = client_run
+    _cap, timeline, _ = client_run.manifest, client_run.timeline, client_run.analysis
     core = timeline.clock["client"]["core"]
     assert core["brackets"] == 100 and core["consistent"]
     assert 0 < core["error_bound_ns"] < 5_000_000
@@ -143,7 +144,7 @@ def test_clock_alignment_is_measured_and_stored(client_run: Run) -> None:
 
 
 def test_server_runtime_order(server_run: Run) -> None:
-    _, timeline, analysis = server_run
+    _, timeline, analysis = server_run.manifest, server_run.timeline, server_run.analysis
     server_pid = next(pid for pid, role in timeline.processes.items() if role == "server")
     spans = [e for e in timeline.of(GlueSpan) if e.pid == server_pid]
     for rpc in (r for r in analysis.rpcs if r.side == "server"):
@@ -160,7 +161,7 @@ def test_server_runtime_order(server_run: Run) -> None:
     # one request-call per registered method at start, then one re-armed per call
     requests = [e for e in timeline.of(CoreRequestCall) if e.pid == server_pid]
     server_rpcs = sum(1 for r in analysis.rpcs if r.side == "server")
-    registered = sum(1 for e in requests if e.registered)  # type: ignore[attr-defined]
+    registered = sum(1 for e in requests if e.registered)
     assert registered >= server_rpcs + 4  # 4 Hello methods at least, plus re-arms
     inline = [e for e in timeline.of(CoreTagCompleted)
               if e.pid == server_pid and e.tid == server_pid]
@@ -168,10 +169,10 @@ def test_server_runtime_order(server_run: Run) -> None:
 
 
 def test_serialization_brackets_the_core(client_run: Run) -> None:
-    _, timeline, analysis = client_run
+    _, timeline, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     slices = [e for e in timeline.of(PythonSlice)]
-    serialize = [e for e in slices if e.name == "HelloRequest.SerializeToString"]  # type: ignore[attr-defined]
-    parse = [e for e in slices if e.name.endswith("MessageMeta.FromString")]  # type: ignore[attr-defined]
+    serialize = [e for e in slices if e.name == "HelloRequest.SerializeToString"]
+    parse = [e for e in slices if e.name.endswith("MessageMeta.FromString")]
     assert len(serialize) >= 100 and len(parse) >= 100
     # compared with hook times only, so just viztracer's mapping error applies, plus its
     # own stamping: an event's stamp lands a few µs from a getts() read of the same instant

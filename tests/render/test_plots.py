@@ -10,10 +10,10 @@ from pathlib import Path
 from matplotlib.image import imread
 
 from toygrpc.analysis.chains import Analysis, cross_process_links
-from toygrpc.analysis.stages import stage_statistics
+from toygrpc.analysis.stages import stage_samples, stage_statistics
+from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.plots import stage_samples, write_stage_distributions, write_swimlane
-from toygrpc.render.terminal import pick_rpc
+from toygrpc.render.plots import write_stage_distributions, write_swimlane
 
 
 def ids(svg: Path, prefix: str) -> list[str]:
@@ -25,7 +25,7 @@ def test_swimlane_has_a_lane_per_thread_role_and_an_arrow_per_link(
     timeline, analysis = fixture_run
     rpc = pick_rpc(analysis)
     assert rpc.peer is not None
-    drawn = write_swimlane(analysis, timeline, rpc, tmp_path)
+    drawn = write_swimlane(build_swimlane(analysis, timeline, rpc), tmp_path)
     chains = rpc.chains + rpc.peer.chains
     assert drawn.lanes == 6
     assert drawn.arrows == sum(len(c.links()) for c in chains) == 35
@@ -51,7 +51,7 @@ def test_stage_distributions_have_a_panel_per_measured_stage(
     stats = stage_statistics(analysis)
     samples = stage_samples(analysis)
     assert {s.name: s.count for s in stats} == {k: len(v) for k, v in samples.items()}
-    drawn = write_stage_distributions(analysis, tmp_path)
+    drawn = write_stage_distributions(samples, stage_statistics(analysis), tmp_path)
     measured = tuple(s.name for s in stats if s.count)
     assert drawn.stages == measured and "awaiting_call" in measured
     assert ids(drawn.svg, "stage") == [f"stage-{name}" for name in measured]
@@ -64,7 +64,8 @@ def test_stage_distributions_have_a_panel_per_measured_stage(
 
 
 def test_a_run_without_chains_still_draws(tmp_path: Path) -> None:
-    drawn = write_stage_distributions(Analysis([], []), tmp_path)
+    empty = Analysis([], [])
+    drawn = write_stage_distributions(stage_samples(empty), stage_statistics(empty), tmp_path)
     assert drawn.stages == () and drawn.png.stat().st_size > 0
 
 
@@ -73,10 +74,13 @@ def test_without_matplotlib_the_plots_say_so_in_one_line(tmp_path: Path) -> None
         "import sys; sys.modules['matplotlib'] = None\n"
         "from pathlib import Path\n"
         "from toygrpc.analysis.chains import Analysis\n"
+        "from toygrpc.analysis.stages import stage_samples, stage_statistics\n"
         "from toygrpc.errors import UsageError\n"
         "from toygrpc.render.plots import write_stage_distributions\n"
         "try:\n"
-        f"    write_stage_distributions(Analysis([], []), Path({str(tmp_path)!r}))\n"
+        "    empty = Analysis([], [])\n"
+        f"    write_stage_distributions(stage_samples(empty), stage_statistics(empty), "
+        f"Path({str(tmp_path)!r}))\n"
         "except UsageError as e:\n"
         "    print(e)\n"
     )

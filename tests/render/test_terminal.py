@@ -13,10 +13,11 @@ from rich.console import Console
 from tests.render.conftest import FIXTURE_RUN
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
 from toygrpc.analysis.stages import stage_statistics
+from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
-from toygrpc.model import Event
+from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import RpcSwimlane, StageTable, pick_rpc
+from toygrpc.render.terminal import RpcSwimlane, StageTable
 
 ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
                  r"call arrived|handler done)\s+(?P<thread>\S+)")
@@ -89,7 +90,7 @@ def test_swimlane_shows_every_link_in_time_order_on_its_thread(
         fixture_run: tuple[Timeline, Analysis], index: int | None) -> None:
     timeline, analysis = fixture_run
     rpc = pick_rpc(analysis, index)
-    text = render(RpcSwimlane(analysis, timeline, rpc))
+    text = render(RpcSwimlane(build_swimlane(analysis, timeline, rpc)))
     found = rows(text)
     by_label = {m["label"]: (i, m) for i, m in enumerate(found)}
     offsets = [float(m["offset"]) for m in found]
@@ -124,7 +125,7 @@ def test_server_request_completion_shows_the_client_arrow(
     timeline, analysis = fixture_run
     rpc = pick_rpc(analysis)
     request = next(n for n, c in enumerate(shown_chains(rpc), 1) if c.kind == "request_call")
-    text = render(RpcSwimlane(analysis, timeline, rpc))
+    text = render(RpcSwimlane(build_swimlane(analysis, timeline, rpc)))
     line = next(m.string for m in rows(text) if m["label"] == f"#{request} completed")
     lanes = line.split("#")[0]
     assert lanes.count("╰") + lanes.count("╯") == 1 and "┴" in lanes  # two sources, one line
@@ -133,8 +134,8 @@ def test_server_request_completion_shows_the_client_arrow(
 def test_swimlane_adapts_to_a_narrow_terminal(fixture_run: tuple[Timeline, Analysis]) -> None:
     timeline, analysis = fixture_run
     rpc = pick_rpc(analysis)
-    wide = render(RpcSwimlane(analysis, timeline, rpc), 120)
-    narrow = render(RpcSwimlane(analysis, timeline, rpc), 80)
+    wide = render(RpcSwimlane(build_swimlane(analysis, timeline, rpc)), 120)
+    narrow = render(RpcSwimlane(build_swimlane(analysis, timeline, rpc)), 80)
     assert max(len(line) for line in narrow.splitlines()) <= 80
     labels = [re.search(r"#\d+ \w+|RPC start|RPC end", line) for line in wide.splitlines()]
     narrow_labels = [re.search(r"#\d+ \w+|RPC start|RPC end", line)
@@ -165,7 +166,7 @@ def test_stage_table_lists_every_stage_in_microseconds(
 
 def test_views_display_in_a_notebook(fixture_run: tuple[Timeline, Analysis]) -> None:
     timeline, analysis = fixture_run
-    for view in (RpcSwimlane(analysis, timeline, pick_rpc(analysis)),
+    for view in (RpcSwimlane(build_swimlane(analysis, timeline, pick_rpc(analysis))),
                  StageTable(stage_statistics(analysis))):
         bundle = view._repr_mimebundle_()
         assert set(bundle) == {"text/plain", "text/html"}

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.conftest import require
-from tests.real_runs import Run
+from toygrpc.analysis.run import Run
 from toygrpc.render.perfetto import PerfettoRenderer
 
 
@@ -21,8 +21,8 @@ def test_perfetto_ui_sees_every_link_and_the_named_threads(both_run: Run) -> Non
         require(False, "Playwright is not installed (pip install -e '.[test]')")
     from toygrpc.testing.perfetto_ui import PerfettoUI
 
-    cap, timeline, analysis = both_run
-    PerfettoRenderer().render(timeline, analysis, cap.run_dir)
+    cap, _timeline, analysis = both_run.manifest, both_run.timeline, both_run.analysis
+    PerfettoRenderer().render(both_run)
     with PerfettoUI(cap.run_dir / "trace.json") as ui:
         flows = ui.query("select count(*) as n from flow")[0]["n"]
         processes = {r["name"] for r in ui.query("select name from process") if r["name"]}

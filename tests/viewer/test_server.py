@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_runs import Run
+from toygrpc.analysis.run import Run
 from toygrpc.errors import UsageError
 from toygrpc.render.perfetto import PerfettoRenderer
 from toygrpc.viewer.server import PerfettoServer
@@ -23,8 +23,8 @@ def get(url: str) -> bytes:
 
 
 def test_serves_the_ui_and_the_trace_on_loopback(both_run: Run) -> None:
-    cap, timeline, analysis = both_run
-    PerfettoRenderer().render(timeline, analysis, cap.run_dir)
+    cap, _timeline, _analysis = both_run.manifest, both_run.timeline, both_run.analysis
+    PerfettoRenderer().render(both_run)
     with PerfettoServer(cap.run_dir) as server:
         assert server.httpd.server_address[0] == "127.0.0.1"
         assert json.loads(get(server.url + "vizviewer_info")) == {}

@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from toygrpc.model import (
+from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
     CoreRequestCall,
@@ -139,6 +139,28 @@ class Chain:
             steps.append((name, event))
         return steps
 
+    def steps(self) -> list[Step]:
+        """The causal steps, each with the stage that ends at it and that stage's share:
+        the one attribution of time that every view reads."""
+        result: list[Step] = []
+        before = ""
+        previous: Event | None = None
+        for name, event in self.causal_steps():
+            if previous is None:
+                result.append(Step(name, event, "", None))
+            else:
+                result.append(Step(name, event, self.stage_of(name, before),
+                                   event.ts - previous.ts, self._note(name, before)))
+            before, previous = name, event
+        return result
+
+    def _note(self, name: str, after: str) -> str:
+        if name == "completed" and self.kind != "batch":
+            return "a client's call arrived"
+        if after == "returned" and self.shared_wake:
+            return "woken earlier, by another completion (shared wake)"
+        return ""
+
     def links(self) -> list[tuple[Event, Event]]:
         """Consecutive causal steps: one arrow each, never back in time across a handoff."""
         return list(itertools.pairwise(e for _, e in self.causal_steps()))
@@ -158,15 +180,29 @@ class Chain:
     def stages(self) -> dict[str, int]:
         """Durations (ns) of the stages between this chain's steps, from the core call on."""
         result: dict[str, int] = {}
-        steps = self.causal_steps()
-        names = [n for n, _ in steps]
-        if "core_call" not in names:
-            return result
-        steps = steps[names.index("core_call"):]
-        for (before, previous), (name, event) in itertools.pairwise(steps):
-            stage = self.stage_of(name, before)
-            result[stage] = result.get(stage, 0) + event.ts - previous.ts
+        counting = False
+        for step in self.steps():
+            if step.name == "core_call":
+                counting = True
+                continue
+            if counting and step.delta is not None:
+                result[step.stage] = result.get(step.stage, 0) + step.delta
         return result
+
+
+@dataclass(frozen=True)
+class Step:
+    """One causal step of a chain: the stage that ends at it and how long that stage took.
+
+    ``delta`` is the time since the previous step counted (``None`` for a chain's first
+    step, or an RPC's first step that came before its start); ``stage`` is ``""`` then.
+    """
+
+    name: str  # one of STEPS
+    event: Event
+    stage: str
+    delta: int | None
+    note: str = ""
 
 
 @dataclass
@@ -201,22 +237,42 @@ class Rpc:
                 return f"chain {index + 1}: {chain.missing}"
         return ""
 
-    def stages(self) -> dict[str, int]:
-        """Stage durations (ns) that add up to ``latency``: see ``STAGE_DEFINITIONS``."""
-        totals = dict.fromkeys(STAGE_ORDER[:-1], 0)
+    def steps(self) -> list[tuple[int, Step]]:
+        """Every causal step of the RPC's chains, numbered by chain (1-based), in order.
+
+        Within a chain the steps are ``Chain.steps()``. A client RPC's time before a
+        chain's core call is Python's (``python_before_core``): its ``created`` step
+        counts from the RPC's start or the previous chain's last step.
+        """
+        result: list[tuple[int, Step]] = []
         cursor = self.start
-        for chain in self.chains:
-            if not chain.complete:
-                continue
-            previous_name = "created"
-            for name, event in chain.causal_steps():
-                if name == "created":
-                    continue
-                stage = chain.stage_of(name, previous_name)
-                totals[stage] += event.ts - cursor
-                cursor = event.ts
-                previous_name = name
-        totals["python_after_core"] = self.end - cursor
+        for number, chain in enumerate(self.chains, 1):
+            steps = chain.steps()
+            for step in steps:
+                if (step.name == "created" and self.side == "client"
+                        and step.event.ts >= cursor):
+                    step = Step(step.name, step.event, "python_before_core",
+                                step.event.ts - cursor, step.note)
+                result.append((number, step))
+            if steps:
+                cursor = max(cursor, steps[-1].event.ts)
+        return result
+
+    def after_core(self) -> int | None:
+        """A client RPC's time from its last step to its end (``python_after_core``)."""
+        if self.side != "client":
+            return None
+        last = max((step.event.ts for _, step in self.steps()), default=self.start)
+        return self.end - last
+
+    def stages(self) -> dict[str, int]:
+        """Stage durations (ns) of a client RPC, which add up to ``latency`` for one chain
+        at a time: see ``STAGE_DEFINITIONS``. Read from ``steps()`` and ``after_core()``."""
+        totals = dict.fromkeys(STAGE_ORDER[:-1], 0)
+        for _, step in self.steps():
+            if step.stage and step.delta is not None:
+                totals[step.stage] = totals.get(step.stage, 0) + step.delta
+        totals["python_after_core"] = self.after_core() or 0
         return totals
 
 

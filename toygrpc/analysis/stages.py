@@ -28,8 +28,9 @@ def percentile(sorted_values: list[int], q: float) -> int:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def stage_statistics(analysis: Analysis) -> list[StageStats]:
-    """Stages of every complete chain (and Python before/after the core of client RPCs)."""
+def stage_samples(analysis: Analysis) -> dict[str, list[int]]:
+    """Every duration (ns) per stage: each complete chain's stages, and Python before and
+    after the core of each complete client RPC. The table and the plots both read this."""
     samples: dict[str, list[int]] = {name: [] for name in STAGE_ORDER}
     for chain in analysis.chains:
         if chain.complete:
@@ -40,6 +41,12 @@ def stage_statistics(analysis: Analysis) -> list[StageStats]:
             stages = rpc.stages()
             samples["python_before_core"].append(stages["python_before_core"])
             samples["python_after_core"].append(stages["python_after_core"])
+    return samples
+
+
+def stage_statistics(analysis: Analysis) -> list[StageStats]:
+    """p50/p90/p99/max of every stage over ``stage_samples``."""
+    samples = stage_samples(analysis)
     result = []
     for name in STAGE_ORDER:
         values = sorted(samples[name])

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toygrpc.analysis.chains import analyze
-from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.corelog import parse_lines
 from toygrpc.capture.launch import CaptureOptions, capture
-from toygrpc.capture.merge import _year, build_timeline
-from toygrpc.capture.session import Capture
+from toygrpc.capture.merge import build_timeline, log_clock
+from toygrpc.model.manifest import Manifest as Capture
 
 
 @dataclass
@@ -33,15 +33,15 @@ class CostResult:
 
 def parse_only(cap: Capture) -> int:
     """Read every raw file into objects, as the analysis must at least do."""
-    clock = LogClock(_year(cap.started_ns, cap.utc_offset_s), cap.utc_offset_s, cap.started_ns)
+    clock = log_clock(cap)
     count = 0
     for proc in cap.processes:
         if not proc.traced:
             continue
-        folder = cap.process_dir(proc.role)
-        with (folder / "core.log").open(errors="replace") as lines:
+        files = cap.layout.process(proc.role)
+        with files.core_log.open(errors="replace") as lines:
             count += sum(1 for _ in parse_lines(lines, proc.pid, clock))
-        with (folder / "hooks.jsonl").open() as lines:
+        with files.hooks.open() as lines:
             count += sum(1 for line in lines if json.loads(line))
     return count
 

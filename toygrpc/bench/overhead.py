@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toygrpc.capture.launch import RunningServer
+from toygrpc.model.layout import ProcessLayout
 
 WORKLOAD = Path(__file__).with_name("workload.py")
 MODES = ("untraced", "hooks", "hooks+core", "full", "viztracer alone")
@@ -40,8 +41,8 @@ def _command(mode: str, out: Path, args: list[str]) -> tuple[list[str], dict[str
     if mode == "hooks":
         return [*boot, *script], env
     if mode == "viztracer alone":
-        return [sys.executable, "-m", "viztracer", "--quiet", "-o", str(out / "viztracer.json"),
-                *script], env
+        return [sys.executable, "-m", "viztracer", "--quiet", "-o",
+                str(ProcessLayout(out).viztracer), *script], env
     env = {**env, "GRPC_TRACE": "api", "GRPC_VERBOSITY": "debug"}
     if mode == "full":
         return [*boot, "--viztracer", *script], env
@@ -52,7 +53,7 @@ def _once(mode: str, target: str, calls: int, concurrency: int, scratch: Path) -
     out = Path(tempfile.mkdtemp(dir=scratch))
     result_file = out / "result.json"
     command, env = _command(mode, out, [target, str(calls), str(concurrency), str(result_file)])
-    with (out / "core.log").open("w") as stderr:
+    with ProcessLayout(out).core_log.open("w") as stderr:
         subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, check=True,
                        timeout=600)
     data = json.loads(result_file.read_text())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.capture import hooks
+from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     out: Path = options.out
+    files = ProcessLayout(out)
     out.mkdir(parents=True, exist_ok=True)
 
     recorder = hooks.install()
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from viztracer import VizTracer
 
         tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0,
-                           output_file=str(out / "viztracer.json"), register_global=True)
+                           output_file=str(files.viztracer), register_global=True)
         tracer.start()
         clock["start"] = sample_clock(tracer.getts)
 
@@ -86,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             tracer.stop()
             tracer.save(verbose=0)
         hooks.check_loop(recorder)
-        recorder.save(out / "hooks.jsonl")
-        (out / "clock.json").write_text(json.dumps(clock, indent=2))
+        recorder.save(files)
+        files.clock.write_text(json.dumps(clock, indent=2))
     return status
 
 

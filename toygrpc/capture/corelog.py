@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from toygrpc.model import (
+from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
     CoreLine,

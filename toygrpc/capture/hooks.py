@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toygrpc.model import (
+from toygrpc.model.events import (
     DrainSpan,
     Event,
     FutureCreated,
@@ -53,6 +53,7 @@ from toygrpc.model import (
     ThreadStarted,
     event_to_dict,
 )
+from toygrpc.model.layout import ProcessLayout
 
 now = time.time_ns  # CLOCK_REALTIME, the clock the core's log lines are stamped with
 native_id = threading.get_native_id
@@ -94,11 +95,6 @@ MULTICALLABLES = (
     "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
     "StreamUnaryMultiCallable", "StreamStreamMultiCallable",
 )
-HOOK_NAMES = (
-    "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
-    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.server",
-    "rpc.client",
-)
 
 SAMPLE_THREADS_AT_DRAINS = (1, 64)
 
@@ -114,7 +110,7 @@ class Recorder:
     """Collects events and per-hook diagnostics; one per traced process."""
 
     pid: int = field(default_factory=os.getpid)
-    events: list[tuple[Any, ...]] = field(default_factory=list)  # (event class, *fields)
+    events: list[tuple[type[Event], dict[str, Any]]] = field(default_factory=list)
     attached: dict[str, str] = field(default_factory=dict)  # hook -> how it attached
     failed: dict[str, str] = field(default_factory=dict)  # hook -> why it could not
     drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
@@ -134,25 +130,26 @@ class Recorder:
             except OSError:
                 continue
 
-    def add(self, kind: type[Event], *fields: Any) -> None:
-        """Record an event as a plain tuple: building the (frozen) dataclass costs a few µs,
-        too much inside every RPC, so that happens once, in ``save``."""
-        self.events.append((kind, *fields))
+    def add(self, kind: type[Event], **fields: Any) -> None:
+        """Record an event by its field names (those of its ``model.events`` class); the
+        frozen dataclass costs a few µs to build, too much inside every RPC, so that
+        happens once, in ``save``."""
+        self.events.append((kind, fields))
 
     def note_failure(self, hook: str, why: str) -> None:
         self.failed[hook] = why
         print(f"toygrpc: hook {hook} could not attach: {why}", file=sys.stderr, flush=True)
 
-    def save(self, path: Path) -> None:
+    def save(self, files: ProcessLayout) -> None:
         """Write the events (JSON lines) and the hook report next to them."""
-        with path.open("w") as out:
-            for kind, *fields in self.events:
-                event = kind(*fields)
+        with files.hooks.open("w") as out:
+            for kind, fields in self.events:
+                event = kind(**fields)
                 out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
         self.sample_thread_names()
         report = {"pid": self.pid, "attached": self.attached, "failed": self.failed,
                   "threads": self.thread_names}
-        path.with_suffix(".hooks.json").write_text(json.dumps(report, indent=2))
+        files.hook_report.write_text(json.dumps(report, indent=2))
 
 
 RECORDER = Recorder()
@@ -180,7 +177,8 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
         drain = rec.current_drain
         if drain:
             rec.resolved_in_drain += 1
-        rec.add(FutureResolved, now(), rec.pid, native_id(), id(self), True, drain)
+        rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self),
+                ok=True, in_drain=drain)
         super().set_result(result)
 
     def set_exception(self, exception: Any) -> None:
@@ -188,8 +186,8 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
         drain = rec.current_drain
         if drain:
             rec.resolved_in_drain += 1
-        rec.add(FutureResolved, now(), rec.pid, native_id(), id(self), False, drain,
-                               type(exception).__name__)
+        rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self),
+                ok=False, in_drain=drain, error=type(exception).__name__)
         super().set_exception(exception)
 
     def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
@@ -201,7 +199,8 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
 
             def resumed(future: asyncio.Future[Any]) -> None:
                 rec = RECORDER
-                rec.add(TaskResumed, now(), rec.pid, native_id(), future_id, awaited)
+                rec.add(TaskResumed, ts=now(), pid=rec.pid, tid=native_id(), future_id=future_id,
+                        awaited_ts=awaited)
                 fn(future)
 
             super().add_done_callback(resumed, context=context)
@@ -220,8 +219,8 @@ class TracingSelector(selectors.DefaultSelector):
             for key, _ in ready:
                 if key.fd in poller_fds:
                     ended = now()
-                    RECORDER.add(LoopWake, ended, RECORDER.pid, native_id(), key.fd,
-                                          ended - started)
+                    RECORDER.add(LoopWake, ts=ended, pid=RECORDER.pid, tid=native_id(), fd=key.fd,
+                                 waited=ended - started)
                     break
         return ready
 
@@ -236,8 +235,9 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
         rec = RECORDER
         future = TracedFuture(loop=self)
         task = asyncio.current_task(self)
-        rec.add(FutureCreated, now(), rec.pid, native_id(), id(future), _caller(),
-                              _current_batch.get(), id(task) if task is not None else 0)
+        rec.add(FutureCreated, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(future),
+                caller=_caller(), in_batch=_current_batch.get(),
+                task_id=id(task) if task is not None else 0)
         return future
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
@@ -249,8 +249,8 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             def finished(done: asyncio.Task[Any]) -> None:
                 rec = RECORDER
                 result = None if done.cancelled() or done.exception() else done.result()
-                rec.add(TaskFinished, now(), rec.pid, native_id(), task_id, name,
-                                     id(result) if result is not None else 0)
+                rec.add(TaskFinished, ts=now(), pid=rec.pid, tid=native_id(), task_id=task_id,
+                        name=name, result_id=id(result) if result is not None else 0)
 
             task.add_done_callback(finished)
         return task
@@ -266,8 +266,8 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             read_fd = fd if isinstance(fd, int) else fd.fileno()
             rec = RECORDER
             rec.poller_fds.add(read_fd)
-            rec.add(PollerSocket, now(), rec.pid, native_id(), read_fd,
-                                 rec.socketpairs.get(read_fd, -1))
+            rec.add(PollerSocket, ts=now(), pid=rec.pid, tid=native_id(), read_fd=read_fd,
+                    write_fd=rec.socketpairs.get(read_fd, -1))
             rec.attached["loop.add_reader"] = "wrapped PollerCompletionQueue._handle_events"
             rec.attached["loop.wake"] = f"selector watches fd {read_fd}"
         super().add_reader(fd, callback, *args)
@@ -284,8 +284,8 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
         try:
             handle_events()
         finally:
-            rec.add(DrainSpan, started, rec.pid, native_id(), now() - started, drain_id,
-                              rec.resolved_in_drain)
+            rec.add(DrainSpan, ts=started, pid=rec.pid, tid=native_id(), dur=now() - started,
+                    drain_id=drain_id, resolved=rec.resolved_in_drain)
             rec.current_drain = outer
 
     return drain
@@ -314,7 +314,8 @@ def _install_thread_run(rec: Recorder) -> None:
     original = threading.Thread.run
 
     def run(self: threading.Thread) -> None:
-        rec.add(ThreadStarted, now(), rec.pid, native_id(), self.name, native_id())
+        tid = native_id()
+        rec.add(ThreadStarted, ts=now(), pid=rec.pid, tid=tid, name=self.name, native_id=tid)
         original(self)
 
     threading.Thread.run = run  # type: ignore[method-assign]  # the hook is the point
@@ -356,8 +357,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
                 _current_batch.reset(token)
             if call_token is not None:
                 _current_call.reset(call_token)
-            rec.add(GlueSpan, started, rec.pid, tid, now() - started, name, batch_id, ops,
-                             error, call, detail)
+            rec.add(GlueSpan, ts=started, pid=rec.pid, tid=tid, dur=now() - started, name=name,
+                    batch_id=batch_id, ops=ops, error=error, call=call, detail=detail)
 
     traced.__name__ = traced.__qualname__ = name
     return traced
@@ -440,9 +441,9 @@ def _install_unary_await(rec: Recorder) -> None:
             response = yield from original(self)
         finally:
             cython_call = getattr(self, "_cython_call", None)
-            rec.add(RpcFinished, now(), rec.pid, native_id(),
-                                id(cython_call) if cython_call is not None else 0,
-                                _status_name(self), "client")
+            rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(),
+                    call_id=id(cython_call) if cython_call is not None else 0,
+                    status=_status_name(self), side="client")
         return response
 
     _UnaryResponseMixin.__await__ = __await__
@@ -467,16 +468,16 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         result = original(self, *args, **kwargs)
         cython_call = getattr(result, "_cython_call", None)
         call_id = id(cython_call) if cython_call is not None else 0
-        rec.add(RpcStarted, started, rec.pid, native_id(), call_id,
-                           method.decode() if isinstance(method, bytes) else str(method),
-                           "client", link)
+        rec.add(RpcStarted, ts=started, pid=rec.pid, tid=native_id(), call_id=call_id,
+                method=method.decode() if isinstance(method, bytes) else str(method),
+                side="client", link=link)
         if unary_response is not None and isinstance(result, unary_response):
             pass  # its end is when the caller's await returns: see _install_unary_await
         elif hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:
-                rec.add(RpcFinished, now(), rec.pid, native_id(), call_id,
-                                    _status_name(done_call), "client")
+                rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(), call_id=call_id,
+                        status=_status_name(done_call), side="client")
             result.add_done_callback(finished)
         return result
 

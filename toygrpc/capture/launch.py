@@ -8,6 +8,7 @@ Argument lists only: nothing here builds a shell string.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toygrpc.capture.session import Capture, TracedProcess, current_versions
 from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX
 from toygrpc.errors import UsageError
+from toygrpc.model.layout import ProcessLayout
+from toygrpc.model.manifest import Manifest, TracedProcess
+from toygrpc.model.types import Driver, Mode
 from toygrpc.server import READY_PREFIX
 
 DEFAULT_TRACERS = ("api",)
@@ -29,7 +32,7 @@ SERVER_START_TIMEOUT_S = 30.0
 class CaptureOptions:
     """What to capture and how; shared by all ``toygrpc trace`` commands."""
 
-    mode: str  # client, server, both, run
+    mode: Mode
     out: Path
     rpcs: int = 100
     concurrency: int = 1
@@ -37,7 +40,7 @@ class CaptureOptions:
     target: str | None = None
     python_layer: bool = True
     tracers: tuple[str, ...] = DEFAULT_TRACERS
-    driver: str = "python"
+    driver: Driver = "python"
     script: tuple[str, ...] = ()
 
 
@@ -124,7 +127,8 @@ def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: 
     Progress lines of the Hello client go to ``on_progress``, not to the files."""
     out.mkdir(parents=True, exist_ok=True)
     command = traced_command(out, target, python_layer)
-    with (out / "core.log").open("w") as stderr, (out / "stdout.txt").open("w") as stdout:
+    files = ProcessLayout(out)
+    with files.core_log.open("w") as stderr, files.stdout.open("w") as stdout:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                    env=env)
         assert process.stdout is not None
@@ -141,9 +145,9 @@ def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: 
 
 
 def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
-            progress: Callable[[int, int], None] | None = None) -> Capture:
+            progress: Callable[[int, int], None] | None = None) -> Manifest:
     """Run the capture that ``options`` describe and save its manifest."""
-    cap = Capture(run_dir=options.out, mode=options.mode, versions=current_versions(),
+    cap = Manifest(run_dir=options.out, mode=options.mode, versions=current_versions(),
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
                            "method": options.method, "target": options.target,
                            "python_layer": options.python_layer,
@@ -165,10 +169,10 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer)
-                server = RunningServer(command, env, server_dir / "core.log")
+                server = RunningServer(command, env, cap.layout.process("server").core_log)
             else:
                 command = [sys.executable, *target]
-                server = RunningServer(command, plain_env, options.out / "server.stderr.txt")
+                server = RunningServer(command, plain_env, cap.layout.server_stderr)
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
         address = options.target or (server.address if server else "")
@@ -184,7 +188,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                                                command_target, code))
             if code != 0:
                 cap.diagnostics.append(f"the client exited with status {code}: "
-                                       f"{_last_foreign_line(cap.process_dir(role) / 'core.log')}")
+                                       f"{_last_foreign_line(cap.layout.process(role).core_log)}")
         elif options.mode == "server":
             status(f"driving the traced server with {options.rpcs} RPC(s) "
                    f"from the {options.driver} client")
@@ -197,7 +201,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             command_target = [script, *args]
             code = run_traced(cap.process_dir("program"), command_target, env,
                               options.python_layer, on_line=echo)
-            for line in program_stderr(cap.process_dir("program") / "core.log"):
+            for line in program_stderr(cap.layout.process("program").core_log):
                 print(line, file=sys.stderr)
             cap.processes.append(TracedProcess("program", 0, True, options.python_layer,
                                                command_target, code))
@@ -216,6 +220,26 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
     return cap
 
 
+def current_versions() -> dict[str, str]:
+    """The versions a capture depends on, recorded with it."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("grpcio", "protobuf", "viztracer", "grpcio-tools"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    try:
+        from google.protobuf.internal import api_implementation
+
+        versions["protobuf_backend"] = api_implementation.Type()
+    except ImportError:
+        versions["protobuf_backend"] = "unknown"
+    versions["executable"] = sys.executable
+    return versions
+
+
 def _drive(options: CaptureOptions, address: str, env: dict[str, str]) -> int:
     if options.driver == "node":
         from toygrpc.interop import node
@@ -228,12 +252,12 @@ def _drive(options: CaptureOptions, address: str, env: dict[str, str]) -> int:
                           env=env, check=False).returncode
 
 
-def _read_pids(cap: Capture) -> None:
+def _read_pids(cap: Manifest) -> None:
     """Take each traced process's pid from its hook report (the launcher saw only its own)."""
     import json
 
     for proc in cap.processes:
-        report = cap.process_dir(proc.role) / "hooks.hooks.json"
+        report = cap.layout.process(proc.role).hook_report
         if proc.traced and report.is_file():
             try:
                 proc.pid = int(json.loads(report.read_text())["pid"])

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.capture.corelog import LogClock, parse_lines
-from toygrpc.capture.session import Capture
-from toygrpc.model import (
+from toygrpc.model.events import (
     CoreBatchStarted,
     CoreReturnEvent,
     CoreTagCompleted,
@@ -33,38 +32,40 @@ from toygrpc.model import (
     TaskResumed,
     ThreadStarted,
 )
+from toygrpc.model.layout import ProcessLayout
+from toygrpc.model.manifest import Manifest
 from toygrpc.model.timeline import Timeline
 
 POLLER_THREAD_MARK = "_poll_wrapper"
 TRUNCATION_NS = 1000  # the core prints microseconds
 
 
-def build_timeline(cap: Capture) -> Timeline:
+def build_timeline(cap: Manifest) -> Timeline:
     """Parse every process's raw files and merge them, sorted by time."""
     timeline = Timeline(events=[], diagnostics=list(cap.diagnostics))
-    clock = LogClock(_year(cap.started_ns, cap.utc_offset_s), cap.utc_offset_s, cap.started_ns)
+    clock = log_clock(cap)
     for proc in cap.processes:
         if not proc.traced:
             continue
-        folder = cap.process_dir(proc.role)
+        files = cap.layout.process(proc.role)
         pid = proc.pid
         timeline.processes[pid] = proc.role
         events: list[Event] = []
-        hooks_file = folder / "hooks.jsonl"
+        hooks_file = files.hooks
         if hooks_file.is_file():
-            events.extend(_read_hooks(hooks_file, timeline, proc.role))
+            events.extend(_read_hooks(files, timeline, proc.role))
         else:
             timeline.diagnostics.append(f"{proc.role}: no hook events ({hooks_file} missing)")
-        core_file = folder / "core.log"
+        core_file = files.core_log
         if core_file.is_file():
             with core_file.open(errors="replace") as lines:
                 events.extend(parse_lines(lines, pid, clock))
         else:
             timeline.diagnostics.append(f"{proc.role}: no core log ({core_file} missing)")
-        viz_file = folder / "viztracer.json"
+        viz_file = files.viztracer
         if proc.viztracer:
             if viz_file.is_file():
-                events.extend(_read_viztracer(viz_file, folder / "clock.json", pid, proc.role,
+                events.extend(_read_viztracer(viz_file, files.clock, pid, proc.role,
                                               timeline))
             else:
                 timeline.diagnostics.append(f"{proc.role}: viztracer wrote no {viz_file.name}")
@@ -75,16 +76,21 @@ def build_timeline(cap: Capture) -> Timeline:
     return timeline
 
 
+def log_clock(cap: Manifest) -> LogClock:
+    """How the core log lines of this capture map onto the common clock."""
+    return LogClock(_year(cap.started_ns, cap.utc_offset_s), cap.utc_offset_s, cap.started_ns)
+
+
 def _year(started_ns: int, utc_offset_s: int) -> int:
     import time
 
     return int(time.gmtime(started_ns // 1_000_000_000 + utc_offset_s).tm_year)
 
 
-def _read_hooks(path: Path, timeline: Timeline, role: str) -> list[Event]:
-    from toygrpc.model import event_from_dict
+def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Event]:
+    from toygrpc.model.events import event_from_dict
 
-    report_path = path.with_suffix(".hooks.json")
+    path, report_path = files.hooks, files.hook_report
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         timeline.hooks[role] = report
@@ -195,11 +201,9 @@ def _name_threads(timeline: Timeline, pid: int, events: list[Event],
     timeline.threads[(pid, pid)] = "main"
 
 
-def load_or_build(cap: Capture) -> Timeline:
+def load_or_build(cap: Manifest) -> Timeline:
     """The run's timeline, from ``events.jsonl`` when present, else built and saved."""
-    from toygrpc.model.timeline import EVENTS_FILE
-
-    if (cap.run_dir / EVENTS_FILE).is_file():
+    if cap.layout.events.is_file():
         return Timeline.load(cap.run_dir)
     timeline = build_timeline(cap)
     timeline.save(cap.run_dir)

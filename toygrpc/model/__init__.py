@@ -1,49 +1,10 @@
-"""The one event model every later stage reads: see ``events`` for the kinds."""
+"""The model layer: one typed event model every later stage reads, and nothing else.
 
-from toygrpc.model.events import (
-    CoreApiCall,
-    CoreBatchStarted,
-    CoreLine,
-    CoreRequestCall,
-    CoreReturnEvent,
-    CoreTagCompleted,
-    DrainSpan,
-    Event,
-    FutureCreated,
-    FutureResolved,
-    GlueSpan,
-    LoopWake,
-    PollerSocket,
-    PythonSlice,
-    RpcFinished,
-    RpcStarted,
-    TaskFinished,
-    TaskResumed,
-    ThreadStarted,
-    event_from_dict,
-    event_to_dict,
-)
+- ``events``: the event kinds, each declared once;
+- ``timeline``: the merged events of a run on one clock;
+- ``manifest``: what was captured, how, by which processes;
+- ``layout``: the run directory's files;
+- ``types``: the domain's vocabularies (side, mode, role...).
 
-__all__ = [
-    "CoreApiCall",
-    "CoreBatchStarted",
-    "CoreLine",
-    "CoreRequestCall",
-    "CoreReturnEvent",
-    "CoreTagCompleted",
-    "DrainSpan",
-    "Event",
-    "FutureCreated",
-    "FutureResolved",
-    "GlueSpan",
-    "LoopWake",
-    "PollerSocket",
-    "PythonSlice",
-    "RpcFinished",
-    "RpcStarted",
-    "TaskFinished",
-    "TaskResumed",
-    "ThreadStarted",
-    "event_from_dict",
-    "event_to_dict",
-]
+It imports nothing of the project's other layers.
+"""

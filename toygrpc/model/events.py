@@ -2,13 +2,19 @@
 
 Every event has ``ts`` (nanoseconds on the common clock: CLOCK_REALTIME, which the
 core's log lines and the hooks both read; viztracer's clock is mapped onto it, see
-``toygrpc.capture.clock``), the ``pid`` and the OS thread id ``tid`` it happened on.
+``toygrpc.capture.merge``), the ``pid`` and the OS thread id ``tid`` it happened on.
 Spans also have ``dur`` (nanoseconds). Sources:
 
 - hooks installed in the traced process (``toygrpc.capture.hooks``): futures, drains,
   wake-ups, the poller's socket and thread, the Cython glue's module functions, RPCs;
 - the core's own trace (``GRPC_TRACE=api``), parsed by ``toygrpc.capture.corelog``;
 - viztracer, for the pure-Python layer (``PythonSlice``).
+
+Each kind is declared once, here, and nowhere else: its class gives the fields it is
+recorded with (the hooks record them by name), its ``kind`` (the name in files), its
+docstring (what it is), ``title()`` (how every view names it), ``details()`` (what a
+trace shows of it) and ``hook`` (which hook records it, for the hook counts). A new
+kind is a new class in this module; ``EVENT_TYPES`` finds it.
 
 Chrome JSON and Perfetto are outputs only (``toygrpc.render``); nothing here knows them.
 """
@@ -17,7 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+Category = Literal["hook", "glue", "rpc", "core", "python"]
+
+# The hooks ``toygrpc.capture.hooks`` installs, in the order reports list them; each
+# event kind below names the one that records it.
+HOOK_NAMES = (
+    "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
+    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.server",
+    "rpc.client",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +41,23 @@ class Event:
     """Something that happened at ``ts`` on thread ``tid`` of process ``pid``."""
 
     kind: ClassVar[str] = "event"
+    category: ClassVar[Category] = "hook"
+    hook: ClassVar[str] = ""  # the one of HOOK_NAMES that records this kind
     ts: int
     pid: int
     tid: int
+
+    def title(self) -> str:
+        """A short name for what happened, as grpc, the core or asyncio calls it."""
+        return self.kind
+
+    def details(self) -> dict[str, Any]:
+        """What a trace viewer shows of the event besides its title."""
+        return {}
+
+    def hook_name(self) -> str:
+        """The hook that recorded this event ("" for the core's and viztracer's)."""
+        return self.hook
 
 
 # --- hooks: the Python-visible seams of the Cython glue -----------------------------
@@ -38,8 +68,12 @@ class ThreadStarted(Event):
     """A Python thread began running (the poller is ``Thread-N (_poll_wrapper)``)."""
 
     kind: ClassVar[str] = "thread.started"
+    hook: ClassVar[str] = "poller.thread"
     name: str
     native_id: int
+
+    def title(self) -> str:
+        return f"thread started: {self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +81,15 @@ class PollerSocket(Event):
     """The socket pair the poller thread writes one byte into to wake the main thread."""
 
     kind: ClassVar[str] = "poller.socketpair"
+    hook: ClassVar[str] = "poller.socketpair"
     read_fd: int
     write_fd: int
+
+    def title(self) -> str:
+        return "poller socket pair registered with the loop"
+
+    def details(self) -> dict[str, Any]:
+        return {"read_fd": self.read_fd, "write_fd": self.write_fd}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +101,17 @@ class FutureCreated(Event):
     """
 
     kind: ClassVar[str] = "future.created"
+    hook: ClassVar[str] = "loop.create_future"
     future_id: int
     caller: str
     in_batch: int = 0
     task_id: int = 0
+
+    def title(self) -> str:
+        return "loop.create_future"
+
+    def details(self) -> dict[str, Any]:
+        return {"future": hex(self.future_id), "caller": self.caller, "batch": self.in_batch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +119,17 @@ class FutureResolved(Event):
     """``set_result``/``set_exception`` on a future; ``in_drain`` when inside a queue drain."""
 
     kind: ClassVar[str] = "future.resolved"
+    hook: ClassVar[str] = "future.resolve"
     future_id: int
     ok: bool
     in_drain: int = 0
     error: str = ""
+
+    def title(self) -> str:
+        return "set_result" if self.ok else "set_exception"
+
+    def details(self) -> dict[str, Any]:
+        return {"future": hex(self.future_id), "error": self.error, "drain": self.in_drain}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +137,15 @@ class TaskResumed(Event):
     """The callback a task registered on a future began: the awaiting coroutine goes on."""
 
     kind: ClassVar[str] = "task.resumed"
+    hook: ClassVar[str] = "task.resume"
     future_id: int
     awaited_ts: int = 0  # when the task began awaiting the future (registered its wake-up)
+
+    def title(self) -> str:
+        return "task resumed"
+
+    def details(self) -> dict[str, Any]:
+        return {"future": hex(self.future_id)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +153,15 @@ class LoopWake(Event):
     """The event loop's selector returned with the poller's read fd ready."""
 
     kind: ClassVar[str] = "loop.wake"
+    hook: ClassVar[str] = "loop.wake"
     fd: int
     waited: int  # nanoseconds spent in select() before this wake
+
+    def title(self) -> str:
+        return "selector woke on the poller fd"
+
+    def details(self) -> dict[str, Any]:
+        return {"fd": self.fd, "waited_us": self.waited / 1000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +169,16 @@ class DrainSpan(Event):
     """One run of the poller queue's reader callback on the loop (``_handle_events``)."""
 
     kind: ClassVar[str] = "poller.drain"
+    hook: ClassVar[str] = "loop.add_reader"
     dur: int
     drain_id: int
     resolved: int  # futures resolved during this drain
+
+    def title(self) -> str:
+        return "_handle_events (queue drain)"
+
+    def details(self) -> dict[str, Any]:
+        return {"resolved": self.resolved, "drain": self.drain_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +190,7 @@ class GlueSpan(Event):
     """
 
     kind: ClassVar[str] = "glue.span"
+    category: ClassVar[Category] = "glue"
     dur: int
     name: str
     batch_id: int = 0
@@ -121,6 +198,22 @@ class GlueSpan(Event):
     error: str = ""
     call: int = 0  # identity of the call object (client _AioCall, server RPCState)
     detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id
+
+    def title(self) -> str:
+        return f"cygrpc.{self.name}"
+
+    def details(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"call": hex(self.call)}
+        if self.ops:
+            args["ops"] = list(self.ops)
+        if self.detail:
+            args["detail"] = self.detail
+        if self.error:
+            args["error"] = self.error
+        return args
+
+    def hook_name(self) -> str:
+        return "glue.execute_batch" if self.name == "execute_batch" else "glue.server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +225,27 @@ class TaskFinished(Event):
     name: str
     result_id: int
 
+    def title(self) -> str:
+        return f"{self.name} task finished"
+
 
 @dataclass(frozen=True, slots=True)
 class RpcStarted(Event):
     """A grpc.aio multicallable was called (client side), or a handler began (server side)."""
 
     kind: ClassVar[str] = "rpc.started"
+    category: ClassVar[Category] = "rpc"
+    hook: ClassVar[str] = "rpc.client"
     call_id: int  # identity of the call object, as GlueSpan.call
     method: str
-    side: str  # "client" or "server"
+    side: str  # "client" or "server" (model.types.Side)
     link: str = ""  # id sent in the call's metadata (trace both), found again on the server
+
+    def title(self) -> str:
+        return f"RPC start {self.method}"
+
+    def details(self) -> dict[str, Any]:
+        return {"link": self.link}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +253,13 @@ class RpcFinished(Event):
     """The RPC's awaiting code got its outcome (client), or its handler returned (server)."""
 
     kind: ClassVar[str] = "rpc.finished"
+    category: ClassVar[Category] = "rpc"
     call_id: int
     status: str
-    side: str
+    side: str  # model.types.Side
+
+    def title(self) -> str:
+        return f"RPC done {self.status}"
 
 
 # --- the core's own trace -----------------------------------------------------------
@@ -162,9 +270,16 @@ class CoreApiCall(Event):
     """Any core API call of the log; the specific kinds below are subclasses' business."""
 
     kind: ClassVar[str] = "core.api"
+    category: ClassVar[Category] = "core"
     name: str
     args: str
     source: str  # file:line in the core
+
+    def title(self) -> str:
+        return self.name
+
+    def details(self) -> dict[str, Any]:
+        return {"args": self.args}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +287,16 @@ class CoreBatchStarted(Event):
     """``grpc_call_start_batch``: a batch of ops handed to the core, completing ``tag``."""
 
     kind: ClassVar[str] = "core.start_batch"
+    category: ClassVar[Category] = "core"
     call: str
     tag: str
     ops: tuple[str, ...]
+
+    def title(self) -> str:
+        return "grpc_call_start_batch"
+
+    def details(self) -> dict[str, Any]:
+        return {"tag": self.tag, "call": self.call, "ops": list(self.ops)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +304,16 @@ class CoreRequestCall(Event):
     """``grpc_server_request_call``/``_registered_call``: ask for the next incoming RPC."""
 
     kind: ClassVar[str] = "core.request_call"
+    category: ClassVar[Category] = "core"
     tag: str
     registered: bool
+
+    def title(self) -> str:
+        return ("grpc_server_request_registered_call" if self.registered
+                else "grpc_server_request_call")
+
+    def details(self) -> dict[str, Any]:
+        return {"tag": self.tag}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +321,15 @@ class CoreTagCompleted(Event):
     """``cq_end_op_for_next``: a core thread puts the completion of ``tag`` on the queue."""
 
     kind: ClassVar[str] = "core.cq_end_op"
+    category: ClassVar[Category] = "core"
     tag: str
     ok: bool
+
+    def title(self) -> str:
+        return "cq_end_op_for_next" + ("" if self.ok else " (not ok)")
+
+    def details(self) -> dict[str, Any]:
+        return {"tag": self.tag, "ok": self.ok}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +337,16 @@ class CoreReturnEvent(Event):
     """``RETURN_EVENT``: ``grpc_completion_queue_next`` hands an event to the poller thread."""
 
     kind: ClassVar[str] = "core.return_event"
+    category: ClassVar[Category] = "core"
     tag: str  # empty for QUEUE_SHUTDOWN
     ok: bool
     event_type: str  # OP_COMPLETE or QUEUE_SHUTDOWN
+
+    def title(self) -> str:
+        return f"RETURN_EVENT {self.event_type}"
+
+    def details(self) -> dict[str, Any]:
+        return {"tag": self.tag, "ok": self.ok}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +354,11 @@ class CoreLine(Event):
     """A line of the core's stderr the parser did not turn into an event: kept, not dropped."""
 
     kind: ClassVar[str] = "core.line"
+    category: ClassVar[Category] = "core"
     text: str
+
+    def title(self) -> str:
+        return "core log line"
 
 
 # --- viztracer ----------------------------------------------------------------------
@@ -221,18 +369,21 @@ class PythonSlice(Event):
     """A Python function (or C builtin called from Python) as viztracer recorded it."""
 
     kind: ClassVar[str] = "python.slice"
+    category: ClassVar[Category] = "python"
     dur: int
     name: str
     args: dict[str, Any] = field(default_factory=dict)
 
+    def title(self) -> str:
+        return self.name
+
+    def details(self) -> dict[str, Any]:
+        return self.args
+
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls
-    for cls in (
-        ThreadStarted, PollerSocket, FutureCreated, FutureResolved, TaskResumed, LoopWake,
-        DrainSpan, GlueSpan, TaskFinished, RpcStarted, RpcFinished, CoreApiCall, CoreBatchStarted,
-        CoreRequestCall, CoreTagCompleted, CoreReturnEvent, CoreLine, PythonSlice,
-    )
+    cls.kind: cls for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event
 }
 
 

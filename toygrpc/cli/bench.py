@@ -1,0 +1,24 @@
+"""``toygrpc bench``: what each capture mode costs, and how analysis scales."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toygrpc.cmdline import Subcommands, positive_int
+
+
+def register(commands: Subcommands) -> None:
+    from toygrpc.bench.suite import run
+
+    bench = commands.add_parser(
+        "bench", help="measure what each capture mode costs, and how analysis scales",
+        description="Run the Hello workload untraced, with hooks, hooks + core trace, full "
+        "capture and viztracer alone, interleaved in rounds; then time the analysis of "
+        "captures of growing size against just parsing them. Prints medians.")
+    bench.add_argument("--quick", action="store_true", help="a run of under a minute")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    bench.add_argument("--calls", type=positive_int, help="timed calls per mode and round")
+    bench.add_argument("--rounds", type=positive_int, help="rounds (every mode once per round)")
+    bench.add_argument("--sizes", type=positive_int, nargs="+", metavar="RPCS",
+                       help="capture sizes for the analysis cost")
+    bench.set_defaults(handler=run)

@@ -1,0 +1,124 @@
+"""The run directory's layout, declared once: every file's name and what it holds.
+
+A run directory is what ``toygrpc trace`` writes and every later command reads::
+
+    capture.json            the manifest (``model.manifest.Manifest``)
+    events.jsonl            the merged timeline (``model.timeline.Timeline``)
+    trace.json              the trace for Perfetto
+    summary.json            the run in numbers (docs/summary.md)
+    swimlane.svg/.png       one RPC as a picture
+    stages.svg/.png         every stage's distribution
+    server.stderr.txt       the stderr of an untraced Hello server
+    <role>/core.log         the core's stderr (GRPC_TRACE) of that process
+    <role>/hooks.jsonl      hook events
+    <role>/hooks.hooks.json which hooks attached, the pid, thread names
+    <role>/viztracer.json   viztracer's output, when the Python layer was traced
+    <role>/clock.json       viztracer clock samples
+    <role>/stdout.txt       what the program printed
+
+Modules never spell these names: they ask ``RunLayout`` and ``ProcessLayout``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# name -> what it holds, for the top level and for each process folder.
+RUN_FILES: dict[str, str] = {
+    "trace.json": "the trace for Perfetto",
+    "summary.json": "the run in numbers",
+    "swimlane.svg": "the swimlane picture (also .png)",
+    "stages.svg": "the stage distributions (also .png)",
+    "events.jsonl": "the merged timeline",
+    "capture.json": "the manifest",
+    "server.stderr.txt": "the untraced Hello server's stderr",
+}
+PROCESS_FILES: dict[str, str] = {
+    "core.log": "the core's own trace (GRPC_TRACE), raw",
+    "hooks.jsonl": "the hooks' events",
+    "hooks.hooks.json": "which hooks attached, the pid and the thread names",
+    "viztracer.json": "the Python layer, as viztracer recorded it",
+    "clock.json": "viztracer's clock samples",
+    "stdout.txt": "what the program printed",
+}
+PICTURE_STEMS = ("swimlane", "stages")
+
+
+@dataclass(frozen=True)
+class ProcessLayout:
+    """The raw inputs of one traced process, in its own folder."""
+
+    folder: Path
+
+    @property
+    def core_log(self) -> Path:
+        return self.folder / "core.log"
+
+    @property
+    def hooks(self) -> Path:
+        return self.folder / "hooks.jsonl"
+
+    @property
+    def hook_report(self) -> Path:
+        return self.folder / "hooks.hooks.json"
+
+    @property
+    def viztracer(self) -> Path:
+        return self.folder / "viztracer.json"
+
+    @property
+    def clock(self) -> Path:
+        return self.folder / "clock.json"
+
+    @property
+    def stdout(self) -> Path:
+        return self.folder / "stdout.txt"
+
+    @property
+    def raw_inputs(self) -> tuple[Path, Path]:
+        """What a timeline can be rebuilt from (either is enough to try)."""
+        return self.hooks, self.core_log
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one run directory."""
+
+    root: Path
+
+    def process(self, role: str) -> ProcessLayout:
+        return ProcessLayout(self.root / role)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "capture.json"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def trace(self) -> Path:
+        return self.root / "trace.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def server_stderr(self) -> Path:
+        return self.root / "server.stderr.txt"
+
+    def picture(self, stem: str, suffix: str) -> Path:
+        """``swimlane``/``stages`` as ``.svg`` or ``.png``."""
+        return self.root / f"{stem}{suffix}"
+
+    def pictures(self) -> list[Path]:
+        return [self.picture(stem, suffix) for stem in PICTURE_STEMS
+                for suffix in (".svg", ".png")]
+
+    def existing(self) -> list[tuple[Path, str]]:
+        """Every top-level file of the layout that exists, with what it holds."""
+        return [(self.root / name, what) for name, what in RUN_FILES.items()
+                if (self.root / name).is_file()]

@@ -1,0 +1,136 @@
+"""The one place where the stages meet: capture -> merge -> analyse -> render.
+
+``trace`` captures a new run, ``load_run`` reads a saved one (rebuilding the merged
+timeline from the raw inputs when needed), ``write_outputs`` renders its files and
+``show`` prints it. The commands, the benchmark and the Python API call these; no
+stage package wires the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from toygrpc.analysis.run import DAMAGE, Run, describe_damage
+from toygrpc.analysis.swimlane import pick_rpc
+from toygrpc.capture.launch import CaptureOptions, capture
+from toygrpc.capture.merge import build_timeline, load_or_build
+from toygrpc.errors import UsageError
+from toygrpc.model.manifest import Manifest
+from toygrpc.render.base import FileRenderer
+from toygrpc.render.perfetto import PerfettoRenderer
+from toygrpc.render.show_json import ShowJson
+from toygrpc.render.summary import SummaryRenderer
+from toygrpc.render.terminal import RunReport
+
+
+def _ignore(*_: object) -> None:
+    return None
+
+
+@dataclass
+class Progress:
+    """Callbacks a long run reports through (the CLI draws them as a progress bar)."""
+
+    status: Callable[[str], None] = _ignore  # what is happening now
+    rpcs: Callable[[int, int], None] = _ignore  # RPCs done, out of total, during capture
+    step: Callable[[int, int, str], None] = _ignore  # analysis step i of n, and its name
+
+
+ANALYSIS_STEPS = ("merging the sources onto one timeline",
+                  "following every completion across threads", "writing trace.json",
+                  "writing summary.json")
+
+
+def trace(options: CaptureOptions, progress: Progress | None = None) -> Run:
+    """Capture what ``options`` say, merge, analyse, and write trace.json and summary.json."""
+    progress = progress or Progress()
+    manifest = capture(options, status=progress.status, progress=progress.rpcs)
+    total = len(ANALYSIS_STEPS)
+    progress.step(0, total, ANALYSIS_STEPS[0])
+    run = Run(manifest, load_or_build(manifest))
+    progress.step(1, total, ANALYSIS_STEPS[1])
+    _ = run.analysis
+    progress.step(2, total, ANALYSIS_STEPS[2])
+    PerfettoRenderer().render(run)
+    progress.step(3, total, ANALYSIS_STEPS[3])
+    SummaryRenderer().render(run)
+    progress.step(4, total, "done")
+    return run
+
+
+def capture_run(options: CaptureOptions) -> Run:
+    """Capture and merge, without writing any output (tests and the benchmark)."""
+    manifest = capture(options)
+    return Run(manifest, build_timeline(manifest))
+
+
+def load_run(run_dir: Path) -> Run:
+    """A saved run, from ``events.jsonl`` or else from the raw inputs; any problem is one
+    UsageError line that says which file and what to do."""
+    manifest = Manifest.load(run_dir)
+    if manifest.layout.events.is_file():
+        return Run.load(run_dir)
+    traced = [p for p in manifest.processes if p.traced]
+    missing = [p.role for p in traced
+               if not any(path.is_file()
+                          for path in manifest.layout.process(p.role).raw_inputs)]
+    if not traced or missing:
+        what = (f"the raw files of {', '.join(missing)} are missing ("
+                + ", ".join(f"{manifest.process_dir(role)}/" for role in missing) + ")"
+                if missing else "the manifest lists no traced process")
+        raise UsageError(f"{manifest.run_dir} is incomplete: it has no "
+                         f"{manifest.layout.events.name} to show and {what} to rebuild it "
+                         "from; capture the run again")
+    try:
+        return Run(manifest, load_or_build(manifest))
+    except DAMAGE as exc:
+        raise UsageError(f"{manifest.run_dir}: the raw files could not be merged "
+                         f"({describe_damage(exc)}); capture the run again") from None
+
+
+def write_plots(run: Run, rpc_index: int | None, console: Console) -> list[Path]:
+    """The swimlane and stage pictures in the run directory; a failure is a note, not fatal."""
+    try:
+        from toygrpc.render.plots import StagesPlot, SwimlanePlot
+
+        renderers: list[FileRenderer] = [StagesPlot()]
+        if run.analysis.rpcs or rpc_index is not None:
+            renderers.insert(0, SwimlanePlot(rpc=rpc_index))
+        return [path for renderer in renderers for path in renderer.render(run)]
+    except (UsageError, OSError) as exc:
+        console.print(Text(f"plots not written: {exc}", "yellow"), soft_wrap=True)
+        return []
+
+
+def report(run: Run, console: Console, rpc_index: int | None = None,
+           plots: bool = True) -> None:
+    """Draw the pictures (unless told not to), then print the run's report."""
+    if plots:
+        with console.status("drawing swimlane.svg and stages.svg"):
+            write_plots(run, rpc_index, console)
+    RunReport(run, rpc_index).print(console)
+
+
+def show(run_dir: Path, rpc_index: int | None = None, as_json: bool = False,
+         width: int | None = None, plots: bool = True, console: Console | None = None) -> int:
+    """``toygrpc show``: print a saved run (swimlane, stage table, files) or its JSON."""
+    run = load_run(run_dir)
+    if rpc_index is not None:
+        pick_rpc(run.analysis, rpc_index)  # out of range: say so before writing anything
+    console = console or Console(width=width)
+    if as_json:
+        if plots:
+            write_plots(run, rpc_index, Console(stderr=True))
+        console.file.write(json.dumps(ShowJson(rpc_index).render(run), indent=1) + "\n")
+        return 0
+    errors = Console(stderr=True, width=width)
+    for line in run.timeline.diagnostics:
+        errors.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
+    report(run, console, rpc_index, plots=plots)
+    return 0
