@@ -66,8 +66,15 @@ def trace(options: CaptureOptions, progress: Progress | None = None) -> Run:
 
 def capture_run(options: CaptureOptions) -> Run:
     """Capture and merge, without writing any output (tests and the benchmark)."""
-    manifest = capture(options)
-    return Run(manifest, build_timeline(manifest))
+    return analyse(capture(options))
+
+
+def analyse(manifest: Manifest) -> Run:
+    """Merge a capture's raw files afresh and analyse them (nothing read from or written
+    to ``events.jsonl``): what the benchmark times."""
+    run = Run(manifest, build_timeline(manifest))
+    _ = run.analysis
+    return run
 
 
 def load_run(run_dir: Path) -> Run:

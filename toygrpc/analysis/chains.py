@@ -49,6 +49,7 @@ from toygrpc.model.events import (
     TaskResumed,
 )
 from toygrpc.model.timeline import Timeline
+from toygrpc.model.types import ChainKind, Side
 
 TAG_ARGUMENT = re.compile(r"\btag=(0x[0-9a-f]+)")
 
@@ -92,7 +93,7 @@ class Chain:
 
     pid: int
     future: FutureCreated
-    kind: str  # "batch" or "request_call"
+    kind: ChainKind
     ops: tuple[str, ...] = ()
     core_call: Event | None = None  # CoreBatchStarted, CoreRequestCall or a tagged CoreApiCall
     completed: CoreTagCompleted | None = None
@@ -210,7 +211,7 @@ class Rpc:
     """One RPC on one side, with its chains in order."""
 
     pid: int
-    side: str
+    side: Side
     method: str
     call: int
     start: int
@@ -389,7 +390,7 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
                 queues[type(start)].append(start)
         cursor: dict[type[Event], int] = defaultdict(int)
         for future in futures:
-            kind = "batch" if future.in_batch else (
+            kind: ChainKind = "batch" if future.in_batch else (
                 "request_call" if future.caller.endswith("events.py:_run") else "notify")
             wanted: type[Event] = {"batch": CoreBatchStarted, "request_call": CoreRequestCall,
                                    "notify": CoreApiCall}[kind]

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toygrpc.analysis.chains import analyze
 from toygrpc.capture.corelog import parse_lines
 from toygrpc.capture.launch import CaptureOptions, capture
-from toygrpc.capture.merge import build_timeline, log_clock
+from toygrpc.capture.merge import log_clock
 from toygrpc.model.manifest import Manifest as Capture
+from toygrpc.pipeline import analyse
 
 
 @dataclass
@@ -47,9 +47,8 @@ def parse_only(cap: Capture) -> int:
 
 
 def full_analysis(cap: Capture) -> int:
-    timeline = build_timeline(cap)
-    analysis = analyze(timeline)
-    return len(timeline.events) + len(analysis.chains)
+    run = analyse(cap)
+    return len(run.timeline.events) + len(run.analysis.chains)
 
 
 def _timed(step: Callable[[Capture], int], cap: Capture) -> tuple[float, int]:

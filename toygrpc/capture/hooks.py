@@ -169,25 +169,25 @@ def _caller(depth: int = 2) -> str:
     return f"{tail}:{code.co_name}"
 
 
+def _record_resolution(future_id: int, ok: bool, error: str) -> None:
+    """A future resolved, inside the queue drain that is running, if any."""
+    rec = RECORDER
+    drain = rec.current_drain
+    if drain:
+        rec.resolved_in_drain += 1
+    rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=future_id,
+            ok=ok, in_drain=drain, error=error)
+
+
 class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future is generic only in stubs
     """A future that records its resolution and the resumption of the task awaiting it."""
 
     def set_result(self, result: Any) -> None:
-        rec = RECORDER
-        drain = rec.current_drain
-        if drain:
-            rec.resolved_in_drain += 1
-        rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self),
-                ok=True, in_drain=drain)
+        _record_resolution(id(self), True, "")
         super().set_result(result)
 
     def set_exception(self, exception: Any) -> None:
-        rec = RECORDER
-        drain = rec.current_drain
-        if drain:
-            rec.resolved_in_drain += 1
-        rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self),
-                ok=False, in_drain=drain, error=type(exception).__name__)
+        _record_resolution(id(self), False, type(exception).__name__)
         super().set_exception(exception)
 
     def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
