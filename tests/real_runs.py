@@ -29,6 +29,12 @@ def both_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 @pytest.fixture(scope="session")
+def both_streams_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """2 RPCs of each method shape, client and server both traced."""
+    return _capture(tmp_path_factory.mktemp("streams"), "both", 2, False, method="all")
+
+
+@pytest.fixture(scope="session")
 def server_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The traced server driven by the untraced Python client."""
     return _capture(tmp_path_factory.mktemp("server"), "server", 20, False)

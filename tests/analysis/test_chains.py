@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from toygrpc.analysis.chains import STAGE_ORDER
+from toygrpc.analysis.chains import STAGE_ORDER, cross_process_links
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import stage_statistics
+from toygrpc.model.events import CoreBatchStarted, RpcFinished, RpcStarted
 from toygrpc.render.perfetto import PerfettoRenderer
 from toygrpc.render.summary import SummaryRenderer
 
@@ -35,13 +36,23 @@ def test_trace_both_links_client_and_server(both_run: Run) -> None:
         assert rpc.start < rpc.peer.start < reply.ts < rpc.end
 
 
-def test_stage_durations_add_up_to_each_rpc_latency(client_run: Run) -> None:
+def test_stages_cover_the_time_from_the_call_to_the_await_returning(client_run: Run) -> None:
+    """Against the hooks' own RPC start and end events, not the analysis's RPC bounds."""
     _, timeline, analysis = client_run.manifest, client_run.timeline, client_run.analysis
     bound = timeline.clock["client"]["core"]["error_bound_ns"]
+    open_calls: dict[int, int] = {}  # call ids are addresses, reused: pair in time order
+    latency: dict[int, int] = {}  # start ts -> ns to the await's return
+    for event in timeline.events:
+        if isinstance(event, RpcStarted):
+            open_calls[event.call_id] = event.ts
+        elif isinstance(event, RpcFinished):
+            start = open_calls.pop(event.call_id)
+            latency[start] = event.ts - start
+    assert len(latency) == len(analysis.rpcs) == 100
     for rpc in analysis.rpcs:
         stages = rpc.stages()
         assert set(stages) == set(STAGE_ORDER) - {"awaiting_call"}
-        assert abs(sum(stages.values()) - rpc.latency) <= bound
+        assert abs(sum(stages.values()) - latency[rpc.start]) <= bound
         # each stage is a duration: negative only within the clock error
         assert min(stages.values()) >= -bound
 
@@ -87,3 +98,25 @@ def test_summary_is_complete(both_run: Run) -> None:
     assert {"client", "server"} == set(summary["hook_counts"])
     assert all(r["chains"] for r in summary["rpcs"])
     assert [s["name"] for s in summary["stages"]] == list(STAGE_ORDER)
+
+
+def test_the_reply_link_ends_on_the_client_batch_that_receives_the_status(
+        both_streams_run: Run) -> None:
+    """For streams the status batch is made early, not last: the arrow from the server's
+    status-sending batch goes to that batch's completion, on every method shape (also
+    checks that every client RPC found its own server RPC)."""
+    analysis = both_streams_run.analysis
+    client = [r for r in analysis.rpcs if r.side == "client"]
+    assert {r.method.rsplit("/", 1)[-1] for r in client} == {
+        "Hello", "HelloServerStream", "HelloClientStream", "HelloBidiStream"}
+    for rpc in client:
+        assert rpc.peer is not None and rpc.peer.method == rpc.method
+        replies = [(a, b) for a, b, label in cross_process_links(rpc)
+                   if label == "server -> client"]
+        assert len(replies) == 1, rpc.method
+        sent, received = replies[0]
+        assert isinstance(sent, CoreBatchStarted) and "SEND_STATUS_FROM_SERVER" in sent.ops
+        status_batch = [c for c in rpc.chains if c.core_call is not None
+                        and "RECV_STATUS_ON_CLIENT" in getattr(c.core_call, "ops", ())]
+        assert len(status_batch) == 1 and status_batch[0].completed is received
+        assert sent.ts <= received.ts

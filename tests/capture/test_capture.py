@@ -185,3 +185,16 @@ def test_serialization_brackets_the_core(client_run: Run) -> None:
         after = [p for p in parse if chain.resumed.ts - bound <= p.ts <= rpc.end + bound]
         assert len(before) == 1 and before[0].tid == chain.core_call.tid
         assert len(after) == 1 and after[0].tid == chain.core_call.tid
+
+
+def test_failed_resolutions_happen_inside_the_drain_that_ran_them(server_run: Run) -> None:
+    """The request-calls the server's shutdown cuts are failed with set_exception inside
+    a queue drain: each carries that drain's id, and lies within its span."""
+    timeline = server_run.timeline
+    failed = [e for e in timeline.of(FutureResolved) if not e.ok]
+    assert failed
+    drains = {d.drain_id: d for d in timeline.of(DrainSpan)}
+    for event in failed:
+        assert event.in_drain in drains, event
+        drain = drains[event.in_drain]
+        assert drain.ts <= event.ts <= drain.ts + drain.dur

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import io
 import itertools
 import re
 from pathlib import Path
 
+import numpy
 import pytest
 from rich.console import Console
 
 from tests.render.conftest import FIXTURE_RUN
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
-from toygrpc.analysis.stages import stage_statistics
+from toygrpc.analysis.stages import stage_samples, stage_statistics
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
@@ -144,17 +146,28 @@ def test_swimlane_adapts_to_a_narrow_terminal(fixture_run: tuple[Timeline, Analy
     assert "event_engine" in wide and "event_engine" not in narrow  # the lane says it there
 
 
+def nearest_rank(values: list[int], q: int) -> float:
+    """The percentile as numpy computes it (nearest rank: method inverted_cdf)."""
+    return float(numpy.percentile(values, q, method="inverted_cdf"))
+
+
 def test_stage_table_lists_every_stage_in_microseconds(
         fixture_run: tuple[Timeline, Analysis]) -> None:
     _, analysis = fixture_run
     stats = stage_statistics(analysis)
+    samples = stage_samples(analysis)
     text = render(StageTable(stats))
     lines = text.splitlines()
     for s in stats:
         line = next(line for line in lines if line.startswith(s.name + " "))
         cells = line.split()
-        assert cells[1] == str(s.count)
-        assert cells[2:6] == [f"{v / 1000:.1f}" for v in (s.p50, s.p90, s.p99, s.max)]
+        values = samples[s.name]
+        assert cells[1] == str(len(values))
+        if not values:
+            assert cells[2:6] == ["-"] * 4
+            continue
+        expected = [nearest_rank(values, q) for q in (50, 90, 99)] + [max(values)]
+        assert cells[2:6] == [f"{v / 1000:.1f}" for v in expected]
     assert [line.split()[0] for line in lines if line.split() and line.split()[0]
             in STAGE_ORDER] == list(STAGE_ORDER)
     flat = " ".join(text.split())
@@ -166,12 +179,16 @@ def test_stage_table_lists_every_stage_in_microseconds(
 
 def test_views_display_in_a_notebook(fixture_run: tuple[Timeline, Analysis]) -> None:
     timeline, analysis = fixture_run
-    for view in (RpcSwimlane(build_swimlane(analysis, timeline, pick_rpc(analysis))),
-                 StageTable(stage_statistics(analysis))):
+    model = build_swimlane(analysis, timeline, pick_rpc(analysis))
+    stats = stage_statistics(analysis)
+    for view, shown in ((RpcSwimlane(model), [s.label for s in model.steps]),
+                        (StageTable(stats), [f"{s.p50 / 1000:.1f}" for s in stats if s.count])):
         bundle = view._repr_mimebundle_()
         assert set(bundle) == {"text/plain", "text/html"}
-        assert "<html" in bundle["text/html"].lower() or "<pre" in bundle["text/html"]
         assert bundle["text/plain"].strip() and "\x1b[" not in bundle["text/plain"]
+        html_text = html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
+        for text in shown:  # the run's own numbers and steps, in what the notebook shows
+            assert text in html_text and text in bundle["text/plain"]
 
 
 def test_fixture_is_read_not_written(fixture_run: tuple[Timeline, Analysis]) -> None:

@@ -304,11 +304,13 @@ def cross_process_links(client: Rpc) -> list[tuple[Event, Event, str]]:
     sent, request = client.chains[0].core_call, server.chains[0]
     if sent is not None and request.kind == "request_call" and request.completed is not None:
         links.append((sent, request.completed, "client -> server"))
-    # The reply is the server's batch that sends the status; its start causes the client's
-    # completion (its own completion on the server may come later).
+    # The reply is the server's batch that sends the status; its start causes the
+    # completion of the client's batch that receives the status (in a stream that batch
+    # is made early, not last). Its own completion on the server may come later.
     reply = next((c.core_call for c in server.chains
                   if "SEND_STATUS_FROM_SERVER" in getattr(c.core_call, "ops", ())), None)
-    received = client.chains[-1].completed
+    received = next((c.completed for c in client.chains
+                     if "RECV_STATUS_ON_CLIENT" in getattr(c.core_call, "ops", ())), None)
     if reply is not None and received is not None:
         links.append((reply, received, "server -> client"))
     return links

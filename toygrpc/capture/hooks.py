@@ -115,6 +115,7 @@ class Recorder:
     failed: dict[str, str] = field(default_factory=dict)  # hook -> why it could not
     drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     batch_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    link_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))  # process-wide
     current_drain: int = 0
     resolved_in_drain: int = 0
     socketpairs: dict[int, int] = field(default_factory=dict)  # read fd -> write fd
@@ -451,7 +452,6 @@ def _install_unary_await(rec: Recorder) -> None:
 
 def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     link_calls = os.environ.get(LINK_ENV) == "1"
-    links = itertools.count(1)
     try:
         from grpc.aio._call import _UnaryResponseMixin as unary_response
     except ImportError:
@@ -463,7 +463,7 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         method = getattr(self, "_method", b"")
         link = ""
         if link_calls:
-            link = f"{rec.pid}-{next(links)}"
+            link = f"{rec.pid}-{next(rec.link_seq)}"  # type: ignore[call-overload]  # an itertools.count
             kwargs["metadata"] = (*(kwargs.get("metadata") or ()), (LINK_METADATA_KEY, link))
         result = original(self, *args, **kwargs)
         cython_call = getattr(result, "_cython_call", None)
