@@ -58,7 +58,7 @@ def test_core_clock_offsets_consistent_with_every_bracket(tmp_path: Path) -> Non
     ]
     # bracket 1: offset in [1000 - 1500 - 1000, 2500 - 1500] = [-1500, 1000]
     # bracket 2: offset in [5000 - 5200 - 1000, 5400 - 5200] = [-1200, 200]
-    report = check_core_clock(events)  # type: ignore[arg-type]
+    report = check_core_clock(events)
     assert report["brackets"] == 2
     assert report["offset_interval_ns"] == [-1200, 200]
     assert report["consistent"] is True
@@ -76,7 +76,7 @@ def test_inconsistent_brackets_are_reported_as_such() -> None:
     ]
     # bracket 1: [1000 - 1500 - 1000, 1600 - 1500] = [-1500, 100]
     # bracket 2: [5000 - 3500 - 1000, 6000 - 3500] = [500, 2500]: no offset fits both
-    report = check_core_clock(events)  # type: ignore[arg-type]
+    report = check_core_clock(events)
     assert report["offset_interval_ns"] == [500, 100]
     assert report["consistent"] is False
     assert report["error_bound_ns"] == 400
