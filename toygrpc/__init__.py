@@ -1,3 +1,22 @@
-"""toygrpc: a tracing harness that shows what grpc.aio does inside a real call."""
+"""toygrpc: a tracing harness that shows what grpc.aio does inside a real call.
+
+The Python API (``toygrpc.trace_client``, ``trace_server``, ``trace_both``,
+``trace_script``, ``load``) lives in ``toygrpc.api`` and is imported on first use, so
+``import toygrpc`` stays cheap for the command line and the traced processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+API = ("trace_client", "trace_server", "trace_both", "trace_script", "load", "Trace")
+
+
+def __getattr__(name: str) -> Any:
+    if name in API:
+        from toygrpc import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'toygrpc' has no attribute {name!r}")

@@ -9,6 +9,7 @@ stage package wires the others.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,17 @@ class Progress:
     status: Callable[[str], None] = _ignore  # what is happening now
     rpcs: Callable[[int, int], None] = _ignore  # RPCs done, out of total, during capture
     step: Callable[[int, int, str], None] = _ignore  # analysis step i of n, and its name
+
+
+def default_out(mode: str) -> Path:
+    """A new run directory under ``runs/``, named by the time and the mode."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{stamp}-{mode}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("runs") / f"{stamp}-{mode}-{n}"
+    return path
 
 
 ANALYSIS_STEPS = ("merging the sources onto one timeline",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,20 +60,11 @@ def register(commands: Subcommands) -> None:
         sub.set_defaults(handler=run)
 
 
-def default_out(mode: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path("runs") / f"{stamp}-{mode}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path("runs") / f"{stamp}-{mode}-{n}"
-    return path
-
-
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     """The capture options the arguments describe; checks them and changes nothing."""
     from toygrpc.addresses import parse_host_port
     from toygrpc.capture.launch import DEFAULT_TRACERS, CaptureOptions
+    from toygrpc.pipeline import default_out
 
     out: Path = args.out or default_out(args.mode)
     if out.exists() and any(out.iterdir()) and not args.force:

@@ -8,6 +8,7 @@ each function returns what it drew, so tests can check a picture against the mod
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,23 @@ def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
 
 def write_swimlane(model: SwimlaneModel, out_dir: Path) -> Drawn:
     """``swimlane.svg``/``.png``: threads as lanes, an arrow per chain link, stages shaded."""
+    figure, (lanes, arrows, cross, spans) = _swimlane_figure(model)
+    svg, png = _save(figure, out_dir, "swimlane")
+    return Drawn(svg, png, lanes=lanes, arrows=arrows, cross_arrows=cross, spans=spans)
+
+
+def swimlane_figure_svg(model: SwimlaneModel) -> str:
+    """The swimlane picture as SVG text, for a notebook (nothing written to disk)."""
+    figure, _ = _swimlane_figure(model)
+    FigureCanvasAgg(figure)
+    out = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "toygrpc"}):
+        figure.savefig(out, format="svg", metadata={"Date": None})
+    return out.getvalue()
+
+
+def _swimlane_figure(model: SwimlaneModel) -> tuple[Figure, tuple[int, int, int, int]]:
+    """The figure, and how many lanes, chain arrows, cross arrows and spans it holds."""
     require_matplotlib()
     rpc = model.rpc
     n = len(model.lanes)
@@ -134,8 +152,7 @@ def write_swimlane(model: SwimlaneModel, out_dir: Path) -> Drawn:
         handles.append(Line2D([], [], color="#d62728", ls="--", label="client <-> server"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="x", lw=0.3, alpha=0.5)
-    svg, png = _save(figure, out_dir, "swimlane")
-    return Drawn(svg, png, lanes=n, arrows=arrows, cross_arrows=cross, spans=spans)
+    return figure, (n, arrows, cross, spans)
 
 
 def write_stage_distributions(samples: dict[str, list[int]], statistics: list[StageStats],

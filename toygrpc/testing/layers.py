@@ -14,13 +14,13 @@ from pathlib import Path
 
 # part -> the parts it may import (besides itself). A part is a subpackage or a module
 # directly under toygrpc/.
-LEAVES: frozenset[str] = frozenset({"errors", "cmdline", "addresses", "__init__"})
+LEAVES: frozenset[str] = frozenset({"errors", "cmdline", "addresses"})
 SERVICE: frozenset[str] = frozenset({"generated", "client", "server", "gen", "interop"})
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "cmdline": frozenset({"errors"}),
     "addresses": frozenset({"errors"}),
-    "__init__": frozenset(),
+    "__init__": frozenset({"api"}),  # the API, imported on first use of an attribute
     "__main__": frozenset({"cli"}),
     "model": frozenset({"errors"}),
     "generated": frozenset(),
@@ -36,7 +36,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "pipeline": LEAVES | {"model", "analysis", "capture", "render"},
     "bench": LEAVES | SERVICE | {"model", "analysis", "capture", "pipeline"},
     "cli": LEAVES | SERVICE | {"model", "analysis", "capture", "render", "pipeline",
-                               "viewer", "bench"},
+                               "viewer", "bench", "__init__"},
+    "api": LEAVES | {"model", "analysis", "capture", "render", "pipeline"},
 }
 
 

@@ -1,0 +1,76 @@
+"""The Python API on real captures: what a script or a notebook gets back and shows."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+import toygrpc
+from toygrpc.api import Trace
+from toygrpc.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory: pytest.TempPathFactory) -> Trace:
+    out = tmp_path_factory.mktemp("api") / "client"
+    return toygrpc.trace_client(rpcs=3, python_layer=False, out=out)
+
+
+def visible_text(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+def test_trace_client_returns_the_analysed_run(trace: Trace) -> None:
+    assert len(trace.rpcs) == 3 and all(r.complete for r in trace.rpcs)
+    assert trace.trace_path.is_file() and trace.trace_path.parent == trace.run_dir
+    assert trace.summary["rpc_count"] == 3
+    assert "3 RPCs" in repr(trace)
+
+
+def test_in_a_notebook_it_shows_the_swimlane_picture_the_table_and_the_trace(
+        trace: Trace) -> None:
+    bundle = trace._repr_mimebundle_()
+    page = bundle["text/html"]
+    assert "<svg" in page  # the swimlane as a picture
+    text = visible_text(page)
+    for stat in trace.run.stage_stats:
+        if stat.count:
+            assert f"{stat.p50 / 1000:.1f}" in text, stat.name  # this run's own numbers
+    assert str(trace.trace_path) in text and f"toygrpc view {trace.run_dir}" in text
+    assert "3/3 RPCs with complete chains" in bundle["text/plain"]
+
+
+def test_a_swimlane_and_the_stage_table_display_on_their_own(trace: Trace) -> None:
+    bundle = trace.swimlane(2)._repr_mimebundle_()
+    assert "<svg" in bundle["text/html"]
+    assert "RPC 2:" in bundle["text/plain"] and "#1 resumed" in visible_text(bundle["text/html"])
+    table = trace.stages._repr_mimebundle_()
+    assert "core_and_network" in visible_text(table["text/html"])
+
+
+def test_load_gives_the_same_run_back(trace: Trace) -> None:
+    again = toygrpc.load(trace.run_dir)
+    assert [r.latency for r in again.rpcs] == [r.latency for r in trace.rpcs]
+    assert {p.name for p in again.figures()} == {"swimlane.svg", "swimlane.png",
+                                                 "stages.svg", "stages.png"}
+
+
+def test_capturing_from_inside_a_running_event_loop(tmp_path: Path) -> None:
+    """A notebook kernel runs an asyncio loop: capturing must neither need nor disturb it."""
+    async def in_the_kernel() -> Trace:
+        loop = asyncio.get_running_loop()
+        captured = toygrpc.trace_client(rpcs=1, python_layer=False, out=tmp_path / "run")
+        assert asyncio.get_running_loop() is loop
+        return captured
+
+    assert len(asyncio.run(in_the_kernel()).rpcs) == 1
+
+
+def test_a_used_directory_is_refused_in_one_line(trace: Trace) -> None:
+    with pytest.raises(UsageError) as error:
+        toygrpc.trace_client(rpcs=1, out=trace.run_dir)
+    assert "\n" not in str(error.value)
