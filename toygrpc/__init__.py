@@ -7,7 +7,15 @@ The Python API (``toygrpc.trace_client``, ``trace_server``, ``trace_both``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names mypy and editors see; at run time __getattr__ imports them
+    from toygrpc.api import Trace as Trace
+    from toygrpc.api import load as load
+    from toygrpc.api import trace_both as trace_both
+    from toygrpc.api import trace_client as trace_client
+    from toygrpc.api import trace_script as trace_script
+    from toygrpc.api import trace_server as trace_server
 
 __version__ = "0.1.0"
 
