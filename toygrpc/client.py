@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ import grpc
 
 from toygrpc.addresses import parse_host_port
 from toygrpc.cmdline import OneLineParser, positive_int, run_guarded
-from toygrpc.errors import UsageError
+from toygrpc.errors import RpcFailed, UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
 
 DEFAULT_TARGET = "localhost:8080"
@@ -29,6 +30,10 @@ METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
 # A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".
 MAX_TIMEOUT = 365 * 24 * 3600.0
+# How many calls grpc's core server holds for its application before it cancels the excess
+# (grpc.server.max_pending_requests): a grpc.aio server takes new calls one at a time, so
+# a burst of more concurrent calls than this overflows it.
+SERVER_PENDING_CALLS = 1000
 
 
 @dataclass(frozen=True)
@@ -64,16 +69,32 @@ async def call_once(stub: hello_pb2_grpc.HelloServiceStub, method: str, x: str,
     raise UsageError(f"unknown --method {method!r}: choose one of {', '.join(METHODS)}, or all")
 
 
-def explain_rpc_error(error: grpc.aio.AioRpcError, target: str, timeout: float) -> UsageError:
-    """Turn a failed RPC into one line that says what happened and what to try."""
+def explain_rpc_error(error: grpc.aio.AioRpcError, target: str, timeout: float,
+                      concurrency: int = 1) -> RpcFailed:
+    """Turn a failed RPC into one line that says what happened and what to try.
+
+    Its exit status is 64 + the status code (grpcurl's convention), not 2: the call was
+    made, and a script can tell that from a mistyped command."""
     code = error.code()
+    status = code.value[0]
     if code == grpc.StatusCode.UNAVAILABLE:
-        return UsageError(f"cannot reach a server at {target}: {error.details()}; "
-                          "start one with `toygrpc serve` or pass --target")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return UsageError(f"deadline exceeded after {timeout:g}s calling {target}; "
-                          "raise --timeout or check the server")
-    return UsageError(f"RPC to {target} failed with {code.name}: {error.details()}")
+        line = (f"cannot reach a server at {target}: {error.details()}; "
+                "start one with `toygrpc serve` or pass --target")
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        line = (f"deadline exceeded after {timeout:g}s calling {target}; "
+                "raise --timeout or check the server")
+    elif code == grpc.StatusCode.CANCELLED and concurrency > SERVER_PENDING_CALLS:
+        line = (f"the server at {target} cancelled calls (CANCELLED): {concurrency} calls at "
+                f"once overflow the queue of calls a grpc server holds for its application "
+                f"(grpc.server.max_pending_requests, {SERVER_PENDING_CALLS} by default); "
+                f"lower --concurrency to {SERVER_PENDING_CALLS} or less")
+    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        line = (f"RPC to {target} failed with RESOURCE_EXHAUSTED: {error.details()}; the "
+                f"server or the channel is out of a resource (concurrent RPCs or streams, "
+                f"memory, message size): lower --concurrency (now {concurrency})")
+    else:
+        line = f"RPC to {target} failed with {code.name}: {error.details()}"
+    return RpcFailed(line, status, code.name)
 
 
 async def run_workload(options: CallOptions,
@@ -106,6 +127,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--x", default="hey", help="the request's x field (default: hey)")
     parser.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
                         help="deadline of each RPC (default 5)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="print one JSON object (the replies, or the failed call's status) "
+                        "instead of text")
+    output.add_argument("--quiet", "-q", action="store_true",
+                        help="print nothing on success: the exit status says it all")
+    parser.epilog = ("Exit status: 0 every call succeeded; 2 usage error; 64 + the gRPC status "
+                     "code of the first failed call (65 CANCELLED, 68 DEADLINE_EXCEEDED, "
+                     "72 RESOURCE_EXHAUSTED, 78 UNAVAILABLE...), as grpcurl does.")
     return parser
 
 
@@ -144,12 +174,21 @@ def run(args: argparse.Namespace) -> int:
             if done % step == 0 or done == total:
                 print(f"{PROGRESS_PREFIX}{done} {total}", flush=True)
 
+    as_json = getattr(args, "json", False)
     try:
         results = asyncio.run(run_workload(options, on_done))
     except grpc.aio.AioRpcError as error:
-        raise explain_rpc_error(error, options.target, options.timeout) from None
+        failure = explain_rpc_error(error, options.target, options.timeout,
+                                    options.concurrency)
+        if as_json:
+            print(json.dumps(call_json(options, error=failure, details=error.details())))
+        raise failure from None
     elapsed = time.perf_counter() - started
-    if len(results) <= 8:
+    if as_json:
+        print(json.dumps(call_json(options, results=results, elapsed=elapsed)))
+    elif getattr(args, "quiet", False):
+        pass
+    elif len(results) <= 8:
         for replies in results:
             for text in replies:
                 print(text)
@@ -157,6 +196,23 @@ def run(args: argparse.Namespace) -> int:
         print(results[0][0])
         print(f"{len(results)} RPCs ok in {elapsed:.3f}s")
     return 0
+
+
+def call_json(options: CallOptions, results: list[list[str]] | None = None,
+              elapsed: float = 0.0, error: RpcFailed | None = None,
+              details: str | None = None) -> dict[str, object]:
+    """What ``toygrpc call --json`` prints: the calls made and their replies, or the error."""
+    report: dict[str, object] = {
+        "target": options.target, "method": options.method, "rpcs": options.rpcs,
+        "concurrency": options.concurrency, "ok": error is None}
+    if error is not None:
+        report["error"] = {"status": error.status_name, "code": error.status_code,
+                           "details": details, "message": str(error),
+                           "exit_status": error.exit_status}
+    else:
+        report["elapsed_s"] = round(elapsed, 6)
+        report["replies"] = results or []
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

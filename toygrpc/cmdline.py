@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeAlias
 
-from toygrpc.errors import EXIT_USAGE, UsageError
-
-EXIT_INTERRUPTED = 130
+from toygrpc.errors import EXIT_INTERRUPTED, EXIT_USAGE, RpcFailed, UsageError
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``add_subparsers`` returns: where each command module registers itself."""
@@ -27,13 +25,33 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class SubcommandParser(OneLineParser):
+    """The parser of a subcommand: it reports arguments it does not know itself.
+
+    argparse hands a subcommand's leftovers back to the top-level parser, whose error
+    then names ``toygrpc`` and its help page instead of the subcommand's.
+    """
+
+    def parse_known_args(  # type: ignore[override]  # same call, narrower types
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def run_guarded(prog: str, action: Callable[[], int]) -> int:
-    """Run a command, turning the errors a user can fix into one line and exit 2."""
+    """Run a command, turning the errors a user can fix into one line and exit 2, and a
+    failed RPC into one line and exit 64 + its status code."""
     try:
         return action()
     except UsageError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RpcFailed as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return error.exit_status
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -10,20 +10,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toygrpc.cmdline import OneLineParser, Subcommands, run_guarded
+from toygrpc.cmdline import OneLineParser, SubcommandParser, Subcommands, run_guarded
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a clone)."""
+    from importlib import metadata
+
+    import toygrpc
+
+    try:
+        return metadata.version("toygrpc")
+    except metadata.PackageNotFoundError:
+        return toygrpc.__version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from toygrpc.cli import bench, service, show, trace, view
+    from toygrpc.cli import bench, completion, service, show, trace, view
 
     parser = OneLineParser(
         prog="toygrpc",
         description="Trace what grpc.aio does inside a real call: the main thread, the "
         "C-core's threads, the poller thread and the future that resumes your coroutine.",
+        epilog="Exit statuses: 0 success; 1 the traced program failed (the run is still "
+        "written); 2 usage error; 64 + the gRPC status code when `toygrpc call` makes a call "
+        "that fails (68 DEADLINE_EXCEEDED, 78 UNAVAILABLE...); 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands: Subcommands = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                                  required=True, parser_class=OneLineParser)
-    for module in (service, trace, show, view, bench):
+                                                  required=True, parser_class=SubcommandParser)
+    for module in (service, trace, show, view, bench, completion):
         module.register(commands)
     return parser
 

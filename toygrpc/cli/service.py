@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 from toygrpc.cmdline import Subcommands
 
 
 def register(commands: Subcommands) -> None:
-    from toygrpc import client, server
+    from toygrpc import client, gen, server
 
-    gen = commands.add_parser("gen", help="regenerate toygrpc/generated/ from proto/")
-    gen.set_defaults(handler=_run_gen)
+    gen_command = commands.add_parser(
+        "gen", help="generate the Python stubs of hello.proto (needs the [gen] extra)")
+    gen.build_parser(gen_command)
+    gen_command.set_defaults(handler=gen.run)
 
     serve = commands.add_parser("serve", help="run the Hello server (loopback by default)")
     server.build_parser(serve)
@@ -21,8 +21,3 @@ def register(commands: Subcommands) -> None:
     client.build_parser(call)
     call.set_defaults(handler=client.run)
 
-
-def _run_gen(args: argparse.Namespace) -> int:
-    from toygrpc import gen
-
-    return gen.main([])
