@@ -66,6 +66,15 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def one_line_rpc_failure(result: subprocess.CompletedProcess[str], status_code: int) -> str:
+    """Assert the command made a call that failed: exit 64 + the gRPC status code, one line."""
+    assert result.returncode == 64 + status_code, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (bound once by the kernel's choice, then freed)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

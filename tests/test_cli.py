@@ -1,4 +1,5 @@
-"""The ``toygrpc`` command line: input a user can get wrong is one line and exit 2.
+"""The ``toygrpc`` command line: input a user can get wrong is one line and exit 2; a call
+that was made and failed is one line and exit 64 + its gRPC status code.
 
 Every failing command runs as its own process (no traceback may leak) and all of them
 run side by side, once per module, in ``outcomes``; each test then checks one of them.
@@ -17,6 +18,7 @@ from tests.commands import (
     free_port,
     module,
     one_line_error,
+    one_line_rpc_failure,
     port_of,
     run_all,
     silent_listener,
@@ -24,6 +26,8 @@ from tests.commands import (
 )
 from tests.conftest import require
 
+# grpc.StatusCode values: `toygrpc call` exits with 64 + the code of a failed RPC.
+DEADLINE_EXCEEDED, UNAVAILABLE = 4, 14
 MALFORMED = ["foo", "host:", ":80", "host:99999", "[::1", "localhost:²"]
 Outcomes = dict[str, subprocess.CompletedProcess[str]]
 
@@ -88,6 +92,7 @@ def commands(toygrpc: str, a: dict[str, str]) -> dict[str, list[str]]:
         "unknown-subcommand-module": module("toygrpc", "frobnicate"),
         "no-subcommand": [toygrpc],
         "serve-unknown-option": [toygrpc, "serve", "--port", "80"],
+        "trace-unknown-option": [toygrpc, "trace", "client", "--bogus"],
         "server-module-unknown-option": module("toygrpc.server", "--port", "80"),
         # these must work
         "help": [toygrpc, "--help"],
@@ -161,20 +166,20 @@ def test_malformed_target_through_the_module(outcomes: Outcomes) -> None:
 @pytest.mark.parametrize("case", ["refused4", "refused6"])
 def test_unreachable_server_names_the_address(outcomes: Outcomes, addresses: dict[str, str],
                                               case: str) -> None:
-    line = one_line_error(outcomes[case])
+    line = one_line_rpc_failure(outcomes[case], UNAVAILABLE)
     assert line.startswith(f"toygrpc call: cannot reach a server at {addresses[case]}: ")
     assert "toygrpc serve" in line  # what to do about it
 
 
 def test_deadline_exceeded(outcomes: Outcomes, addresses: dict[str, str]) -> None:
     """A peer that accepts TCP but never speaks HTTP/2: the call can only time out."""
-    line = one_line_error(outcomes["deadline"])
+    line = one_line_rpc_failure(outcomes["deadline"], DEADLINE_EXCEEDED)
     assert line == (f"toygrpc call: deadline exceeded after 1e-06s calling {addresses['silent']}; "
                     "raise --timeout or check the server")
 
 
 def test_deadline_exceeded_after_waiting(outcomes: Outcomes, addresses: dict[str, str]) -> None:
-    line = one_line_error(outcomes["deadline-slow"])
+    line = one_line_rpc_failure(outcomes["deadline-slow"], DEADLINE_EXCEEDED)
     assert f"deadline exceeded after 0.3s calling {addresses['silent']}" in line
 
 
@@ -194,8 +199,9 @@ def test_deadline_exceeded_after_waiting(outcomes: Outcomes, addresses: dict[str
     ("unknown-subcommand", "toygrpc", ["frobnicate", "invalid choice"]),
     ("unknown-subcommand-module", "toygrpc", ["frobnicate", "invalid choice"]),
     ("no-subcommand", "toygrpc", ["COMMAND"]),
-    # argparse reports a subcommand's unknown option from the top-level parser
-    ("serve-unknown-option", "toygrpc", ["unrecognized arguments: --port 80"]),
+    # the subcommand, not the top-level parser, reports its unknown option
+    ("serve-unknown-option", "toygrpc serve", ["unrecognized arguments: --port 80"]),
+    ("trace-unknown-option", "toygrpc trace client", ["unrecognized arguments: --bogus"]),
     ("server-module-unknown-option", "python -m toygrpc.server", ["--port"]),
 ])
 def test_bad_arguments(outcomes: Outcomes, case: str, prog: str, words: list[str]) -> None:

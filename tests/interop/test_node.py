@@ -170,7 +170,8 @@ def test_check_node_ready_names_the_fix_when_modules_are_missing(
     require_node_binary()
     (tmp_path / "client.js").touch()
     monkeypatch.setattr(node, "NODE_DIR", tmp_path)
-    with pytest.raises(UsageError, match=r"npm ci --prefix interop/node$"):
+    monkeypatch.delenv(node.NODE_DIR_ENV, raising=False)
+    with pytest.raises(UsageError, match=rf"npm ci --prefix {re.escape(str(tmp_path))}$"):
         node.check_node_ready()
 
 

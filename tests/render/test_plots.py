@@ -87,5 +87,5 @@ def test_without_matplotlib_the_plots_say_so_in_one_line(tmp_path: Path) -> None
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("\n") == 1 and "pip install" in result.stdout
+    assert result.stdout.count("\n") == 1 and "pip install 'toygrpc[plots]'" in result.stdout
     assert not list(tmp_path.iterdir())

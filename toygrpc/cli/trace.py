@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +22,8 @@ MODES: dict[Mode, str] = {
     "server": "trace the Hello server while an untraced client (Python or Node) drives it",
     "both": "trace the Hello server and the Hello client, on one timeline",
     "run": "trace your own grpc.aio program, unchanged: toygrpc trace run [OPTIONS] SCRIPT "
-           "[ARGS...] (options go before SCRIPT; what follows it is the program's)",
+           "[ARGS...], or -m MODULE [ARGS...] as with python -m (options go before SCRIPT; "
+           "what follows it is the program's)",
 }
 
 
@@ -36,6 +40,9 @@ def register(commands: Subcommands) -> None:
     for mode, help_text in MODES.items():
         sub = modes.add_parser(mode, help=help_text, description=help_text)
         if mode == "run":
+            sub.add_argument("-m", dest="module", action="store_true",
+                             help="SCRIPT is a module name, run as `python -m SCRIPT` would "
+                             "(from the current directory)")
             sub.add_argument("script", metavar="SCRIPT", help="the Python program to run")
             sub.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                              help="arguments passed to the program")
@@ -57,6 +64,12 @@ def register(commands: Subcommands) -> None:
                          "repeatable")
         sub.add_argument("--force", action="store_true",
                          help="overwrite --out if it already holds a run")
+        output = sub.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true",
+                            help="print the run as one JSON object on stdout (what `toygrpc "
+                            "show --json` prints, and each process's exit status), no report")
+        output.add_argument("--quiet", "-q", action="store_true",
+                            help="no progress bar and no report: only warnings and errors")
         sub.set_defaults(handler=run)
 
 
@@ -74,10 +87,17 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     if target is not None:
         parse_host_port(target, what="--target")
     script: tuple[str, ...] = ()
-    if args.mode == "run":
+    if args.mode == "run" and getattr(args, "module", False):
+        check_module(args.script)
+        script = ("-m", args.script, *args.args)
+    elif args.mode == "run":
         if not Path(args.script).is_file():
             raise UsageError(f"no such program: {args.script} (pass the path of a Python script)")
         script = (args.script, *args.args)
+    if getattr(args, "driver", "python") == "node":
+        from toygrpc.interop import node
+
+        node.check_node_ready()  # before anything starts: a missing part is one line
     return CaptureOptions(
         mode=args.mode, out=out, rpcs=getattr(args, "rpcs", 0),
         concurrency=getattr(args, "concurrency", 1), method=getattr(args, "method", "unary"),
@@ -85,6 +105,23 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         tracers=(*DEFAULT_TRACERS, *[t for t in args.tracer if t not in DEFAULT_TRACERS]),
         driver=getattr(args, "driver", "python"), script=script,
     )
+
+
+def check_module(name: str) -> None:
+    """A UsageError unless ``python -m name`` would find the module's top-level package.
+
+    Looked up, not imported: importing the user's code here would run it untraced."""
+    import importlib.machinery
+    import os
+
+    top = name.split(".", 1)[0]
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise UsageError(f"-m {name}: not a module name (a dotted Python name, as for python -m)")
+    if top in sys.builtin_module_names:
+        return
+    if importlib.machinery.PathFinder.find_spec(top, [os.getcwd(), *sys.path]) is None:
+        raise UsageError(f"no module named {top!r} (-m {name}): run from the directory that "
+                         "holds it, or install it")
 
 
 def clear_out(out: Path) -> None:
@@ -111,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)
+    # With --json, stdout is the JSON alone: a traced program's own output goes to stderr.
+    program_output = contextlib.redirect_stdout(sys.stderr) if as_json else \
+        contextlib.nullcontext()
+    with program_output, Progress(*columns, console=console, transient=True,
+                                  disable=as_json or quiet) as bar:
         task = bar.add_task("capturing", total=None)
         progress = pipeline.Progress(
             status=lambda text: bar.update(task, description=text),
@@ -121,8 +163,19 @@ def run(args: argparse.Namespace) -> int:
         run = pipeline.trace(options, progress)
     for line in run.timeline.diagnostics:
         console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
-    pipeline.report(run, Console())
     failed = [p for p in run.manifest.processes
               if p.exit_status not in (0, None) and p.role != "server"]
+    if as_json:
+        from toygrpc.render.show_json import ShowJson
+
+        pipeline.write_plots(run, None, console)
+        report = ShowJson().render(run)
+        report["processes"] = [{"role": p.role, "traced": p.traced, "exit_status": p.exit_status}
+                               for p in run.manifest.processes]
+        print(json.dumps(report, indent=1))
+    elif quiet:
+        pipeline.write_plots(run, None, console)
+    else:
+        pipeline.report(run, Console())
     return 1 if failed else 0
 

@@ -7,6 +7,7 @@ untraced driver. Nothing here builds a shell string.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,11 +16,23 @@ from toygrpc.client import METHODS
 from toygrpc.errors import UsageError
 
 NODE_DIR = Path(__file__).resolve().parent.parent.parent / "interop" / "node"
-"""The npm project: client.js, server.js and their locked modules."""
+"""The npm project of a clone: client.js, server.js and their locked modules. It is not
+part of the installed package (it needs npm modules of its own): TOYGRPC_NODE_DIR names
+the interop/node of a clone when toygrpc runs from an installed wheel."""
+NODE_DIR_ENV = "TOYGRPC_NODE_DIR"
 
 MIN_NODE_MAJOR = 18
 REQUIRED_MODULES = ("@grpc/grpc-js", "@grpc/proto-loader")
-INSTALL_HINT = "run: npm ci --prefix interop/node"
+
+
+def node_dir() -> Path:
+    """Where the Node interop is: $TOYGRPC_NODE_DIR, else the clone's interop/node."""
+    override = os.environ.get(NODE_DIR_ENV)
+    return Path(override) if override else NODE_DIR
+
+
+def install_hint() -> str:
+    return f"run: npm ci --prefix {node_dir()}"
 
 
 def node_executable() -> str:
@@ -27,15 +40,17 @@ def node_executable() -> str:
     found = shutil.which("node")
     if found is None:
         raise UsageError(f"Node.js is not installed (no `node` on PATH): install Node.js "
-                         f"{MIN_NODE_MAJOR} or newer, then {INSTALL_HINT}")
+                         f"{MIN_NODE_MAJOR} or newer, then {install_hint()}")
     return found
 
 
 def check_node_ready() -> None:
     """Fail early with a one-line fix, rather than with a Node stack trace mid-capture."""
-    if not (NODE_DIR / "client.js").is_file():
-        raise UsageError(f"{NODE_DIR} is missing: the Node interop needs a source checkout "
-                         "of toygrpc")
+    where = node_dir()
+    if not (where / "client.js").is_file():
+        raise UsageError(f"the Node interop is not at {where}: it is not part of the installed "
+                         "package; clone toygrpc, run `npm ci --prefix interop/node` there and "
+                         f"set {NODE_DIR_ENV}=<clone>/interop/node (or run toygrpc from the clone)")
     node = node_executable()
     try:
         version = subprocess.run([node, "--version"], capture_output=True, text=True,
@@ -47,10 +62,10 @@ def check_node_ready() -> None:
         raise UsageError(f"Node.js {version} is too old: install Node.js {MIN_NODE_MAJOR} "
                          "or newer")
     missing = [name for name in REQUIRED_MODULES
-               if not (NODE_DIR / "node_modules" / name / "package.json").is_file()]
+               if not (where / "node_modules" / name / "package.json").is_file()]
     if missing:
         raise UsageError(f"the Node modules {', '.join(missing)} are not installed in "
-                         f"interop/node; {INSTALL_HINT}")
+                         f"{where}; {install_hint()}")
 
 
 def node_client_command(target: str, method: str, rpcs: int, x: str = "hey",
@@ -62,10 +77,10 @@ def node_client_command(target: str, method: str, rpcs: int, x: str = "hey",
         raise ValueError(f"rpcs must be at least 1, got {rpcs}")
     if not timeout > 0:
         raise ValueError(f"timeout must be more than 0, got {timeout}")
-    return [node_executable(), str(NODE_DIR / "client.js"), "--target", target,
+    return [node_executable(), str(node_dir() / "client.js"), "--target", target,
             "--method", method, "--rpcs", str(rpcs), f"--x={x}", "--timeout", repr(float(timeout))]
 
 
 def node_server_command(bind: str) -> list[str]:
     """``server.js`` on ``bind``; it prints ``READY_PREFIX`` and the real address once ready."""
-    return [node_executable(), str(NODE_DIR / "server.js"), "--bind", bind]
+    return [node_executable(), str(node_dir() / "server.js"), "--bind", bind]

@@ -26,9 +26,9 @@ try:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
-except ImportError as error:  # matplotlib is a dependency, but a broken install happens
+except ImportError as error:  # matplotlib is the optional [plots] extra
     MATPLOTLIB_ERROR: str | None = (f"the plots need matplotlib ({error}): "
-                                    "pip install 'matplotlib>=3.8'")
+                                    "pip install 'toygrpc[plots]'")
 else:
     MATPLOTLIB_ERROR = None
 
