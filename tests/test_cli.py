@@ -7,6 +7,7 @@ run side by side, once per module, in ``outcomes``; each test then checks one of
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -96,6 +97,8 @@ def commands(toygrpc: str, a: dict[str, str]) -> dict[str, list[str]]:
         "server-module-unknown-option": module("toygrpc.server", "--port", "80"),
         # these must work
         "help": [toygrpc, "--help"],
+        "version": [toygrpc, "--version"],
+        "version-module": module("toygrpc", "--version"),
         "help-module": module("toygrpc", "--help"),
         "serve-help": [toygrpc, "serve", "--help"],
         "call-help": [toygrpc, "call", "--help"],
@@ -260,3 +263,82 @@ def test_python_m_toygrpc_is_toygrpc(outcomes: Outcomes) -> None:
     call = outcomes["call-module"]
     assert call.returncode == 0, call.stderr
     assert call.stdout.splitlines() == EXPECTED_ALL
+
+
+def test_version(outcomes: Outcomes) -> None:
+    from importlib import metadata
+
+    result = outcomes["version"]
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"toygrpc {metadata.version('toygrpc')}\n"
+    assert outcomes["version-module"].stdout == result.stdout
+
+
+def test_help_documents_the_exit_statuses(outcomes: Outcomes) -> None:
+    text = " ".join(outcomes["help"].stdout.split())
+    assert "2 usage error" in text and "64 + the gRPC status code" in text
+    call_help = " ".join(outcomes["call-help"].stdout.split())
+    assert "78 UNAVAILABLE" in call_help and "--json" in call_help and "--quiet" in call_help
+
+
+# Shell completion ------------------------------------------------------------------------
+
+
+def _bash_complete(script: str, words: list[str]) -> list[str]:
+    """What bash offers after ``words`` (the last one being completed), with the script."""
+    bash = shutil.which("bash")
+    require(bash is not None, "bash is not installed")
+    assert bash is not None
+    line = " ".join(words)
+    program = (f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+               f"COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; _shtab_toygrpc; "
+               'printf "%s\\n" "${COMPREPLY[@]}"')
+    result = subprocess.run([bash, "--norc", "--noprofile", "-c", program], capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def bash_completion(toygrpc: str) -> str:
+    result = subprocess.run([toygrpc, "completion", "bash"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return result.stdout
+
+
+def test_bash_completes_the_commands(bash_completion: str) -> None:
+    assert "complete -o bashdefault -F _shtab_toygrpc toygrpc" in bash_completion
+    assert set(_bash_complete(bash_completion, ["toygrpc", ""])) >= {
+        "gen", "serve", "call", "trace", "show", "view", "bench", "completion"}
+    assert _bash_complete(bash_completion, ["toygrpc", "tr"]) == ["trace"]
+    assert set(_bash_complete(bash_completion, ["toygrpc", "trace", ""])) >= {
+        "client", "server", "both", "run"}
+
+
+def test_bash_completes_options_and_choices(bash_completion: str) -> None:
+    assert _bash_complete(bash_completion, ["toygrpc", "call", "--ti"]) == ["--timeout"]
+    assert set(_bash_complete(bash_completion, ["toygrpc", "call", "--method", ""])) == {
+        "unary", "server-stream", "client-stream", "bidi", "all"}
+    assert "--json" in _bash_complete(bash_completion, ["toygrpc", "trace", "client", "--"])
+
+
+@pytest.mark.parametrize("shell", ["zsh", "tcsh"])
+def test_other_shells_get_a_script_their_shell_accepts(toygrpc: str, shell: str) -> None:
+    result = subprocess.run([toygrpc, "completion", shell], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "client" in result.stdout and "completion" in result.stdout
+    if shell == "zsh":  # shtab's tcsh script completes commands only, zsh's options too
+        assert "--concurrency" in result.stdout
+    executable = shutil.which(shell)
+    if executable is not None and shell == "zsh":  # parse it without running it
+        check = subprocess.run([executable, "-n", "-c", result.stdout], capture_output=True,
+                               text=True, timeout=30, check=False)
+        assert check.returncode == 0, check.stderr
+
+
+def test_completion_of_an_unknown_shell_is_a_usage_error(toygrpc: str) -> None:
+    result = subprocess.run([toygrpc, "completion", "cmd.exe"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert "invalid choice" in one_line_error(result)

@@ -1,4 +1,5 @@
-"""toygrpc.gen: the committed stubs are exactly what proto/ and the pinned grpcio-tools make.
+"""toygrpc.gen: the committed stubs are exactly what the shipped proto and the pinned
+grpcio-tools make.
 
 A change to proto/hello.proto without ``toygrpc gen``, or a grpcio-tools (or mypy-protobuf)
 that writes different code, fails here.
@@ -124,3 +125,53 @@ def test_method_shapes() -> None:
         "HelloClientStream": (True, False),
         "HelloBidiStream": (True, True),
     }
+
+
+def test_the_top_level_proto_is_the_shipped_one(repo_root: Path) -> None:
+    """proto/ (the layout the README promises) and toygrpc/proto/ (what the wheel ships)
+    cannot drift: the top-level file is a link to the package's."""
+    top = repo_root / "proto" / "hello.proto"
+    assert top.read_bytes() == (gen.PROTO_DIR / "hello.proto").read_bytes()
+    assert top.resolve() == (gen.PROTO_DIR / "hello.proto").resolve()
+    assert gen.PROTO_DIR == repo_root / "toygrpc" / "proto"
+
+
+def _gen(*args: str, cwd: Path, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    code = f"{prelude}import sys; from toygrpc.gen import main; sys.exit(main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_gen_command_with_proto_path_and_out(tmp_path: Path, fresh: dict[str, bytes]) -> None:
+    shutil.copytree(gen.PROTO_DIR, tmp_path / "protos")
+    result = _gen("--proto-path", "protos", "--out", "stubs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "stubs").iterdir()} == fresh
+    assert result.stdout.splitlines() == [f"wrote stubs/{name}" for name in sorted(fresh)]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--proto-path", "nowhere", "--out", "x"], ["--proto-path nowhere is not a directory"]),
+    (["--proto-path", ".", "--out", "x"], ["no hello.proto in", "--proto-path"]),
+    (["--bogus"], ["unrecognized arguments: --bogus"]),
+])
+def test_gen_bad_input_is_one_line(tmp_path: Path, args: list[str], words: list[str]) -> None:
+    result = _gen(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("module, distribution", [("grpc_tools", "grpcio-tools"),
+                                                  ("mypy_protobuf", "mypy-protobuf")])
+def test_without_the_gen_extra_says_what_to_install(tmp_path: Path, module: str,
+                                                    distribution: str) -> None:
+    """As if the [gen] extra were not installed: the import of its module fails."""
+    result = _gen("--out", "stubs", cwd=tmp_path,
+                  prelude=f"import sys; sys.modules[{module!r}] = None; ")
+    assert result.returncode == 2
+    assert result.stderr == (f"toygrpc gen: generating the stubs needs {distribution}, which is "
+                             "not installed: pip install 'toygrpc[gen]'\n")
+    assert not (tmp_path / "stubs").exists()
