@@ -131,3 +131,83 @@ def test_trace_server_driven_by_the_node_client(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     server = [r for r in summary["rpcs"] if r["side"] == "server"]
     assert len(server) == 5 and all(r["complete"] for r in server)
+
+
+# -m MODULE, --json, --quiet, optional parts checked first ---------------------------------
+
+
+
+def test_trace_run_m_runs_a_module_like_python_m(tmp_path: Path, repo_root: Path) -> None:
+    """``trace run -m pkg.own 2 --flag``: found from the current directory, run as __main__
+    (or it would make no call), its arguments (options included) its own."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "own.py").write_text("import sys\nprint('argv', sys.argv[1:])\n" +
+                                    (repo_root / "examples" / "own_program.py").read_text())
+    result = toygrpc("trace", "run", "--out", "run", "--no-python", "-m", "pkg.own", "2",
+                     "--flag", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "argv ['2', '--flag']" in result.stdout
+    assert result.stdout.count("Hello, call") == 2
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["complete_rpcs"] == 4  # two calls, seen from both of its sides
+
+
+@pytest.mark.parametrize("args, message", [
+    (["trace", "run", "-m", "no_such_module_here"], "no module named 'no_such_module_here'"),
+    (["trace", "run", "-m", "not a name"], "not a module name"),
+    (["trace", "client", "--json", "--quiet"], "not allowed with argument"),
+])
+def test_bad_module_or_options_are_one_line(tmp_path: Path, args: list[str],
+                                            message: str) -> None:
+    result = toygrpc(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_json_prints_the_run_for_scripts(tmp_path: Path) -> None:
+    out = tmp_path / "j"
+    result = toygrpc("trace", "client", "--rpcs", "3", "--no-python", "--json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # stdout is the JSON alone
+    summary = json.loads((out / "summary.json").read_text())
+    assert report["run_dir"] == str(out) and report["mode"] == "client"
+    assert report["rpc_count"] == summary["rpc_count"] == 3
+    assert report["complete_rpcs"] == summary["complete_rpcs"]
+    assert str(out / "trace.json") in report["files"]
+    assert [(p["role"], p["exit_status"]) for p in report["processes"]] == [
+        ("server", 0), ("client", 0)]
+    assert report["rpc"]["method"] == "/HelloService/Hello"
+
+
+def test_json_keeps_a_traced_programs_output_off_stdout(tmp_path: Path, repo_root: Path) -> None:
+    result = toygrpc("trace", "run", "--out", str(tmp_path / "r"), "--no-python", "--json",
+                     str(repo_root / "examples" / "own_program.py"), "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["processes"][0]["exit_status"] == 0
+    assert "Hello, call 0!" in result.stderr
+
+
+def test_quiet_prints_no_report(tmp_path: Path) -> None:
+    out = tmp_path / "q"
+    result = toygrpc("trace", "client", "--rpcs", "2", "--no-python", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert json.loads((out / "summary.json").read_text())["rpc_count"] == 2
+
+
+def test_a_missing_node_interop_is_named_before_anything_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From an installed wheel there is no interop/node: one line says how to get it, and
+    no server was started (the run directory does not exist, so a rerun is not refused)."""
+    monkeypatch.setenv("TOYGRPC_NODE_DIR", str(tmp_path / "no-interop"))
+    out = tmp_path / "server-run"
+    result = toygrpc("trace", "server", "--driver", "node", "--rpcs", "1", "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "the Node interop is not at" in lines[0] and "npm ci --prefix interop/node" in lines[0]
+    assert not out.exists()
