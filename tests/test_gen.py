@@ -133,7 +133,7 @@ def test_the_top_level_proto_is_the_shipped_one(repo_root: Path) -> None:
     top = repo_root / "proto" / "hello.proto"
     assert top.read_bytes() == (gen.PROTO_DIR / "hello.proto").read_bytes()
     assert top.resolve() == (gen.PROTO_DIR / "hello.proto").resolve()
-    assert gen.PROTO_DIR == repo_root / "toygrpc" / "proto"
+    assert repo_root / "toygrpc" / "proto" == gen.PROTO_DIR
 
 
 def _gen(*args: str, cwd: Path, prelude: str = "") -> subprocess.CompletedProcess[str]:
