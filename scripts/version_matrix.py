@@ -48,7 +48,7 @@ def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(REPO / "toygrpc", source / "toygrpc",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "proto", source / "proto")
+    # (the .proto files come with the package: toygrpc/proto/)
     generated = run([str(python), "-c",
                      "from toygrpc.gen import generate_into; "
                      "generate_into(kinds=('python', 'grpc_python'))"],
