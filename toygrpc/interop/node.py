@@ -50,7 +50,7 @@ def check_node_ready() -> None:
     if not (where / "client.js").is_file():
         raise UsageError(f"the Node interop is not at {where}: it is not part of the installed "
                          "package; clone toygrpc, run `npm ci --prefix interop/node` there and "
-                         f"set {NODE_DIR_ENV}=<clone>/interop/node (or run toygrpc from the clone)")
+                         f"set {NODE_DIR_ENV}=<clone>/interop/node (or pip install -e the clone)")
     node = node_executable()
     try:
         version = subprocess.run([node, "--version"], capture_output=True, text=True,
