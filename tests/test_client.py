@@ -17,7 +17,7 @@ from tests.commands import free_port, module, one_line_error, one_line_rpc_failu
 from tests.conftest import start_server
 from toygrpc.client import SERVER_PENDING_CALLS
 
-CANCELLED, RESOURCE_EXHAUSTED, UNAVAILABLE = 1, 8, 14
+CANCELLED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE = 1, 8, 13, 14
 
 # A plain (thread pool) grpc server that admits one RPC at a time and holds it: a second
 # concurrent call is refused by grpc itself with RESOURCE_EXHAUSTED.
@@ -124,6 +124,7 @@ def test_more_concurrent_calls_than_a_server_queues_are_explained(own_server: st
     many = str(4 * SERVER_PENDING_CALLS)
     result = call("--target", own_server, "--rpcs", many, "--concurrency", many)
     line = one_line_rpc_failure(result, CANCELLED)
+    assert line.startswith(f"toygrpc call: the server at {own_server} cut calls (CANCELLED: ")
     assert f"{many} calls at once overflow the queue" in line
     assert "grpc.server.max_pending_requests" in line
     assert line.endswith(f"lower --concurrency to {SERVER_PENDING_CALLS} or less")
@@ -131,3 +132,13 @@ def test_more_concurrent_calls_than_a_server_queues_are_explained(own_server: st
     result = call("--target", own_server, "--rpcs", str(SERVER_PENDING_CALLS),
                   "--concurrency", str(SERVER_PENDING_CALLS))
     assert result.returncode == 0, result.stderr
+
+
+def test_streams_cut_by_an_overflowing_server_are_explained_too(own_server: str) -> None:
+    """A bidi call still sending when the server cuts its stream fails as INTERNAL."""
+    many = str(4 * SERVER_PENDING_CALLS)
+    result = call("--target", own_server, "--rpcs", many, "--concurrency", many,
+                  "--method", "bidi")
+    assert result.returncode in (64 + CANCELLED, 64 + INTERNAL), result
+    assert "calls at once overflow the queue" in result.stderr
+    assert result.stderr.count("\n") == 1

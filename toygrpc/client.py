@@ -83,11 +83,15 @@ def explain_rpc_error(error: grpc.aio.AioRpcError, target: str, timeout: float,
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         line = (f"deadline exceeded after {timeout:g}s calling {target}; "
                 "raise --timeout or check the server")
-    elif code == grpc.StatusCode.CANCELLED and concurrency > SERVER_PENDING_CALLS:
-        line = (f"the server at {target} cancelled calls (CANCELLED): {concurrency} calls at "
-                f"once overflow the queue of calls a grpc server holds for its application "
-                f"(grpc.server.max_pending_requests, {SERVER_PENDING_CALLS} by default); "
-                f"lower --concurrency to {SERVER_PENDING_CALLS} or less")
+    elif (code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL)
+          and concurrency > SERVER_PENDING_CALLS):
+        # Cancelled by the server's core; a streaming call that was still sending when its
+        # stream was cut reports INTERNAL instead.
+        line = (f"the server at {target} cut calls ({code.name}: {error.details()}): "
+                f"{concurrency} calls at once overflow the queue of calls a grpc server "
+                f"holds for its application (grpc.server.max_pending_requests, "
+                f"{SERVER_PENDING_CALLS} by default); lower --concurrency to "
+                f"{SERVER_PENDING_CALLS} or less")
     elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         line = (f"RPC to {target} failed with RESOURCE_EXHAUSTED: {error.details()}; the "
                 f"server or the channel is out of a resource (concurrent RPCs or streams, "
