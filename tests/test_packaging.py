@@ -212,3 +212,27 @@ def test_completion_script_from_the_installed_command(installed: Installed) -> N
     result = installed.toygrpc("completion", "bash")
     assert result.returncode == 0, result.stderr
     assert "complete " in result.stdout and "_shtab_toygrpc" in result.stdout
+
+
+def test_a_wheel_built_from_the_sdist_ships_the_proto_too(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where no wheel fits, pip builds one from the sdist: the proto and LICENSE are in it."""
+    root = tmp_path_factory.mktemp("sdist")
+    sources = root / "src"
+    shutil.copytree(REPO, sources, symlinks=True, ignore=NOT_SOURCES)
+    built = subprocess.run(
+        [sys.executable, "-c", "import setuptools.build_meta as backend; "
+         "print(backend.build_sdist('dist'))"],
+        cwd=sources, capture_output=True, text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stderr
+    sdist = sources / "dist" / built.stdout.strip().splitlines()[-1]
+    wheel = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "-q", "-w", str(root / "wheels"), str(sdist)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert wheel.returncode == 0, wheel.stderr
+    (path,) = (root / "wheels").glob("toygrpc-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("toygrpc/proto/hello.proto") == (gen.PROTO_DIR / "hello.proto"
+                                                             ).read_bytes()
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in archive.namelist())
