@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -342,3 +343,12 @@ def test_completion_of_an_unknown_shell_is_a_usage_error(toygrpc: str) -> None:
     result = subprocess.run([toygrpc, "completion", "cmd.exe"], capture_output=True, text=True,
                             timeout=30, check=False)
     assert "invalid choice" in one_line_error(result)
+
+
+def test_completion_without_shtab_says_what_to_install() -> None:
+    code = ("import sys; sys.modules['shtab'] = None; from toygrpc.cli import main; "
+            "sys.exit(main(['completion', 'bash']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert one_line_error(result) == ("toygrpc completion: shell completion needs shtab, which "
+                                      "is not installed: pip install shtab")

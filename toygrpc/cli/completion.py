@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from toygrpc.cmdline import Subcommands
+from toygrpc.errors import UsageError
 
 SHELLS = ("bash", "zsh", "tcsh")
 INSTALL = {
@@ -31,7 +32,11 @@ def register(commands: Subcommands) -> None:
 
 def script(shell: str) -> str:
     """The completion script of the whole ``toygrpc`` command for ``shell``."""
-    import shtab
+    try:
+        import shtab
+    except ImportError:  # a dependency, but an install made with --no-deps lacks it
+        raise UsageError("shell completion needs shtab, which is not installed: "
+                         "pip install shtab") from None
 
     from toygrpc.cli import build_parser
 
