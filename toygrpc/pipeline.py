@@ -24,7 +24,7 @@ from toygrpc.capture.merge import build_timeline, load_or_build
 from toygrpc.errors import UsageError
 from toygrpc.model.manifest import Manifest
 from toygrpc.render.base import FileRenderer
-from toygrpc.render.perfetto import PerfettoRenderer
+from toygrpc.render.perfetto import Format, PerfettoRenderer
 from toygrpc.render.show_json import ShowJson
 from toygrpc.render.summary import SummaryRenderer
 from toygrpc.render.terminal import RunReport
@@ -55,12 +55,14 @@ def default_out(mode: str) -> Path:
 
 
 ANALYSIS_STEPS = ("merging the sources onto one timeline",
-                  "following every completion across threads", "writing trace.json",
+                  "following every completion across threads", "writing the trace",
                   "writing summary.json")
 
 
-def trace(options: CaptureOptions, progress: Progress | None = None) -> Run:
-    """Capture what ``options`` say, merge, analyse, and write trace.json and summary.json."""
+def trace(options: CaptureOptions, progress: Progress | None = None,
+          trace_format: Format = "proto") -> Run:
+    """Capture what ``options`` say, merge, analyse, and write the trace (native Perfetto
+    protobuf, or Chrome JSON) and summary.json."""
     progress = progress or Progress()
     manifest = capture(options, status=progress.status, progress=progress.rpcs)
     total = len(ANALYSIS_STEPS)
@@ -69,7 +71,7 @@ def trace(options: CaptureOptions, progress: Progress | None = None) -> Run:
     progress.step(1, total, ANALYSIS_STEPS[1])
     _ = run.analysis
     progress.step(2, total, ANALYSIS_STEPS[2])
-    PerfettoRenderer().render(run)
+    PerfettoRenderer(trace_format=trace_format).render(run)
     progress.step(3, total, ANALYSIS_STEPS[3])
     SummaryRenderer().render(run)
     progress.step(4, total, "done")

@@ -6,15 +6,23 @@ viztracer, runs the program as ``__main__`` (a script path or ``-m module``), an
 the way out writes what it recorded into ``--out``: ``hooks.jsonl`` (+ the hook report),
 ``viztracer.json`` and ``clock.json``. The core's trace goes to this process's stderr,
 which the launcher sends to ``core.log``.
+
+viztracer leaves out the harness itself (every function of ``toygrpc.capture``, and the
+C calls they make), so the Python layer shows the program and grpc as they run
+untraced. By default it starts when the program first touches grpc (a channel or a
+server is made): interpreter start-up and imports are not the story.
+``--python-from-start`` records from before the program's first line instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import runpy
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,7 @@ from toygrpc.capture import hooks
 from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
+HARNESS_DIR = str(Path(hooks.__file__).resolve().parent)  # toygrpc/capture: never traced
 
 
 def sample_clock(getts: Any) -> dict[str, float]:
@@ -42,11 +51,40 @@ def sample_clock(getts: Any) -> dict[str, float]:
     return best
 
 
+def start_on_first_grpc_use(start: Callable[[], None]) -> None:
+    """Call ``start`` once, when the program first makes a grpc.aio channel or server."""
+    try:
+        from grpc.aio import _channel, _server
+    except ImportError:
+        start()  # no grpc.aio to wait for: record everything rather than nothing
+        return
+    started = False
+
+    def wrap(cls: type) -> None:
+        original = cls.__init__  # type: ignore[misc]  # reading a class's __init__
+
+        @functools.wraps(original)
+        def __init__(self: object, *args: Any, **kwargs: Any) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                start()
+            original(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]  # the seam: first channel or server
+
+    wrap(_channel.Channel)
+    wrap(_server.Server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toygrpc.capture.bootstrap")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--viztracer", action="store_true")
     parser.add_argument("--tracer-entries", type=int, default=2_000_000)
+    parser.add_argument("--python-from-start", action="store_true",
+                        help="record the Python layer from interpreter start, not from the "
+                        "program's first channel or server")
     parser.add_argument("-m", dest="module", action="store_true",
                         help="the target is a module name, as with python -m")
     parser.add_argument("target")
@@ -63,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         from viztracer import VizTracer
 
         tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0,
-                           output_file=str(files.viztracer), register_global=True)
-        tracer.start()
-        clock["start"] = sample_clock(tracer.getts)
+                           output_file=str(files.viztracer), register_global=True,
+                           exclude_files=[HARNESS_DIR])
+
+        def start_tracer() -> None:
+            clock["start"] = sample_clock(tracer.getts)
+            tracer.start()
+
+        if options.python_from_start:
+            start_tracer()
+        else:
+            start_on_first_grpc_use(start_tracer)
 
     sys.argv = [options.target, *options.args]
     status = 0
@@ -83,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         status = 130
     finally:
-        if tracer is not None:
-            clock["end"] = sample_clock(tracer.getts)
+        if tracer is not None and "start" in clock:
             tracer.stop()
+            clock["end"] = sample_clock(tracer.getts)
             tracer.save(verbose=0)
         hooks.check_loop(recorder)
         recorder.save(files)

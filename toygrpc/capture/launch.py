@@ -42,6 +42,7 @@ class CaptureOptions:
     tracers: tuple[str, ...] = DEFAULT_TRACERS
     driver: Driver = "python"
     script: tuple[str, ...] = ()
+    python_from_start: bool = False  # Python layer from interpreter start, not first grpc use
 
 
 def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
@@ -52,10 +53,13 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def traced_command(out: Path, target: list[str], python_layer: bool) -> list[str]:
+def traced_command(out: Path, target: list[str], python_layer: bool,
+                   from_start: bool = False) -> list[str]:
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
     if python_layer:
         command.append("--viztracer")
+        if from_start:
+            command.append("--python-from-start")
     return [*command, *target]
 
 
@@ -120,13 +124,13 @@ def program_stderr(path: Path) -> list[str]:
 
 
 def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: bool,
-               on_line: Callable[[str], None] | None = None,
+               from_start: bool = False, on_line: Callable[[str], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> int:
     """Run a traced program to completion; stdout to ``stdout.txt``, stderr to ``core.log``.
 
     Progress lines of the Hello client go to ``on_progress``, not to the files."""
     out.mkdir(parents=True, exist_ok=True)
-    command = traced_command(out, target, python_layer)
+    command = traced_command(out, target, python_layer, from_start)
     files = ProcessLayout(out)
     with files.core_log.open("w") as stderr, files.stdout.open("w") as stdout:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
@@ -151,6 +155,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
                            "method": options.method, "target": options.target,
                            "python_layer": options.python_layer,
+                           "python_from_start": options.python_from_start,
                            "tracers": list(options.tracers), "driver": options.driver,
                            "script": list(options.script)})
     options.out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +173,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             target = ["-m", "toygrpc.server", "--bind", "localhost:0"]
             if traced_server:
                 server_dir = cap.process_dir("server")
-                command = traced_command(server_dir, target, options.python_layer)
+                command = traced_command(server_dir, target, options.python_layer,
+                                         options.python_from_start)
                 server = RunningServer(command, env, cap.layout.process("server").core_log)
             else:
                 command = [sys.executable, *target]
@@ -183,7 +189,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             command_target = client_target(options, address)
             code = run_traced(cap.process_dir(role), command_target,
                               {**env, PROGRESS_ENV: "1"}, options.python_layer,
-                              on_progress=progress)
+                              options.python_from_start, on_progress=progress)
             cap.processes.append(TracedProcess(role, 0, True, options.python_layer,
                                                command_target, code))
             if code != 0:
@@ -200,7 +206,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             script, *args = options.script
             command_target = [script, *args]
             code = run_traced(cap.process_dir("program"), command_target, env,
-                              options.python_layer, on_line=echo)
+                              options.python_layer, options.python_from_start, on_line=echo)
             for line in program_stderr(cap.layout.process("program").core_log):
                 print(line, file=sys.stderr)
             cap.processes.append(TracedProcess("program", 0, True, options.python_layer,

@@ -59,6 +59,12 @@ def register(commands: Subcommands) -> None:
                          help="run directory to write (default runs/<time>-<mode>)")
         sub.add_argument("--no-python", action="store_true",
                          help="leave viztracer off: hooks and the core's trace only")
+        sub.add_argument("--python-from-start", action="store_true",
+                         help="record the Python layer from interpreter start (imports "
+                         "included); by default it starts at the first channel or server")
+        sub.add_argument("--format", choices=("proto", "json"), default="proto",
+                         help="trace file: proto = trace.perfetto-trace, native Perfetto "
+                         "(default); json = trace.json, Chrome JSON for other tools")
         sub.add_argument("--tracer", action="append", default=[], metavar="NAME",
                          help="an extra core tracer besides api (http, tcp, call, channel...); "
                          "repeatable")
@@ -83,6 +89,8 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"{out} already exists and is not empty: choose another --out "
                          "or add --force to overwrite it")
+    if args.no_python and args.python_from_start:
+        raise UsageError("--python-from-start needs the Python layer: drop --no-python")
     target = getattr(args, "target", None)
     if target is not None:
         parse_host_port(target, what="--target")
@@ -102,6 +110,7 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         mode=args.mode, out=out, rpcs=getattr(args, "rpcs", 0),
         concurrency=getattr(args, "concurrency", 1), method=getattr(args, "method", "unary"),
         target=target, python_layer=not args.no_python,
+        python_from_start=args.python_from_start,
         tracers=(*DEFAULT_TRACERS, *[t for t in args.tracer if t not in DEFAULT_TRACERS]),
         driver=getattr(args, "driver", "python"), script=script,
     )
@@ -160,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             rpcs=lambda done, total: bar.update(task, completed=done, total=total),
             step=lambda i, n, text: bar.update(task, completed=i, total=n, description=text),
         )
-        run = pipeline.trace(options, progress)
+        run = pipeline.trace(options, progress, trace_format=args.format)
     for line in run.timeline.diagnostics:
         console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
     failed = [p for p in run.manifest.processes

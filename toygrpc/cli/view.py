@@ -15,7 +15,8 @@ def register(commands: Subcommands) -> None:
         "trace loaded, and print the address. Works offline. Select a slice to see its "
         "flow arrows.")
     view.add_argument("path", type=Path, metavar="TRACE_OR_RUN_DIR",
-                      help="a trace.json, or a run directory made by `toygrpc trace`")
+                      help="a trace (.perfetto-trace or .json), or a run directory made by "
+                      "`toygrpc trace`")
     view.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
     view.add_argument("--no-browser", action="store_true",
                       help="only print the address, do not open a browser")

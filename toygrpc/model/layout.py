@@ -4,7 +4,8 @@ A run directory is what ``toygrpc trace`` writes and every later command reads::
 
     capture.json            the manifest (``model.manifest.Manifest``)
     events.jsonl            the merged timeline (``model.timeline.Timeline``)
-    trace.json              the trace for Perfetto
+    trace.perfetto-trace    the trace for Perfetto (native protobuf, the default)
+    trace.json              the same trace as Chrome JSON (``--format json``)
     summary.json            the run in numbers (docs/summary.md)
     swimlane.svg/.png       one RPC as a picture
     stages.svg/.png         every stage's distribution
@@ -26,7 +27,8 @@ from pathlib import Path
 
 # name -> what it holds, for the top level and for each process folder.
 RUN_FILES: dict[str, str] = {
-    "trace.json": "the trace for Perfetto",
+    "trace.perfetto-trace": "the trace for the Perfetto UI (toygrpc view)",
+    "trace.json": "the trace as Chrome JSON",
     "summary.json": "the run in numbers",
     "swimlane.svg": "the swimlane picture (also .png)",
     "stages.svg": "the stage distributions (also .png)",
@@ -101,6 +103,10 @@ class RunLayout:
     @property
     def trace(self) -> Path:
         return self.root / "trace.json"
+
+    @property
+    def perfetto_trace(self) -> Path:
+        return self.root / "trace.perfetto-trace"
 
     @property
     def summary(self) -> Path:

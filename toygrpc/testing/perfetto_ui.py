@@ -36,29 +36,63 @@ QUERY_JS = """async (sql) => {
 }"""
 
 
-class PerfettoUI:
-    """``with PerfettoUI(trace) as ui: ui.query("select count(*) as n from flow")``."""
+class PerfettoBrowser:
+    """One headless Chromium, reused for many traces (starting it is the slow part).
 
-    def __init__(self, trace: Path, executable: str = CHROMIUM) -> None:
-        self.trace = trace
+    ``with PerfettoBrowser() as browser: with browser.open(trace) as ui: ui.query(...)``.
+    """
+
+    def __init__(self, executable: str = CHROMIUM) -> None:
         self.executable = executable
         self._stack: list[Any] = []
 
-    def __enter__(self) -> PerfettoUI:
+    def __enter__(self) -> PerfettoBrowser:
         try:
             from playwright.sync_api import sync_playwright
         except ImportError:
             raise RuntimeError("Playwright is not installed: pip install -e '.[test]'") from None
-        server = PerfettoServer(self.trace).start()
-        self._stack.append(server.stop)
         profile = tempfile.TemporaryDirectory()
         self._stack.append(profile.cleanup)
         playwright = sync_playwright().start()
         self._stack.append(playwright.stop)
-        browser = playwright.chromium.launch_persistent_context(
-            profile.name, executable_path=self.executable, headless=True, args=CHROMIUM_ARGS)
-        self._stack.append(browser.close)
-        self.page = browser.new_page()
+        self.context = playwright.chromium.launch_persistent_context(
+            profile.name, executable_path=self.executable, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000})
+        self._stack.append(self.context.close)
+        return self
+
+    def open(self, trace: Path) -> PerfettoUI:
+        """The UI with ``trace`` loaded, in a new tab of this browser."""
+        return PerfettoUI(trace, browser=self)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        while self._stack:
+            self._stack.pop()()
+
+
+class PerfettoUI:
+    """``with PerfettoUI(trace) as ui: ui.query("select count(*) as n from flow")``.
+
+    Starts a browser of its own unless given a ``PerfettoBrowser`` to open a tab in.
+    """
+
+    def __init__(self, trace: Path, executable: str = CHROMIUM,
+                 browser: PerfettoBrowser | None = None) -> None:
+        self.trace = trace
+        self.executable = executable
+        self.browser = browser
+        self._stack: list[Any] = []
+
+    def __enter__(self) -> PerfettoUI:
+        browser = self.browser
+        if browser is None:
+            browser = PerfettoBrowser(self.executable).__enter__()
+            self._stack.append(lambda: browser.__exit__(None, None, None))
+        server = PerfettoServer(self.trace).start()
+        self._stack.append(server.stop)
+        self.page = browser.context.new_page()
+        self._stack.append(self.page.close)
         self.page.goto(server.url)
         try:
             self.page.wait_for_function(
@@ -74,6 +108,18 @@ class PerfettoUI:
     def query(self, sql: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.page.evaluate(QUERY_JS, sql)
         return rows
+
+    def problems(self) -> dict[str, int]:
+        """What the UI's own ``stats`` table counts as import errors or data losses."""
+        rows = self.query("select name, idx, value from stats where value > 0 and "
+                          "severity in ('error', 'data_loss')")
+        return {f"{r['name']}[{r['idx']}]" if r["idx"] is not None else r["name"]: r["value"]
+                for r in rows}
+
+    def screenshot(self, path: Path) -> Path:
+        """What the UI shows now, as a PNG."""
+        self.page.screenshot(path=str(path))
+        return path
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 from toygrpc.errors import UsageError
 
-TRACE_NAMES = ("trace.json", "trace.json.gz")
+# What a run directory may hold, the native protobuf first (toygrpc.render.perfetto).
+TRACE_NAMES = ("trace.perfetto-trace", "trace.json", "trace.json.gz")
+PROTO_SUFFIXES = (".perfetto-trace", ".pftrace", ".pb")
 
 
 def web_dist() -> Path:
@@ -38,7 +40,7 @@ def resolve_trace(path: Path) -> Path:
         for name in TRACE_NAMES:
             if (path / name).is_file():
                 return path / name
-        raise UsageError(f"{path} has no trace.json: pass a run directory made by "
+        raise UsageError(f"{path} has no trace.perfetto-trace or trace.json: pass a run directory made by "
                          "`toygrpc trace`, or a trace file")
     if not path.is_file():
         raise UsageError(f"no such trace or run directory: {path}")
@@ -48,8 +50,9 @@ def resolve_trace(path: Path) -> Path:
                 json.load(source)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path} is not a JSON trace ({exc}); capture it again") from None
-    elif not path.name.endswith(".json.gz"):
-        raise UsageError(f"{path} is not a .json or .json.gz trace")
+    elif not path.name.endswith((".json.gz", *PROTO_SUFFIXES)):
+        raise UsageError(f"{path} is not a Perfetto trace (.perfetto-trace, .pftrace) "
+                         "nor a .json or .json.gz trace")
     return path
 
 
