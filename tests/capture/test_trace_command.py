@@ -100,7 +100,7 @@ def test_trace_client_end_to_end_with_streaming_shapes(tmp_path: Path) -> None:
     assert methods == {"/HelloService/Hello", "/HelloService/HelloServerStream",
                        "/HelloService/HelloClientStream", "/HelloService/HelloBidiStream"}
     assert summary["complete_rpcs"] == summary["rpc_count"] == 8
-    assert (out / "trace.json").is_file()
+    assert (out / "trace.perfetto-trace").is_file()
 
 
 def test_capture_reports_progress_of_the_rpcs(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ def test_perfetto_ui_sees_every_link_and_the_named_threads(both_run: Run) -> Non
     from toygrpc.testing.perfetto_ui import PerfettoUI
 
     cap, _timeline, analysis = both_run.manifest, both_run.timeline, both_run.analysis
-    PerfettoRenderer().render(both_run)
-    with PerfettoUI(cap.run_dir / "trace.json") as ui:
+    [trace] = PerfettoRenderer().render(both_run)
+    with PerfettoUI(trace) as ui:
+        assert ui.problems() == {}
         flows = ui.query("select count(*) as n from flow")[0]["n"]
         processes = {r["name"] for r in ui.query("select name from process") if r["name"]}
         threads = {r["name"] for r in ui.query("select name from thread") if r["name"]}

@@ -29,13 +29,15 @@ def test_serves_the_ui_and_the_trace_on_loopback(both_run: Run) -> None:
         assert server.httpd.server_address[0] == "127.0.0.1"
         assert json.loads(get(server.url + "vizviewer_info")) == {}
         assert json.loads(get(server.url + "file_info")) == {}
-        assert get(server.url + "localtrace") == (cap.run_dir / "trace.json").read_bytes()
+        assert get(server.url + "localtrace") == (cap.run_dir / "trace.perfetto-trace").read_bytes()
         assert b"<html" in get(server.url + "index.html").lower()
 
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing", "no such trace"),
-    (lambda d: d, "has no trace.json"),
+    (lambda d: d, "has no trace.perfetto-trace or trace.json"),
+    (lambda d: (d / "bad.perfetto-trace").write_text("{}") and d / "bad.perfetto-trace",
+     "is not a Perfetto protobuf trace"),
     (lambda d: (d / "bad.json").write_text("{nope") and d / "bad.json", "is not a JSON trace"),
 ])
 def test_bad_paths_are_one_line_errors(tmp_path: Path, make: object, message: str) -> None:

@@ -26,6 +26,7 @@ Chrome JSON flows bind to slices only).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -144,7 +145,7 @@ def build_model(run: Run) -> TraceModel:
     arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
     stage_of_link = link_stages(analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
-        stage = stage_of_link.get((id(source), id(target)), label.replace(" ", "_"))
+        stage = stage_of_link.get((id(source), id(target)), f"network ({label})")
         model.flow_names[flow_id] = stage
         flows_out[id(source)].append(flow_id)
         flows_in[id(target)].append(flow_id)
@@ -164,21 +165,21 @@ def build_model(run: Run) -> TraceModel:
         overflow: list[Slice] = []
         for number, rpc in enumerate(rpcs, 1):
             call = rpc_slice(rpc, number, rel)
-            lane = next((lane for lane in rpc_lanes if (lane[0].end or 0) <= call.ts), None)
-            if lane is None:
-                lane = []
-                rpc_lanes.append(lane)
-            lane.insert(0, call)  # lane[0]: its latest RPC
+            free = next((row for row in rpc_lanes if (row[0].end or 0) <= call.ts), None)
+            if free is None:
+                free = []
+                rpc_lanes.append(free)
+            free.insert(0, call)  # row[0]: the row's latest RPC
             inside, outside = under(call, batch_slices(rpc, rel))
-            lane.extend(inside)
+            free.extend(inside)
             overflow.extend(outside)
-        batch_lanes = lanes(overflow, nest=False)
-        for lane, lane_slices in enumerate([*rpc_lanes, *batch_lanes]):
-            name = "RPCs" if lane < len(rpc_lanes) else "batches"
-            number = lane + 1 if lane < len(rpc_lanes) else lane - len(rpc_lanes) + 1
+        rows = [("RPCs", row) for row in rpc_lanes]
+        rows += [("batches", row) for row in lanes(overflow, nest=False)]
+        for index, (name, row) in enumerate(rows):
+            number = index + 1 if name == "RPCs" else index - len(rpc_lanes) + 1
             track = add_track(name=name + (f" ({number})" if number > 1 else ""), pid=pid,
-                              parent=process_tracks[pid].uuid, rank=-100 + lane)
-            for s in lane_slices:
+                              parent=process_tracks[pid].uuid, rank=-100 + index)
+            for s in row:
                 s.track = track.uuid
                 model.slices.append(s)
 
@@ -226,7 +227,7 @@ def link_stages(chains: list[Chain]) -> dict[tuple[int, int], str]:
     stages: dict[tuple[int, int], str] = {}
     for chain in chains:
         steps = chain.steps()
-        for before, after in zip(steps, steps[1:], strict=False):
+        for before, after in itertools.pairwise(steps):
             if after.stage:
                 stages[(id(before.event), id(after.event))] = after.stage
     return stages
@@ -365,9 +366,9 @@ def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
 def write_proto(model: TraceModel, path: Path) -> None:
     """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names."""
     from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
+        TracePacket,
         TrackDescriptor,
         TrackEvent,
-        TracePacket,
     )
     from perfetto.trace_builder.proto_builder import StreamingTraceProtoBuilder
 

@@ -40,8 +40,8 @@ def resolve_trace(path: Path) -> Path:
         for name in TRACE_NAMES:
             if (path / name).is_file():
                 return path / name
-        raise UsageError(f"{path} has no trace.perfetto-trace or trace.json: pass a run directory made by "
-                         "`toygrpc trace`, or a trace file")
+        raise UsageError(f"{path} has no trace.perfetto-trace or trace.json: pass a run "
+                         "directory made by `toygrpc trace`, or a trace file")
     if not path.is_file():
         raise UsageError(f"no such trace or run directory: {path}")
     if path.suffix == ".json":
@@ -50,7 +50,11 @@ def resolve_trace(path: Path) -> Path:
                 json.load(source)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path} is not a JSON trace ({exc}); capture it again") from None
-    elif not path.name.endswith((".json.gz", *PROTO_SUFFIXES)):
+    elif path.name.endswith(PROTO_SUFFIXES):
+        with path.open("rb") as source:
+            if source.read(1) != b"\x0a":  # a Trace message starts with a packet (field 1)
+                raise UsageError(f"{path} is not a Perfetto protobuf trace; capture it again")
+    elif not path.name.endswith(".json.gz"):
         raise UsageError(f"{path} is not a Perfetto trace (.perfetto-trace, .pftrace) "
                          "nor a .json or .json.gz trace")
     return path
