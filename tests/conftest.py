@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from toygrpc.server import READY_PREFIX
+
+if TYPE_CHECKING:
+    from toygrpc.testing.perfetto_ui import PerfettoBrowser
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -52,6 +57,22 @@ def hello_server() -> Iterator[str]:
     yield address
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[PerfettoBrowser]:
+    """One headless Chromium with the Perfetto UI for the whole session (Playwright's
+    sync API allows one at a time)."""
+    require(shutil.which("chromium") is not None,
+            "Chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        require(False, "Playwright is not installed (pip install -e '.[test]')")
+    from toygrpc.testing.perfetto_ui import PerfettoBrowser
+
+    with PerfettoBrowser() as shared:
+        yield shared
 
 
 @pytest.fixture

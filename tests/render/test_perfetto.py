@@ -9,14 +9,11 @@ for the session). What the UI's own trace processor reports is what is checked.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import require
 from toygrpc.analysis.run import Run
 from toygrpc.capture.launch import CaptureOptions
 from toygrpc.pipeline import capture_run
@@ -42,20 +39,6 @@ HARNESS_LIKE = "(s.name like '%toygrpc/capture%' or s.name like '%toygrpc.captur
 # The event categories of the program, grpc and the core (model.events), as opposed to
 # the RPC track's summaries: flows begin and end on these only.
 PROGRAM_CATEGORIES = ("hook", "glue", "rpc", "core")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[PerfettoBrowser]:
-    require(shutil.which("chromium") is not None,
-            "Chromium is not installed (apt-get install chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        require(False, "Playwright is not installed (pip install -e '.[test]')")
-    from toygrpc.testing.perfetto_ui import PerfettoBrowser
-
-    with PerfettoBrowser() as shared:
-        yield shared
 
 
 @pytest.fixture(scope="session")
@@ -161,3 +144,16 @@ def test_viztracer_records_no_harness_code(runs: dict[tuple[str, bool], Run]) ->
         assert names, f"{role}: viztracer recorded nothing"
         assert [n for n in names if "toygrpc/capture" in n] == []
         assert "time.time_ns" not in names  # the hooks' clock reads
+
+
+@pytest.mark.browser
+def test_the_docs_screenshots_come_from_the_ui(
+        browser: PerfettoBrowser, runs: dict[tuple[str, bool], Run], tmp_path: Path) -> None:
+    """``python -m toygrpc.testing.screenshots`` (docs/reading-the-trace.md) still works:
+    an RPC and a completion with its arrows, selected in the real UI."""
+    from toygrpc.testing.screenshots import take_screenshots
+
+    shots = take_screenshots(runs[("both", True)], tmp_path, browser)
+    assert [p.name for p in shots] == ["trace-rpc.png", "trace-flows.png"]
+    for shot in shots:
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import require
 from toygrpc.analysis.run import Run
 from toygrpc.render.perfetto import PerfettoRenderer
 
+if TYPE_CHECKING:
+    from toygrpc.testing.perfetto_ui import PerfettoBrowser
+
 
 @pytest.mark.browser
-def test_perfetto_ui_sees_every_link_and_the_named_threads(both_run: Run) -> None:
-    require(shutil.which("chromium") is not None, "Chromium is not installed (apt-get install "
-            "chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        require(False, "Playwright is not installed (pip install -e '.[test]')")
-    from toygrpc.testing.perfetto_ui import PerfettoUI
-
-    cap, _timeline, analysis = both_run.manifest, both_run.timeline, both_run.analysis
+def test_perfetto_ui_sees_every_link_and_the_named_threads(both_run: Run,
+                                                            browser: PerfettoBrowser) -> None:
+    analysis = both_run.analysis
     [trace] = PerfettoRenderer().render(both_run)
-    with PerfettoUI(trace) as ui:
+    with browser.open(trace) as ui:
         assert ui.problems() == {}
         flows = ui.query("select count(*) as n from flow")[0]["n"]
         processes = {r["name"] for r in ui.query("select name from process") if r["name"]}

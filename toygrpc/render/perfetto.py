@@ -395,59 +395,86 @@ def write_proto(model: TraceModel, path: Path) -> None:
             else:
                 descriptor.name = track.name
             builder.write_packet(packet)
-        names: dict[str, int] = {}
-        categories: dict[str, int] = {}
-        arg_names: dict[str, int] = {}
-        first = True
+        interner = _Interner()
         for ts, kind, item in ordered_events(model):
             packet = builder.create_packet()
             packet.timestamp = ts
             packet.trusted_packet_sequence_id = SEQUENCE_ID
-            if first:
+            if interner.fresh:
                 packet.sequence_flags = (TracePacket.SEQ_INCREMENTAL_STATE_CLEARED
                                          | TracePacket.SEQ_NEEDS_INCREMENTAL_STATE)
-                first = False
-            else:
-                packet.sequence_flags = TracePacket.SEQ_NEEDS_INCREMENTAL_STATE
+                interner.fresh = False
             event = packet.track_event
             event.type = kinds[kind]
             event.track_uuid = item.track
             if kind != "E":
-                event.name_iid = _intern(names, item.name, packet.interned_data.event_names)
+                interned = packet.interned_data
+                event.name_iid = interner.iid("name", item.name, interned.event_names)
                 event.category_iids.append(
-                    _intern(categories, item.category, packet.interned_data.event_categories))
-                for key, value in item.args.items():
+                    interner.iid("category", item.category, interned.event_categories))
+                for key, value in flat_args(item.args):
                     annotation = event.debug_annotations.add()
-                    annotation.name_iid = _intern(arg_names, key,
-                                                  packet.interned_data.debug_annotation_names)
-                    _set_value(annotation, value)
+                    annotation.name_iid = interner.iid("arg", key,
+                                                       interned.debug_annotation_names)
+                    interner.set_value(annotation, value, interned)
                 event.flow_ids.extend(item.flows_out)
                 event.terminating_flow_ids.extend(item.flows_in)
             builder.write_packet(packet)
 
 
-def _intern(table: dict[str, int], text: str, interned: Any) -> int:
-    """The iid of ``text``; a new one is added to this packet's interned data."""
-    iid = table.get(text)
-    if iid is None:
-        iid = table[text] = len(table) + 1
-        entry = interned.add()
-        entry.iid = iid
-        entry.name = text
-    return iid
+def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested dicts as ``outer.inner`` keys, lists as one comma-separated string."""
+    for key, value in args.items():
+        if isinstance(value, dict):
+            yield from flat_args(value, f"{prefix}{key}.")
+        elif isinstance(value, list | tuple):
+            yield f"{prefix}{key}", ", ".join(str(v) for v in value)
+        else:
+            yield f"{prefix}{key}", value
 
 
-def _set_value(annotation: Any, value: Any) -> None:
-    if isinstance(value, bool):
-        annotation.bool_value = value
-    elif isinstance(value, int):
-        annotation.int_value = value
-    elif isinstance(value, float):
-        annotation.double_value = value
-    elif isinstance(value, str):
-        annotation.string_value = value
-    else:
-        annotation.string_value = json.dumps(value)
+class _Interner:
+    """Interned names, categories, argument names and string values of a sequence: each
+    is written once, then referred to by number (what keeps the file small). A string
+    with an address in it (the core's call arguments) is unique: written as it is."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, int]] = defaultdict(dict)
+        self.fresh = True
+
+    def iid(self, table_name: str, text: str, interned: Any) -> int:
+        table = self.tables[table_name]
+        iid = table.get(text)
+        if iid is None:
+            iid = table[text] = len(table) + 1
+            entry = interned.add()
+            entry.iid = iid
+            if table_name == "value":
+                entry.str = text.encode()
+            else:
+                entry.name = text
+        return iid
+
+    def set_value(self, annotation: Any, value: Any, interned: Any) -> None:
+        if isinstance(value, bool):
+            annotation.bool_value = value
+        elif isinstance(value, int):
+            annotation.int_value = value
+        elif isinstance(value, float):
+            annotation.double_value = value
+        elif isinstance(value, str) and _is_address(value):
+            annotation.pointer_value = int(value, 16)
+        elif isinstance(value, str) and "0x" not in value:
+            annotation.string_value_iid = self.iid(
+                "value", value, interned.debug_annotation_string_values)
+        else:
+            annotation.string_value = value if isinstance(value, str) else json.dumps(value)
+
+
+def _is_address(text: str) -> bool:
+    """An object's or tag's address as the hooks and the core print it (``0x7f...``)."""
+    return (text.startswith("0x") and 2 < len(text) <= 18
+            and all(c in "0123456789abcdef" for c in text[2:]))
 
 
 def write_json(model: TraceModel, path: Path) -> None:

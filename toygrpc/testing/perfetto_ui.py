@@ -42,8 +42,9 @@ class PerfettoBrowser:
     ``with PerfettoBrowser() as browser: with browser.open(trace) as ui: ui.query(...)``.
     """
 
-    def __init__(self, executable: str = CHROMIUM) -> None:
+    def __init__(self, executable: str = CHROMIUM, size: tuple[int, int] = (1600, 1300)) -> None:
         self.executable = executable
+        self.size = size
         self._stack: list[Any] = []
 
     def __enter__(self) -> PerfettoBrowser:
@@ -57,7 +58,7 @@ class PerfettoBrowser:
         self._stack.append(playwright.stop)
         self.context = playwright.chromium.launch_persistent_context(
             profile.name, executable_path=self.executable, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1000})
+            viewport={"width": self.size[0], "height": self.size[1]})
         self._stack.append(self.context.close)
         return self
 

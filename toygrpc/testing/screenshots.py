@@ -1,0 +1,107 @@
+"""Screenshots of a real trace in the real Perfetto UI, for docs/reading-the-trace.md.
+
+``python -m toygrpc.testing.screenshots [--run DIR] [--out docs/img]`` captures a small
+``trace both`` run (3 RPCs, Python layer on) unless given one, loads its trace into the
+UI in headless Chromium, and saves what the UI shows: an RPC selected, and a core
+completion selected with its arrows. The test suite runs the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from toygrpc.analysis.run import Run
+from toygrpc.render.perfetto import RPC_CATEGORY, PerfettoRenderer
+from toygrpc.testing.perfetto_ui import PerfettoBrowser, PerfettoUI
+
+DOCS_IMAGES = Path("docs") / "img"
+SETTLE_S = 1.5  # the UI draws after its last query: let it finish before the picture
+EXPAND_ALL = """() => {
+  const walk = (node) => { node.expand(); for (const child of node.children) walk(child); };
+  for (const child of window.app.trace.workspace.children) walk(child);
+}"""
+# Tracks register a while after the trace loads: select until the UI takes it.
+SELECT = """(id) => {
+  const s = window.app.trace.selection;
+  if (s.selection.kind !== 'empty' && s.selection.eventId === id) return true;
+  s.selectSqlEvent('slice', id, {scrollToSelection: true});
+  return false;
+}"""
+
+
+def select(ui: PerfettoUI, slice_id: int, zoom: bool = True) -> None:
+    """Select a slice as a click would, and zoom the timeline onto it."""
+    ui.page.evaluate(EXPAND_ALL)
+    ui.page.wait_for_function(SELECT, arg=slice_id, polling=300)
+    if zoom:
+        ui.page.evaluate("() => window.app.trace.selection.zoomOnSelection()")
+    time.sleep(SETTLE_S)
+
+
+# A flow whose two ends are in different processes.
+CROSS = ("(select upid from thread_track tt join thread using(utid) join slice a "
+         "on a.track_id = tt.id where a.id = f.slice_out) != (select upid from thread_track "
+         "tt join thread using(utid) join slice b on b.track_id = tt.id "
+         "where b.id = f.slice_in)")
+
+
+def first_slice(ui: PerfettoUI, where: str) -> int:
+    rows = ui.query("select s.id from slice s join track t on s.track_id = t.id "
+                    f"where {where} order by s.ts limit 1")
+    if not rows:
+        raise RuntimeError(f"the trace has no slice where {where}")
+    return int(rows[0]["id"])
+
+
+def take_screenshots(run: Run, out: Path, browser: PerfettoBrowser) -> list[Path]:
+    """The pictures docs/reading-the-trace.md shows, from ``run``'s protobuf trace."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        [trace] = PerfettoRenderer(out=Path(folder)).render(run)
+        with browser.open(trace) as ui:
+            ui.page.wait_for_function("() => window.app.trace.workspace.children.length > 0")
+            # The server's side of the first RPC: its track is at the top of the page.
+            rpc = first_slice(ui, f"s.category = '{RPC_CATEGORY}' and s.depth = 0 and "
+                              "s.arg_set_id in (select arg_set_id from args where "
+                              "key = 'debug.side' and string_value = 'server')")
+            select(ui, rpc)
+            shots = [ui.screenshot(out / "trace-rpc.png")]
+            # The client's completion of its batch: an arrow in from the server's reply
+            # batch, one out to the poller's RETURN_EVENT.
+            completion = first_slice(ui, "s.name like 'cq_end_op_for_next%' and s.id in "
+                                     f"(select slice_in from flow f where {CROSS})")
+            select(ui, completion, zoom=False)
+            shots.append(ui.screenshot(out / "trace-flows.png"))
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toygrpc.testing.screenshots",
+                                     description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--run", type=Path, help="a run directory (default: capture "
+                        "`trace both --rpcs 3` in a temporary folder)")
+    parser.add_argument("--out", type=Path, default=DOCS_IMAGES,
+                        help=f"folder for the PNGs (default {DOCS_IMAGES})")
+    options = parser.parse_args(argv)
+    from toygrpc import pipeline
+
+    with tempfile.TemporaryDirectory() as folder:
+        if options.run is not None:
+            run = pipeline.load_run(options.run)
+        else:
+            from toygrpc.capture.launch import CaptureOptions
+
+            run = pipeline.capture_run(CaptureOptions(mode="both", out=Path(folder) / "both",
+                                                      rpcs=3))
+        with PerfettoBrowser() as browser:
+            for path in take_screenshots(run, options.out, browser):
+                print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
