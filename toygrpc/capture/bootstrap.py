@@ -7,10 +7,9 @@ the way out writes what it recorded into ``--out``: ``hooks.jsonl`` (+ the hook 
 ``viztracer.json`` and ``clock.json``. The core's trace goes to this process's stderr,
 which the launcher sends to ``core.log``.
 
-viztracer leaves out the harness itself (every function of ``toygrpc.capture``, and the
-C calls they make), so the Python layer shows the program and grpc as they run
-untraced. By default it starts when the program first touches grpc (a channel or a
-server is made): interpreter start-up and imports are not the story.
+viztracer starts when the program first touches grpc (a channel or a server is made):
+interpreter start-up and imports are not the story. (The harness's own frames are
+taken out when the timeline is merged: ``toygrpc.capture.merge.without_harness``.)
 ``--python-from-start`` records from before the program's first line instead.
 """
 
@@ -30,7 +29,6 @@ from toygrpc.capture import hooks
 from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
-HARNESS_DIR = str(Path(hooks.__file__).resolve().parent)  # toygrpc/capture: never traced
 
 
 def sample_clock(getts: Any) -> dict[str, float]:
@@ -101,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         from viztracer import VizTracer
 
         tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0,
-                           output_file=str(files.viztracer), register_global=True,
-                           exclude_files=[HARNESS_DIR])
+                           output_file=str(files.viztracer), register_global=True)
 
         def start_tracer() -> None:
             clock["start"] = sample_clock(tracer.getts)

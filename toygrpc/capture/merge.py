@@ -136,13 +136,52 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
         timeline.diagnostics.append(f"{role}: viztracer's buffer overflowed: the oldest Python "
                                     "events were dropped (raise --tracer-entries)")
     events: list[Event] = []
-    for entry in data.get("traceEvents", []):
-        if entry.get("ph") != "X":
-            continue
+    for entry in without_harness(data.get("traceEvents", [])):
         events.append(PythonSlice(to_ns(entry["ts"]), pid, int(entry["tid"]),
                                   round(entry.get("dur", 0) * 1000), entry["name"],
                                   dict(entry.get("args", {}))))
     return events
+
+
+# viztracer names a Python frame "qualname (file:line)": the harness's files are here,
+# wherever the package is installed.
+HARNESS_DIR = "/toygrpc/capture/"
+
+
+def without_harness(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """viztracer's complete events less the harness: the program and grpc as they run
+    untraced. A frame of ``toygrpc.capture`` goes, and so does everything under it,
+    except under a wrapper (a hook's wrapper function or a Traced*/Tracing* method):
+    there the Python frames it calls (what it wraps, and what runs from there) stay,
+    and only its own C calls (clock reads, bookkeeping) go. Excluding the files in
+    viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
+    complete = [e for e in entries if e.get("ph") == "X"]
+    complete.sort(key=lambda e: (e["tid"], e["ts"], -e.get("dur", 0)))
+    kept: list[dict[str, Any]] = []
+    stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
+    tid = None
+    for entry in complete:
+        if entry["tid"] != tid:
+            tid, stack = entry["tid"], []
+        start = entry["ts"]
+        while stack and stack[-1][0] <= start:
+            stack.pop()
+        above = stack[-1][1] if stack else "show"
+        name: str = entry["name"]
+        python_frame = name.endswith(")") and " (" in name
+        if HARNESS_DIR in name:
+            function = name.split(" (")[0]
+            wrapper = "<locals>" in function or function.startswith(("Traced", "Tracing"))
+            mode = "wrapper" if wrapper and above != "hide" else "hide"
+        elif above == "hide":
+            mode = "hide"
+        elif above == "wrapper" and not python_frame:
+            mode = "wrapper"  # the hook's own C call: gone, but what it runs may stay
+        else:
+            mode = "show"
+            kept.append(entry)
+        stack.append((start + entry.get("dur", 0), mode))
+    return kept
 
 
 def check_core_clock(events: list[Event]) -> dict[str, Any]:
