@@ -68,7 +68,10 @@ def build_timeline(cap: Manifest) -> Timeline:
                 events.extend(_read_viztracer(viz_file, files.clock, pid, proc.role,
                                               timeline))
             else:
-                timeline.diagnostics.append(f"{proc.role}: viztracer wrote no {viz_file.name}")
+                timeline.diagnostics.append(
+                    f"{proc.role}: viztracer wrote no {viz_file.name} (it starts at the "
+                    "program's first grpc.aio channel or server; --python-from-start "
+                    "records from interpreter start)")
         timeline.clock.setdefault(proc.role, {})["core"] = check_core_clock(events)
         _name_threads(timeline, pid, events, timeline.hooks.get(proc.role, {}).get("threads", {}))
         timeline.events.extend(events)
