@@ -204,7 +204,8 @@ def test_trace_client(installed: Installed) -> None:
     assert summary["rpc_count"] == summary["complete_rpcs"] == 3
     manifest = json.loads((run / "capture.json").read_text())
     assert manifest["versions"]["executable"] == str(installed.bin / "python")
-    assert (run / "trace.json").is_file() and (run / "client" / "viztracer.json").is_file()
+    assert (run / "trace.perfetto-trace").is_file()
+    assert (run / "client" / "viztracer.json").is_file()
     assert "Hello" in result.stdout  # the report on the terminal
 
 

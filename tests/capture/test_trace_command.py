@@ -177,7 +177,7 @@ def test_json_prints_the_run_for_scripts(tmp_path: Path) -> None:
     assert report["run_dir"] == str(out) and report["mode"] == "client"
     assert report["rpc_count"] == summary["rpc_count"] == 3
     assert report["complete_rpcs"] == summary["complete_rpcs"]
-    assert str(out / "trace.json") in report["files"]
+    assert str(out / "trace.perfetto-trace") in report["files"]
     assert [(p["role"], p["exit_status"]) for p in report["processes"]] == [
         ("server", 0), ("client", 0)]
     assert report["rpc"]["method"] == "/HelloService/Hello"

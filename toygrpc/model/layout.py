@@ -102,11 +102,19 @@ class RunLayout:
 
     @property
     def trace(self) -> Path:
-        return self.root / "trace.json"
+        """The run's trace for the Perfetto UI: the protobuf (the default), or the Chrome
+        JSON when only that was written."""
+        if not self.perfetto_trace.is_file() and self.json_trace.is_file():
+            return self.json_trace
+        return self.perfetto_trace
 
     @property
     def perfetto_trace(self) -> Path:
         return self.root / "trace.perfetto-trace"
+
+    @property
+    def json_trace(self) -> Path:
+        return self.root / "trace.json"
 
     @property
     def summary(self) -> Path:

@@ -61,7 +61,7 @@ class ShowJson(Renderer):
             "complete_rpcs": sum(r.complete for r in analysis.rpcs),
             "rpc": chosen,
             "stages": stage_rows(run.stage_stats),
-            "files": [str(p) for p in (layout.perfetto_trace, layout.trace, layout.summary,
+            "files": [str(p) for p in (layout.perfetto_trace, layout.json_trace, layout.summary,
                                        *layout.pictures(), layout.events, layout.manifest)
                       if p.is_file()],
             "view_command": f"toygrpc view {run.run_dir}",
