@@ -147,3 +147,18 @@ def test_the_timeline_holds_no_harness_code(runs: dict[tuple[str, bool], Run]) -
     assert "time.time_ns" not in names  # the hooks' clock reads
     assert any(n.startswith("UnaryUnaryMultiCallable.__call__") for n in names)
     assert any(n.startswith("EpollSelector.select") for n in names)
+
+
+@pytest.mark.browser
+def test_the_docs_screenshots_come_from_the_ui(
+        browser: PerfettoBrowser, runs: dict[tuple[str, bool], Run], tmp_path: Path) -> None:
+    """``python -m toygrpc.testing.screenshots`` (docs/reading-the-trace.md) still works:
+    an RPC, then a completion with its arrows, selected in the real UI."""
+    from toygrpc.testing.screenshots import RPC_SLICES, take_screenshots
+
+    assert f"'{RPC_CATEGORY}'" in RPC_SLICES
+    [trace] = PerfettoRenderer(out=tmp_path).render(runs[("both", True)])
+    shots = take_screenshots(trace, tmp_path / "img", browser)
+    assert [p.name for p in shots] == ["trace-rpc.png", "trace-flows.png"]
+    for shot in shots:
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

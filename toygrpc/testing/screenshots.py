@@ -1,24 +1,25 @@
 """Screenshots of a real trace in the real Perfetto UI, for docs/reading-the-trace.md.
 
-``python -m toygrpc.testing.screenshots [--run DIR] [--out docs/img]`` captures a small
-``trace both`` run (3 RPCs, Python layer on) unless given one, loads its trace into the
-UI in headless Chromium, and saves what the UI shows: an RPC selected, and a core
-completion selected with its arrows. The test suite runs the same code.
+``python -m toygrpc.testing.screenshots RUN_DIR [--out docs/img]`` loads the run's trace
+into the UI in headless Chromium and saves what the UI shows: an RPC selected, and a
+core completion selected with its arrows. The docs' pictures come from a
+``toygrpc trace both --rpcs 3`` run (docs/reading-the-trace.md has the command); the
+test suite runs the same code on its own capture.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from toygrpc.analysis.run import Run
-from toygrpc.render.perfetto import RPC_CATEGORY, PerfettoRenderer
+from toygrpc.errors import UsageError
 from toygrpc.testing.perfetto_ui import PerfettoBrowser, PerfettoUI
+from toygrpc.viewer.server import resolve_trace
 
 DOCS_IMAGES = Path("docs") / "img"
+RPC_SLICES = "s.category = 'rpc.call' and s.depth = 0"  # toygrpc.render.perfetto.RPC_CATEGORY
 SETTLE_S = 1.5  # the UI draws after its last query: let it finish before the picture
 EXPAND_ALL = """() => {
   const walk = (node) => { node.expand(); for (const child of node.children) walk(child); };
@@ -57,49 +58,42 @@ def first_slice(ui: PerfettoUI, where: str) -> int:
     return int(rows[0]["id"])
 
 
-def take_screenshots(run: Run, out: Path, browser: PerfettoBrowser) -> list[Path]:
-    """The pictures docs/reading-the-trace.md shows, from ``run``'s protobuf trace."""
+def take_screenshots(trace: Path, out: Path, browser: PerfettoBrowser) -> list[Path]:
+    """The pictures docs/reading-the-trace.md shows, from a ``trace both`` run's trace."""
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as folder:
-        [trace] = PerfettoRenderer(out=Path(folder)).render(run)
-        with browser.open(trace) as ui:
-            ui.page.wait_for_function("() => window.app.trace.workspace.children.length > 0")
-            # The server's side of the first RPC: its track is at the top of the page.
-            rpc = first_slice(ui, f"s.category = '{RPC_CATEGORY}' and s.depth = 0 and "
-                              "s.arg_set_id in (select arg_set_id from args where "
-                              "key = 'debug.side' and string_value = 'server')")
-            select(ui, rpc)
-            shots = [ui.screenshot(out / "trace-rpc.png")]
-            # The client's completion of its batch: an arrow in from the server's reply
-            # batch, one out to the poller's RETURN_EVENT.
-            completion = first_slice(ui, "s.name like 'cq_end_op_for_next%' and s.id in "
-                                     f"(select slice_in from flow f where {CROSS})")
-            select(ui, completion, zoom=False)
-            shots.append(ui.screenshot(out / "trace-flows.png"))
+    with browser.open(trace) as ui:
+        ui.page.wait_for_function("() => window.app.trace.workspace.children.length > 0")
+        # The server's side of the first RPC: its track is at the top of the page.
+        rpc = first_slice(ui, f"{RPC_SLICES} and "
+                          "s.arg_set_id in (select arg_set_id from args where "
+                          "key = 'debug.side' and string_value = 'server')")
+        select(ui, rpc)
+        shots = [ui.screenshot(out / "trace-rpc.png")]
+        # A completion the other process caused: the arrow in from the other side's
+        # batch start, the one out to the poller's RETURN_EVENT.
+        completion = first_slice(ui, "s.name like 'cq_end_op_for_next%' and s.id in "
+                                 f"(select slice_in from flow f where {CROSS})")
+        select(ui, completion, zoom=False)
+        shots.append(ui.screenshot(out / "trace-flows.png"))
     return shots
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toygrpc.testing.screenshots",
-                                     description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--run", type=Path, help="a run directory (default: capture "
-                        "`trace both --rpcs 3` in a temporary folder)")
+                                     description="Screenshots of a run's trace in the real "
+                                     "Perfetto UI (headless Chromium).")
+    parser.add_argument("run", type=Path, metavar="RUN_DIR_OR_TRACE",
+                        help="a `toygrpc trace both` run directory, or its trace file")
     parser.add_argument("--out", type=Path, default=DOCS_IMAGES,
                         help=f"folder for the PNGs (default {DOCS_IMAGES})")
     options = parser.parse_args(argv)
-    from toygrpc import pipeline
-
-    with tempfile.TemporaryDirectory() as folder:
-        if options.run is not None:
-            run = pipeline.load_run(options.run)
-        else:
-            from toygrpc.capture.launch import CaptureOptions
-
-            run = pipeline.capture_run(CaptureOptions(mode="both", out=Path(folder) / "both",
-                                                      rpcs=3))
-        with PerfettoBrowser() as browser:
-            for path in take_screenshots(run, options.out, browser):
-                print(path)
+    try:
+        trace = resolve_trace(options.run)
+    except UsageError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    with PerfettoBrowser() as browser:
+        for path in take_screenshots(trace, options.out, browser):
+            print(path)
     return 0
 
 
