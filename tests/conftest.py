@@ -59,10 +59,11 @@ def hello_server() -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[PerfettoBrowser]:
-    """One headless Chromium with the Perfetto UI for the whole session (Playwright's
-    sync API allows one at a time)."""
+    """One headless Chromium with the Perfetto UI per test module. Not per session:
+    Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+    and later tests call asyncio.run (and it allows one browser at a time)."""
     require(shutil.which("chromium") is not None,
             "Chromium is not installed (apt-get install chromium)")
     try:
