@@ -122,7 +122,7 @@ def test_the_client_server_arrows_cross_processes(
             "join thread_track a on s_out.track_id = a.id join thread ta on ta.utid = a.utid "
             "join thread_track b on s_in.track_id = b.id join thread tb on tb.utid = b.utid "
             "where ta.upid != tb.upid")}
-        stage = ui.query("select count(*) as n from args where key = 'debug.core_and_network'")
+        stage = ui.query("select count(*) as n from args where key = 'debug.core_and_network_us'")
     assert names == {"grpc_call_start_batch -> cq_end_op_for_next"}
     assert stage[0]["n"] >= len(run.analysis.rpcs)  # each batch's arrival names its stage
 

@@ -145,11 +145,12 @@ def build_model(run: Run) -> TraceModel:
     arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
     stage_of_link = link_stages(analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
-        stage = stage_of_link.get((id(source), id(target)), f"network ({label})")
+        stage = stage_of_link.get((id(source), id(target)),
+                                  "network_" + label.replace(" -> ", "_to_"))
         model.flow_names[flow_id] = stage
         flows_out[id(source)].append(flow_id)
         flows_in[id(target)].append(flow_id)
-        arrivals[id(target)][stage] = round((target.ts - source.ts) / 1000, 3)
+        arrivals[id(target)][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
 
     def rel(ts: int) -> int:
         return ts - origin

@@ -50,6 +50,22 @@ CROSS = ("(select upid from thread_track tt join thread using(utid) join slice a
          "where b.id = f.slice_in)")
 
 
+def enlarge_details(ui: PerfettoUI, top: float = 0.55) -> None:
+    """Drag the details panel's tab bar up, so that a slice's arguments show whole."""
+    tab = ui.page.get_by_text("Current Selection").first
+    box = tab.bounding_box()
+    viewport = ui.page.viewport_size
+    if box is None or viewport is None:
+        return  # nothing to drag: the picture shows the panel at its usual height
+    x, y = box["x"] + box["width"] + 200, box["y"] + box["height"] / 2
+    ui.page.mouse.move(x, y)
+    ui.page.mouse.down()
+    ui.page.mouse.move(x, viewport["height"] * top, steps=10)
+    ui.page.mouse.up()
+    ui.page.evaluate("() => window.app.trace.selection.scrollToSelection()")
+    time.sleep(SETTLE_S)
+
+
 def first_slice(ui: PerfettoUI, where: str) -> int:
     rows = ui.query("select s.id from slice s join track t on s.track_id = t.id "
                     f"where {where} order by s.ts limit 1")
@@ -68,12 +84,14 @@ def take_screenshots(trace: Path, out: Path, browser: PerfettoBrowser) -> list[P
                           "s.arg_set_id in (select arg_set_id from args where "
                           "key = 'debug.side' and string_value = 'server')")
         select(ui, rpc)
+        enlarge_details(ui)
         shots = [ui.screenshot(out / "trace-rpc.png")]
         # A completion the other process caused: the arrow in from the other side's
         # batch start, the one out to the poller's RETURN_EVENT.
         completion = first_slice(ui, "s.name like 'cq_end_op_for_next%' and s.id in "
                                  f"(select slice_in from flow f where {CROSS})")
         select(ui, completion, zoom=False)
+        enlarge_details(ui, top=0.5)
         shots.append(ui.screenshot(out / "trace-flows.png"))
     return shots
 
