@@ -133,6 +133,22 @@ class FutureResolved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FutureCancelled(Event):
+    """``cancel()`` on a future: its waiter gave up (the awaiting task was cancelled), so
+    the completion that comes later resolves nothing."""
+
+    kind: ClassVar[str] = "future.cancelled"
+    hook: ClassVar[str] = "future.resolve"
+    future_id: int
+
+    def title(self) -> str:
+        return "future.cancel"
+
+    def details(self) -> dict[str, Any]:
+        return {"future": hex(self.future_id)}
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResumed(Event):
     """The callback a task registered on a future began: the awaiting coroutine goes on."""
 
@@ -250,16 +266,26 @@ class RpcStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class RpcFinished(Event):
-    """The RPC's awaiting code got its outcome (client), or its handler returned (server)."""
+    """The RPC's awaiting code got its outcome (client), or its handler returned (server).
+
+    ``status`` is the gRPC status code's name (``OK``, ``DEADLINE_EXCEEDED``...);
+    ``status_details`` its details string, if any."""
 
     kind: ClassVar[str] = "rpc.finished"
     category: ClassVar[Category] = "rpc"
     call_id: int
     status: str
     side: str  # model.types.Side
+    status_details: str = ""
 
     def title(self) -> str:
         return f"RPC done {self.status}"
+
+    def hook_name(self) -> str:
+        return "rpc.client" if self.side == "client" else "glue.server"
+
+    def details(self) -> dict[str, Any]:
+        return {"details": self.status_details} if self.status_details else {}
 
 
 # --- the core's own trace -----------------------------------------------------------
