@@ -630,11 +630,19 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
             else:
                 rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
                                 last_event.get(e.pid, e.ts), "unfinished", link=e.link))
-    for h in handlers:
+    handlers.sort(key=lambda h: h.ts)
+    next_handler: dict[tuple[int, int], int] = {}  # RPCState ids are reused
+    limits: list[int] = []
+    for h in reversed(handlers):
+        limits.append(next_handler.get((h.pid, h.call), FOREVER))
+        next_handler[(h.pid, h.call)] = h.ts
+    limits.reverse()
+    for h, limit in zip(handlers, limits, strict=True):
         lookup = first_at_or_after(lookups.get((h.pid, h.call), []), h.ts)
         link = lookup.detail if lookup is not None and lookup.ts <= h.ts + h.dur else ""
+        # the status is sent by the handler's task, or after it (an exception's status)
         told = first_at_or_after(server_finished.get((h.pid, h.call), []), h.ts)
-        if told is not None and told.ts <= h.ts + h.dur:
+        if told is not None and told.ts < limit:
             status, details = told.status, told.status_details
         else:
             status, details = SERVER_ERROR_STATUS.get(h.error, "UNKNOWN") if h.error else "OK", ""

@@ -42,6 +42,8 @@ class CaptureOptions:
     tracers: tuple[str, ...] = DEFAULT_TRACERS
     driver: Driver = "python"
     script: tuple[str, ...] = ()
+    messages: int = 3
+    scenario: str = ""
 
 
 def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
@@ -60,8 +62,19 @@ def traced_command(out: Path, target: list[str], python_layer: bool) -> list[str
 
 
 def client_target(options: CaptureOptions, address: str) -> list[str]:
+    scenario = ["--scenario", options.scenario] if options.scenario else []
     return ["-m", "toygrpc.client", "--target", address, "--rpcs", str(options.rpcs),
-            "--concurrency", str(options.concurrency), "--method", options.method]
+            "--concurrency", str(options.concurrency), "--method", options.method,
+            "--messages", str(options.messages), *scenario]
+
+
+def closed_address() -> str:
+    """A loopback address nothing listens on (the server-unavailable scenario's target)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 class RunningServer:
@@ -152,7 +165,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "method": options.method, "target": options.target,
                            "python_layer": options.python_layer,
                            "tracers": list(options.tracers), "driver": options.driver,
-                           "script": list(options.script)})
+                           "script": list(options.script), "messages": options.messages,
+                           "scenario": options.scenario or None})
     options.out.mkdir(parents=True, exist_ok=True)
     env = core_env(options.tracers)
     if options.mode == "both":
@@ -165,7 +179,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
         if options.mode in ("client", "server", "both") and options.target is None:
             traced_server = options.mode in ("server", "both")
             status("starting the Hello server" + (" under capture" if traced_server else ""))
-            target = ["-m", "toygrpc.server", "--bind", "localhost:0"]
+            target = ["-m", "toygrpc.server", "--bind", "localhost:0",
+                      *(["--scenarios"] if options.scenario else [])]
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer)
@@ -176,6 +191,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
         address = options.target or (server.address if server else "")
+        if options.scenario == "server-unavailable":
+            address = closed_address()
 
         if options.mode in ("client", "both"):
             status(f"tracing {options.rpcs} {options.method} RPC(s) from the client")
@@ -186,6 +203,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                               on_progress=progress)
             cap.processes.append(TracedProcess(role, 0, True, options.python_layer,
                                                command_target, code))
+            if options.scenario:
+                outcome = cap.layout.process(role).stdout.read_text().strip()
+                cap.diagnostics.append(f"scenario {options.scenario}: {outcome}")
             if code != 0:
                 cap.diagnostics.append(f"the client exited with status {code}: "
                                        f"{_last_foreign_line(cap.layout.process(role).core_log)}")
