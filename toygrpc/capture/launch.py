@@ -169,10 +169,11 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "scenario": options.scenario or None})
     options.out.mkdir(parents=True, exist_ok=True)
     env = core_env(options.tracers)
-    if options.mode == "both":
+    if options.mode in ("both", "run"):
         from toygrpc.capture.hooks import LINK_ENV
 
-        env[LINK_ENV] = "1"  # client and server both traced: tie their RPCs together
+        # client and server both traced (a program may be both): tie their RPCs together
+        env[LINK_ENV] = "1"
     plain_env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE",)}
     server: RunningServer | None = None
     try:
