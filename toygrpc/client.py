@@ -117,7 +117,7 @@ async def call_once(stub: hello_pb2_grpc.HelloServiceStub, method: str, x: str,
     if isinstance(call, grpc.aio.UnaryUnaryCall | grpc.aio.StreamUnaryCall):
         reply = await call
         return [reply.x]
-    return [r.x async for r in call]  # type: ignore[attr-defined]  # a stream-response call
+    return [r.x async for r in call]  # a stream-response call: UnaryStream or StreamStream
 
 
 async def call_expecting(stub: hello_pb2_grpc.HelloServiceStub, method: str,

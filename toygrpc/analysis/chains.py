@@ -60,8 +60,8 @@ STEPS = ("created", "core_call", "completed", "returned", "woken", "drained", "r
          "resumed")
 STAGES = {
     "created": ("python_before_core",
-                "Python before the core: from the RPC's start (or the previous step) to the "
-                "batch being handed to the core"),
+                "Python before the core: a batch's hand-off to the core (execute_batch), and "
+                "an RPC's time while none of its batches is under way and one is to come"),
     "core_call": ("python_before_core", ""),
     "completed": ("core_and_network",
                   "in the core and on the network: from the batch start to a core thread "
@@ -71,7 +71,7 @@ STAGES = {
                  "it on the poller thread"),
     "woken": ("poller_to_wake",
               "poller to main-thread wake: from RETURN_EVENT to the loop's selector returning "
-              "the poller's fd"),
+              "the poller's fd (0 for a completion that found the loop awake: shared)"),
     "drained": ("wake_to_drain", "wake to drain: from the wake-up to the queue drain starting"),
     "resolved": ("drain_to_resolution",
                  "drain to resolution: from the drain's start to set_result on the future"),
@@ -82,8 +82,8 @@ STAGE_ORDER = ("python_before_core", "core_and_network", "core_to_poller", "poll
                "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core",
                "awaiting_call")
 STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
-    "python_after_core": "Python after the core: from the last task resumption to the RPC's "
-                         "outcome reaching the caller",
+    "python_after_core": "Python after the core: from the RPC's last chain to its outcome "
+                         "reaching the caller (client) or its handler returning (server)",
     "awaiting_call": "server only: from a request-call being posted to a client's call "
                      "completing it (idle time, not work)",
 }

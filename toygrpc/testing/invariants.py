@@ -6,6 +6,8 @@ Each check returns the violations it found, as lines that say where; none = it h
 
 from __future__ import annotations
 
+import itertools
+
 from toygrpc.analysis.chains import STAGE_ORDER, Analysis, Chain, Rpc
 from toygrpc.analysis.stages import stage_samples
 
@@ -18,7 +20,7 @@ def chain_violations(chain: Chain, where: str) -> list[str]:
     """Steps in time order, no negative share, arrows never back in time."""
     problems = []
     steps = chain.steps()
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in itertools.pairwise(steps):
         if after.at < before.at:
             problems.append(f"{where}: {after.name} at {after.at} before {before.name}")
         if after.delta is None or after.delta < 0:
@@ -49,7 +51,7 @@ def rpc_violations(rpc: Rpc, where: str) -> list[str]:
         problems.append(f"{where}: negative stages {negative}")
     pieces = rpc.timeline()
     if pieces and (pieces[0][0] != rpc.start or pieces[-1][1] != rpc.end
-                   or any(a[1] != b[0] for a, b in zip(pieces, pieces[1:], strict=False))):
+                   or any(a[1] != b[0] for a, b in itertools.pairwise(pieces))):
         problems.append(f"{where}: its timeline does not tile [start, end]")
     if not rpc.complete and not rpc.end_reason:
         problems.append(f"{where}: incomplete ({rpc.missing}) without a named reason")
@@ -69,6 +71,9 @@ def violations(analysis: Analysis) -> list[str]:
     for number, chain in enumerate(analysis.chains, 1):
         if id(chain) not in in_rpcs:
             problems.extend(chain_violations(chain, f"chain {number} (outside RPCs)"))
+    for a, b, label in analysis.all_links():
+        if b.ts < a.ts - CORE_STAMP_NS:
+            problems.append(f"a {label} arrow goes back in time ({a.title()} -> {b.title()})")
     for stage, values in stage_samples(analysis).items():
         if values and min(values) < 0:
             problems.append(f"stage {stage}: a negative sample {min(values)}")
