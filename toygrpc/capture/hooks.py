@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.model.events import (
+    MESSAGE_GLUE,
     DrainSpan,
     Event,
     FutureCancelled,
@@ -345,6 +346,7 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
     is_lookup = name == "_find_method_handler"
     is_finisher = name in HANDLER_FINISHERS
     is_error_status = name == "_send_error_status_from_server"
+    is_message = name in MESSAGE_GLUE
 
     async def traced(*args: Any, **kwargs: Any) -> Any:
         started = now()
@@ -364,6 +366,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         elif is_lookup:
             call = _current_call.get()
             detail = _link_from_metadata(args[1] if len(args) > 1 else ())
+        elif is_message and args:
+            detail = "client" if type(args[0]).__name__ == "_AioCall" else "server"
         elif is_error_status and len(args) > 2:
             rec.add(RpcFinished, ts=started, pid=rec.pid, tid=tid, call_id=call,
                     status=_code_name(args[1]), side="server", status_details=str(args[2] or ""))
@@ -429,6 +433,7 @@ def _install_glue(rec: Recorder) -> None:
                          f"cygrpc has no module-level execute_batch in grpcio {_grpc_version()}")
     else:
         rec.attached["glue.execute_batch"] = "cygrpc.execute_batch"
+        rec.attached["glue.client"] = "cygrpc message functions, called by client calls"
     server_missing = [n for n in missing if n != "execute_batch"]
     if server_missing:
         rec.attached["glue.server"] = "partial: missing " + ", ".join(server_missing)

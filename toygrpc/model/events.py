@@ -31,9 +31,13 @@ Category = Literal["hook", "glue", "rpc", "core", "python"]
 # event kind below names the one that records it.
 HOOK_NAMES = (
     "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
-    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.server",
-    "rpc.client",
+    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.client",
+    "glue.server", "rpc.client",
 )
+# Glue functions that client calls and server handlers both use: a span of one of them
+# names its side in ``detail``.
+MESSAGE_GLUE = ("_receive_message", "_send_message", "_send_initial_metadata",
+                "_receive_initial_metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +217,8 @@ class GlueSpan(Event):
     ops: tuple[str, ...] = ()
     error: str = ""
     call: int = 0  # identity of the call object (client _AioCall, server RPCState)
-    detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id
+    detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id;
+    # MESSAGE_GLUE: "client" or "server"
 
     def title(self) -> str:
         return f"cygrpc.{self.name}"
@@ -229,7 +234,11 @@ class GlueSpan(Event):
         return args
 
     def hook_name(self) -> str:
-        return "glue.execute_batch" if self.name == "execute_batch" else "glue.server"
+        if self.name == "execute_batch":
+            return "glue.execute_batch"
+        if self.name in MESSAGE_GLUE and self.detail == "client":
+            return "glue.client"
+        return "glue.server"
 
 
 @dataclass(frozen=True, slots=True)
