@@ -78,6 +78,12 @@ def test_summary_says_status_details_and_why(scenario_run: tuple[str, Run]) -> N
             assert chain["outcome"] in ("ok", "failed", "cancelled", "in_flight", "incomplete")
             assert chain["complete"] or chain["end_reason"]
     assert any(f"scenario {name}:" in line for line in summary["diagnostics"])
+    if SCENARIOS[name].ask != "die":
+        # the server stopped with request-calls posted: the core failed them (ok=false),
+        # and their chains say so rather than "incomplete"
+        cut = [c for c in summary["chains_outside_rpcs"] if c["kind"] == "request_call"]
+        assert cut and all(c["outcome"] == "failed" and not c["ok"] for c in cut), cut
+        assert all(c["end_reason"].startswith("failed: the completion was not ok") for c in cut)
 
 
 def test_unfinished_call_is_in_flight_when_the_program_stops(tmp_path: Path) -> None:

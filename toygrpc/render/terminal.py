@@ -160,7 +160,7 @@ class RpcSwimlane:
         legend = Text()
         for number, owner, chain in model.chains:
             what = chain.kind if chain.kind != "batch" else f"batch {short_ops(chain.ops)}"
-            status = "" if chain.complete else f" (incomplete: no {chain.missing})"
+            status = f" ({chain.end_reason})" if chain.end_reason else ""
             legend.append(f"#{number} ", "bold")
             legend.append(f"{owner.side}: {what}{status}\n")
         for r in (model.rpc, model.rpc.peer):
