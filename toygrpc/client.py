@@ -316,6 +316,8 @@ def _scenario_report(name: str, results: list[list[str]]) -> int:
         counts[status] = counts.get(status, 0) + 1
     for status, count in sorted(counts.items()):
         verdict = "as the scenario expects" if status == expected else f"expected {expected}"
+        if status == "OK" and SCENARIOS[name].ask:
+            verdict += "; does the server run with --scenarios?"
         print(f"{count} RPC(s) ended {status} ({verdict})")
     return 0 if set(counts) == {expected} else 1
 
