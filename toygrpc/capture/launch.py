@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from toygrpc.model.types import Driver, Mode
 from toygrpc.server import READY_PREFIX
 
 DEFAULT_TRACERS = ("api",)
+METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
 
 
@@ -126,8 +128,10 @@ def program_stderr(path: Path) -> list[str]:
     from toygrpc.capture.corelog import LINE
 
     try:
+        # "key=K value=V" lines continue the core's op lines (metadata): the core's too
         return [ln for ln in path.read_text(errors="replace").splitlines()
-                if ln.strip() and not LINE.match(ln) and not ln.startswith("toygrpc: hook")]
+                if ln.strip() and not LINE.match(ln) and not ln.startswith("toygrpc: hook")
+                and not METADATA_LINE.match(ln)]
     except OSError:
         return []
 
