@@ -78,6 +78,8 @@ def test_summary_says_status_details_and_why(scenario_run: tuple[str, Run]) -> N
             assert chain["outcome"] in ("ok", "failed", "cancelled", "in_flight", "incomplete")
             assert chain["complete"] or chain["end_reason"]
     assert any(f"scenario {name}:" in line for line in summary["diagnostics"])
+    # a killed server wrote no hook events: that is said, and it is not taken for sync grpc
+    assert not any("without grpc.aio" in line for line in summary["diagnostics"])
     if SCENARIOS[name].ask != "die":
         # the server stopped with request-calls posted: the core failed them (ok=false),
         # and their chains say so rather than "incomplete"

@@ -195,9 +195,10 @@ def not_grpc_aio(events: list[Event]) -> str:
     """One line when a process used grpc but not grpc.aio ("" otherwise): the harness
     follows grpc.aio's calls; a synchronous program's core activity is kept, unexplained."""
     batches = sum(isinstance(e, CoreBatchStarted) for e in events)
+    hooked = any(e.category != "core" and e.category != "python" for e in events)
     aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted) and
               (not isinstance(e, FutureCreated) or e.in_batch) for e in events)
-    if not batches or aio:
+    if not batches or aio or not hooked:  # without hook events, nothing can be told
         return ""
     threads = len({e.tid for e in events if isinstance(e, CoreBatchStarted)})
     return (f"this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
