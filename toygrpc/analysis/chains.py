@@ -17,9 +17,13 @@ How the pieces are matched (the core log and the hooks share no id):
 - the start's tag is then followed to the next completion and RETURN_EVENT of that tag
   (tags are addresses, reused after free: always the next one in time);
 - the future's own id leads to its resolution, whose drain id leads to the drain, and
-  the drain to the wake-up just before it.
+  the drain to the wake-up just before it; a waiter nobody resolved (cancelled, or the
+  program stopped) is followed to the drain running at or after its RETURN_EVENT.
 
-Analysis passes are plain functions ``(timeline) -> result``.
+Time is attributed here and nowhere else: ``Chain.steps()`` (each step's share of its
+chain, in time order by construction), ``Rpc.timeline()``/``Rpc.stages()`` (an RPC's
+latency divided among its overlapping chains so that every instant counts once; see
+docs/summary.md). Analysis passes are plain functions ``(timeline) -> result``.
 """
 
 from __future__ import annotations
