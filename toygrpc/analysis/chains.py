@@ -75,7 +75,8 @@ STAGES = {
                  "it on the poller thread"),
     "woken": ("poller_to_wake",
               "poller to main-thread wake: from RETURN_EVENT to the loop's selector returning "
-              "the poller's fd (0 for a completion that found the loop awake: shared)"),
+              "the poller's fd, or, when the loop was already awake (a shared wake), to the "
+              "loop getting to the completion"),
     "drained": ("wake_to_drain", "wake to drain: from the wake-up to the queue drain starting"),
     "resolved": ("drain_to_resolution",
                  "drain to resolution: from the drain's start to set_result on the future"),
@@ -198,31 +199,44 @@ class Chain:
         it and that stage's share: the one attribution of time that every view reads.
 
         A step's time ``at`` is its event's time, or the previous step's if the event came
-        earlier: a wake or drain that began before this chain's RETURN_EVENT served an
-        earlier handoff (the drain loop pops until the queue is empty), so the chain did not
-        wait for it (``shared``, share 0); the core's log stamps are whole microseconds, so a
-        core step may read up to 1 µs before the hook step it follows (share 0 too)."""
-        result: list[Step] = []
-        previous_at = 0
-        previous_name = ""
+        earlier (the core's log stamps whole microseconds, so a core step may read up to
+        1 µs before the hook step it follows). A wake or drain that began before this
+        chain's RETURN_EVENT served an earlier handoff (the loop was awake, or the drain loop
+        popping until the queue is empty): it is ``shared``, placed when it actually reached
+        this chain (the next step's time), and its share is the time the chain actually
+        waited for it; the steps after it then take no more time for it."""
+        observed = self._observed()
         returned = self.returned.ts if self.returned is not None else None
-        for name, event in self._observed():
-            if not result:
-                result.append(Step(name, event, "", None, at=event.ts))
+        shared = [name in ("woken", "drained") and returned is not None and event.ts < returned
+                  for name, event in observed]
+        times: list[int] = []
+        for _, event in observed:
+            times.append(max(event.ts, times[-1]) if times else event.ts)
+        # a shared step is placed where the chain was served: the next unshared step's time
+        following = times[-1] if times else 0
+        for index in range(len(observed) - 1, -1, -1):
+            if shared[index]:
+                times[index] = max(times[index], following)
             else:
-                at = max(event.ts, previous_at)
-                shared = (name in ("woken", "drained") and returned is not None
-                          and event.ts < returned)
+                following = times[index]
+        result: list[Step] = []
+        previous_name = ""
+        for (name, event), is_shared, at in zip(observed, shared, times, strict=True):
+            if not result:
+                result.append(Step(name, event, "", None, at=at))
+            else:
                 result.append(Step(name, event, self.stage_of(name, previous_name),
-                                   at - previous_at, self._note(name, shared), shared, at))
-            previous_at, previous_name = result[-1].at, name
+                                   at - result[-1].at, self._note(name, is_shared), is_shared,
+                                   at))
+            previous_name = name
         return result
 
     def _note(self, name: str, shared: bool) -> str:
         if name == "completed" and self.kind != "batch":
             return "a client's call arrived"
         if shared and name == "woken":
-            return "shared: the loop was already awake for an earlier completion"
+            return "shared: the loop was already awake for an earlier completion; " \
+                "the wait is until it got to this one"
         if shared and name == "drained":
             return "shared: a drain already running picked this completion up"
         if name == "cancelled":
@@ -351,11 +365,25 @@ class Rpc:
 
     def steps(self) -> list[tuple[int, Step]]:
         """Every causal step of the RPC's chains, numbered by chain (1-based), in order.
+
         Each step carries its own chain's stage (``Chain.steps()``): per-message chains
         keep their own stages, which may overlap; ``stages()`` says how the RPC's latency
-        divides."""
-        return [(number, step) for number, chain in enumerate(self.chains, 1)
-                for step in chain.steps()]
+        divides. A client chain made while none of the RPC's chains was under way counts
+        its ``created`` step from the RPC's start or the last step before it: Python's time
+        (``python_before_core``), as ``stages()`` counts it too.
+        """
+        result: list[tuple[int, Step]] = []
+        cursor = self.start
+        for number, chain in enumerate(self.chains, 1):
+            steps = chain.steps()
+            for step in steps:
+                if step.name == "created" and self.side == "client" and step.at >= cursor:
+                    step = Step(step.name, step.event, "python_before_core", step.at - cursor,
+                                step.note, step.shared, step.at)
+                result.append((number, step))
+            if steps:
+                cursor = max(cursor, steps[-1].at)
+        return result
 
     def timeline(self) -> list[tuple[int, int, str]]:
         """The RPC's latency cut into ``(begin, end, stage)`` pieces that tile
