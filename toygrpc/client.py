@@ -21,7 +21,6 @@ from toygrpc.addresses import parse_host_port
 from toygrpc.cmdline import OneLineParser, positive_int, run_guarded
 from toygrpc.errors import RpcFailed, UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
-from toygrpc.server import MAX_MESSAGES, MESSAGES_KEY, SCENARIO_KEY
 
 DEFAULT_TARGET = "localhost:8080"
 # When set (by `toygrpc trace`), the client reports RPCs done on stdout for a progress bar.
@@ -31,6 +30,11 @@ METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
 # A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".
 MAX_TIMEOUT = 365 * 24 * 3600.0
+# Call metadata the Hello server reads (toygrpc.server: MESSAGES_KEY, SCENARIO_KEY,
+# MAX_MESSAGES; the two modules may not import each other, a test keeps them equal).
+MESSAGES_KEY = "toygrpc-messages"
+SCENARIO_KEY = "toygrpc-scenario"
+MAX_MESSAGES = 100_000
 # How many calls grpc's core server holds for its application before it cancels the excess
 # (grpc.server.max_pending_requests): a grpc.aio server takes new calls one at a time, so
 # a burst of more concurrent calls than this overflows it.

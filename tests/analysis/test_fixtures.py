@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from toygrpc.analysis.chains import Analysis, analyze
+from toygrpc.analysis.invariants import violations
 from toygrpc.model.timeline import Timeline
-from toygrpc.testing.invariants import violations
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 

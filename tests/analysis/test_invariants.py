@@ -1,6 +1,6 @@
 """The stage breakdown holds for every call shape, on live captures: every chain's steps in
 time order, no negative stage, each RPC's stages adding up to its latency exactly, every
-RPC with every stage or a named reason (``toygrpc.testing.invariants``)."""
+RPC with every stage or a named reason (``toygrpc.analysis.invariants``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from toygrpc.analysis.chains import Rpc
+from toygrpc.analysis.invariants import violations
 from toygrpc.analysis.run import Run
 from toygrpc.capture.launch import CaptureOptions
 from toygrpc.pipeline import capture_run
-from toygrpc.testing.invariants import violations
 
 STREAM_MESSAGES = 30
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from toygrpc.analysis.invariants import violations
 from toygrpc.analysis.run import Run
 from toygrpc.capture.launch import CaptureOptions
 from toygrpc.cli import main
@@ -18,7 +19,6 @@ from toygrpc.pipeline import capture_run
 from toygrpc.render.perfetto import PerfettoRenderer
 from toygrpc.render.summary import SummaryRenderer
 from toygrpc.render.terminal import RpcSwimlane, StageTable, rpc_stage_line, us
-from toygrpc.testing.invariants import violations
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "four_shapes.py"
 REPLIES, CHAT = 40, 10

@@ -1,5 +1,5 @@
 """What must hold on every run the harness analyses, whatever the call shapes: a checker
-that tests (and users) can run on a live capture or a saved run directory.
+that tests (and users) can run on the analysis of a live capture or a saved run.
 
 Each check returns the violations it found, as lines that say where; none = it holds.
 """
