@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX
+from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX, SCENARIOS
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest, TracedProcess
@@ -46,6 +46,13 @@ class CaptureOptions:
     script: tuple[str, ...] = ()
     messages: int = 3
     scenario: str = ""
+
+
+def check_scenario(name: str) -> str:
+    """``name`` if it is one of the Hello client's scenarios ("" for none), else a UsageError."""
+    if name and name not in SCENARIOS:
+        raise UsageError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}")
+    return name
 
 
 def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
