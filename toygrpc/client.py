@@ -54,8 +54,8 @@ class Scenario:
 
 
 SCENARIOS = {s.name: s for s in (
-    Scenario("deadline-exceeded", "the server sleeps past the call's deadline "
-             f"({0.2:g}s)", "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED", "sleep"),
+    Scenario("deadline-exceeded", "the server sleeps past the call's 0.2 s deadline",
+             "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED", "sleep"),
     Scenario("client-cancel", "the client cancels the call while the server sleeps",
              "CANCELLED", "CANCELLED", "sleep"),
     Scenario("server-abort", "the server aborts with INVALID_ARGUMENT and details",
@@ -67,7 +67,7 @@ SCENARIOS = {s.name: s for s in (
     Scenario("server-killed", "the server process is killed mid-call: UNAVAILABLE",
              "UNAVAILABLE", None, "die"),
 )}
-SCENARIO_DEADLINE_S = 0.2
+SCENARIO_DEADLINE_S = 0.2  # as the deadline-exceeded scenario's help says
 CANCEL_AFTER_S = 0.1
 
 
