@@ -74,3 +74,12 @@ def test_a_used_directory_is_refused_in_one_line(trace: Trace) -> None:
     with pytest.raises(UsageError) as error:
         toygrpc.trace_client(rpcs=1, out=trace.run_dir)
     assert "\n" not in str(error.value)
+
+
+def test_a_scenario_from_python(tmp_path: Path) -> None:
+    traced = toygrpc.trace_both(rpcs=1, python_layer=False, out=tmp_path / "run",
+                                scenario="server-abort")
+    assert sorted(r.status for r in traced.rpcs) == ["INVALID_ARGUMENT"] * 2
+    with pytest.raises(UsageError) as error:
+        toygrpc.trace_both(rpcs=1, out=tmp_path / "other", scenario="no-such")
+    assert "\n" not in str(error.value) and "server-abort" in str(error.value)

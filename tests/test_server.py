@@ -258,3 +258,46 @@ def test_signal_stops_the_server_during_an_open_stream(
         finally:
             release.set()
 
+
+
+def test_scenarios_are_obeyed_only_when_the_server_is_asked_to(hello_server: str) -> None:
+    """A server started plainly ignores the scenario metadata (one of them kills it); one
+    started with --scenarios fails each call the way the scenario says, on both ends."""
+    plain = run(module("toygrpc.client", "--target", hello_server, "--scenario",
+                       "server-abort"))
+    assert plain.returncode == 1 and "ended OK" in plain.stdout and "--scenarios" in plain.stdout
+    proc, address = start_server("--scenarios")
+    try:
+        # a stream's writes may race the server's early status (grpc.aio then reports
+        # INTERNAL): the failing handlers are tried on unary calls, the waits on streams
+        shapes = {"server-abort": "unary", "server-exception": "unary",
+                  "client-cancel": "bidi", "deadline-exceeded": "server-stream"}
+        results = run_all({name: module("toygrpc.client", "--target", address, "--method",
+                                        method, "--messages", "5", "--scenario", name)
+                           for name, method in shapes.items()})
+        for name, result in results.items():
+            assert result.returncode == 0, (name, result.stdout, result.stderr)
+            assert "as the scenario expects" in result.stdout
+        killed = run(module("toygrpc.client", "--target", address, "--scenario",
+                            "server-killed"))
+        assert killed.returncode == 0 and "UNAVAILABLE" in killed.stdout, killed
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_server_stream_sends_the_messages_asked_for(hello_server: str) -> None:
+    result = run(module("toygrpc.client", "--target", hello_server, "--method",
+                        "server-stream", "--messages", "12"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "Hello, hey! #12"
+    assert len(result.stdout.splitlines()) == 12
+
+
+def test_client_and_server_agree_on_the_call_metadata() -> None:
+    from toygrpc import client, server
+
+    assert (client.MESSAGES_KEY, client.SCENARIO_KEY, client.MAX_MESSAGES) == (
+        server.MESSAGES_KEY, server.SCENARIO_KEY, server.MAX_MESSAGES)

@@ -24,7 +24,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from toygrpc import pipeline
 from toygrpc.analysis.chains import Chain, Rpc
 from toygrpc.analysis.run import Run
-from toygrpc.capture.launch import DEFAULT_TRACERS, CaptureOptions
+from toygrpc.capture.launch import DEFAULT_TRACERS, CaptureOptions, check_scenario
 from toygrpc.errors import UsageError
 from toygrpc.model.types import Driver, Mode
 from toygrpc.render.notebook import RunView, swimlane_svg
@@ -118,11 +118,13 @@ def _trace(mode: Mode, out: str | Path | None, quiet: bool, **options: Any) -> T
 def trace_client(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                  python_layer: bool = True, out: str | Path | None = None,
                  target: str | None = None, tracers: Sequence[str] = (),
-                 quiet: bool = True) -> Trace:
-    """Start the Hello server, trace the Hello client making ``rpcs`` calls."""
+                 quiet: bool = True, messages: int = 3, scenario: str = "") -> Trace:
+    """Start the Hello server, trace the Hello client making ``rpcs`` calls (``messages``
+    per stream; ``scenario``: calls that fail on purpose, as ``--scenario``)."""
     return _trace("client", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
                   python_layer=python_layer, target=target,
-                  tracers=(*DEFAULT_TRACERS, *tracers))
+                  tracers=(*DEFAULT_TRACERS, *tracers), messages=messages,
+                  scenario=check_scenario(scenario))
 
 
 def trace_server(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
@@ -135,10 +137,11 @@ def trace_server(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
 
 def trace_both(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                python_layer: bool = True, out: str | Path | None = None,
-               quiet: bool = True) -> Trace:
+               quiet: bool = True, messages: int = 3, scenario: str = "") -> Trace:
     """Trace the Hello server and client on one timeline, each RPC linked across."""
     return _trace("both", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
-                  python_layer=python_layer)
+                  python_layer=python_layer, messages=messages,
+                  scenario=check_scenario(scenario))
 
 
 def trace_script(script: str | Path, *args: str, python_layer: bool = True,

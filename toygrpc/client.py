@@ -30,10 +30,45 @@ METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
 # A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".
 MAX_TIMEOUT = 365 * 24 * 3600.0
+# Call metadata the Hello server reads (toygrpc.server: MESSAGES_KEY, SCENARIO_KEY,
+# MAX_MESSAGES; the two modules may not import each other, a test keeps them equal).
+MESSAGES_KEY = "toygrpc-messages"
+SCENARIO_KEY = "toygrpc-scenario"
+MAX_MESSAGES = 100_000
 # How many calls grpc's core server holds for its application before it cancels the excess
 # (grpc.server.max_pending_requests): a grpc.aio server takes new calls one at a time, so
 # a burst of more concurrent calls than this overflows it.
 SERVER_PENDING_CALLS = 1000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A failing call the Hello client makes on purpose, and the status each side ends with
+    (``server`` is None when no call reaches a server handler)."""
+
+    name: str
+    help: str
+    client: str
+    server: str | None
+    ask: str = ""  # the toygrpc-scenario metadata the server obeys (with --scenarios)
+
+
+SCENARIOS = {s.name: s for s in (
+    Scenario("deadline-exceeded", "the server sleeps past the call's 0.2 s deadline",
+             "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED", "sleep"),
+    Scenario("client-cancel", "the client cancels the call while the server sleeps",
+             "CANCELLED", "CANCELLED", "sleep"),
+    Scenario("server-abort", "the server aborts with INVALID_ARGUMENT and details",
+             "INVALID_ARGUMENT", "INVALID_ARGUMENT", "abort"),
+    Scenario("server-exception", "the server's handler raises: UNKNOWN", "UNKNOWN",
+             "UNKNOWN", "raise"),
+    Scenario("server-unavailable", "nothing listens at the target: UNAVAILABLE",
+             "UNAVAILABLE", None),
+    Scenario("server-killed", "the server process is killed mid-call: UNAVAILABLE",
+             "UNAVAILABLE", None, "die"),
+)}
+SCENARIO_DEADLINE_S = 0.2  # as the deadline-exceeded scenario's help says
+CANCEL_AFTER_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -45,28 +80,64 @@ class CallOptions:
     rpcs: int = 1
     concurrency: int = 1
     quiet: bool = False
+    messages: int = CLIENT_STREAM_REQUESTS
+    scenario: str = ""
 
 
-async def _requests(x: str) -> AsyncIterator[hello_pb2.HelloRequest]:
-    for i in range(CLIENT_STREAM_REQUESTS):
+async def _requests(x: str, count: int = CLIENT_STREAM_REQUESTS
+                    ) -> AsyncIterator[hello_pb2.HelloRequest]:
+    for i in range(count):
         yield hello_pb2.HelloRequest(x=f"{x}{i + 1}")
 
 
 async def call_once(stub: hello_pb2_grpc.HelloServiceStub, method: str, x: str,
-                    timeout: float) -> list[str]:
-    """One RPC of the given shape; returns the reply texts in order."""
+                    timeout: float, messages: int = CLIENT_STREAM_REQUESTS,
+                    scenario: str = "") -> list[str]:
+    """One RPC of the given shape; returns the reply texts in order. ``messages`` is how
+    many messages each stream carries; ``scenario`` names one of ``SCENARIOS``."""
     request = hello_pb2.HelloRequest(x=x)
+    metadata: list[tuple[str, str]] = [(MESSAGES_KEY, str(messages))]
+    chosen = SCENARIOS.get(scenario)
+    if chosen is not None and chosen.ask:
+        metadata.append((SCENARIO_KEY, chosen.ask))
+    if scenario == "deadline-exceeded":
+        timeout = SCENARIO_DEADLINE_S
+    call: grpc.aio.Call
     if method == "unary":
-        reply = await stub.Hello(request, timeout=timeout)
+        call = stub.Hello(request, timeout=timeout, metadata=metadata)
+    elif method == "server-stream":
+        call = stub.HelloServerStream(request, timeout=timeout, metadata=metadata)
+    elif method == "client-stream":
+        call = stub.HelloClientStream(_requests(x, messages), timeout=timeout,
+                                      metadata=metadata)
+    elif method == "bidi":
+        call = stub.HelloBidiStream(_requests(x, messages), timeout=timeout, metadata=metadata)
+    else:
+        raise UsageError(f"unknown --method {method!r}: choose one of {', '.join(METHODS)}, "
+                         "or all")
+    if scenario == "client-cancel":
+        await asyncio.sleep(CANCEL_AFTER_S)
+        call.cancel()
+    if isinstance(call, grpc.aio.UnaryUnaryCall | grpc.aio.StreamUnaryCall):
+        reply = await call
         return [reply.x]
-    if method == "server-stream":
-        return [r.x async for r in stub.HelloServerStream(request, timeout=timeout)]
-    if method == "client-stream":
-        reply = await stub.HelloClientStream(_requests(x), timeout=timeout)
-        return [reply.x]
-    if method == "bidi":
-        return [r.x async for r in stub.HelloBidiStream(_requests(x), timeout=timeout)]
-    raise UsageError(f"unknown --method {method!r}: choose one of {', '.join(METHODS)}, or all")
+    return [r.x async for r in call]  # a stream-response call: UnaryStream or StreamStream
+
+
+async def call_expecting(stub: hello_pb2_grpc.HelloServiceStub, method: str,
+                         options: CallOptions) -> list[str]:
+    """One RPC of a scenario: its failure is the point, so it returns the status name."""
+    try:
+        await call_once(stub, method, options.x, options.timeout, options.messages,
+                        options.scenario)
+    except grpc.aio.AioRpcError as error:
+        return [error.code().name]
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # this worker itself is being cancelled, not just the call
+        return ["CANCELLED"]
+    return ["OK"]
 
 
 def explain_rpc_error(error: grpc.aio.AioRpcError, target: str, timeout: float,
@@ -113,7 +184,11 @@ async def run_workload(options: CallOptions,
 
             async def worker(method: str = method, queue: Iterator[int] = queue) -> None:
                 for _ in queue:
-                    results.append(await call_once(stub, method, options.x, options.timeout))
+                    if options.scenario:
+                        results.append(await call_expecting(stub, method, options))
+                    else:
+                        results.append(await call_once(stub, method, options.x,
+                                                       options.timeout, options.messages))
                     if on_done is not None:
                         on_done(len(results))
 
@@ -131,6 +206,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--x", default="hey", help="the request's x field (default: hey)")
     parser.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
                         help="deadline of each RPC (default 5)")
+    parser.add_argument("--scenario", choices=tuple(SCENARIOS), metavar="NAME",
+                        help="make every RPC fail on purpose: " + "; ".join(
+                            f"{s.name} ({s.help})" for s in SCENARIOS.values())
+                        + ". The server must run with --scenarios")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
                         help="print one JSON object (the replies, or the failed call's status) "
@@ -150,6 +229,17 @@ def add_workload_arguments(parser: argparse.ArgumentParser, default_rpcs: int = 
                         help=f"how many RPCs of each shape (default {default_rpcs})")
     parser.add_argument("--concurrency", type=positive_int, default=1, metavar="C",
                         help="how many RPCs in flight at once (default 1)")
+    parser.add_argument("--messages", type=message_count, default=CLIENT_STREAM_REQUESTS,
+                        metavar="N", help="messages each stream carries: requests of the "
+                        "client streams, replies of the server streams (default "
+                        f"{CLIENT_STREAM_REQUESTS})")
+
+
+def message_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_MESSAGES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_MESSAGES}, got {value}")
+    return value
 
 
 def positive_float(text: str) -> float:
@@ -167,7 +257,8 @@ def positive_float(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     parse_host_port(args.target, what="--target")
     options = CallOptions(target=args.target, x=args.x, timeout=args.timeout,
-                          method=args.method, rpcs=args.rpcs, concurrency=args.concurrency)
+                          method=args.method, rpcs=args.rpcs, concurrency=args.concurrency,
+                          messages=args.messages, scenario=args.scenario or "")
     started = time.perf_counter()
     on_done = None
     if os.environ.get(PROGRESS_ENV) == "1":
@@ -188,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(call_json(options, error=failure, details=error.details())))
         raise failure from None
     elapsed = time.perf_counter() - started
+    if options.scenario:
+        return _scenario_report(options.scenario, results)
     if as_json:
         print(json.dumps(call_json(options, results=results, elapsed=elapsed)))
     elif getattr(args, "quiet", False):
@@ -217,6 +310,20 @@ def call_json(options: CallOptions, results: list[list[str]] | None = None,
         report["elapsed_s"] = round(elapsed, 6)
         report["replies"] = results or []
     return report
+
+
+def _scenario_report(name: str, results: list[list[str]]) -> int:
+    """One line per status the scenario's RPCs ended with; 0 if all ended as expected."""
+    expected = SCENARIOS[name].client
+    counts: dict[str, int] = {}
+    for (status,) in results:
+        counts[status] = counts.get(status, 0) + 1
+    for status, count in sorted(counts.items()):
+        verdict = "as the scenario expects" if status == expected else f"expected {expected}"
+        if status == "OK" and SCENARIOS[name].ask:
+            verdict += "; does the server run with --scenarios?"
+        print(f"{count} RPC(s) ended {status} ({verdict})")
+    return 0 if set(counts) == {expected} else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import signal
 import socket
 import sys
@@ -27,24 +28,68 @@ DEFAULT_BIND = "localhost:8080"
 SERVICE_NAME = hello_pb2.DESCRIPTOR.services_by_name["HelloService"].full_name
 SERVER_STREAM_REPLIES = 3
 READY_PREFIX = "toygrpc server listening on "
+# Call metadata the Hello client sends to shape a call (see toygrpc.client.SCENARIOS):
+# how many replies a server stream sends, and what the handler does (only a server
+# started with --scenarios obeys the latter: one of them kills the server).
+MESSAGES_KEY = "toygrpc-messages"
+SCENARIO_KEY = "toygrpc-scenario"
+MAX_MESSAGES = 100_000
+SCENARIO_SLEEP_S = 10.0  # longer than any scenario waits: the client's deadline or cancel ends it
+ABORT_CODE = grpc.StatusCode.INVALID_ARGUMENT
+ABORT_DETAILS = "toygrpc scenario: the server aborted the call"
+RAISE_MESSAGE = "toygrpc scenario: the handler raised"
 
 
 def greeting(x: str) -> str:
     return f"Hello, {x}!"
 
 
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
+    for item in context.invocation_metadata() or ():
+        if item[0] == key:
+            return str(item[1])
+    return ""
+
+
 class HelloServicer(hello_pb2_grpc.HelloServiceServicer):
-    """Replies ``Hello, <x>!``; the streaming shapes differ only in how many messages flow."""
+    """Replies ``Hello, <x>!``; the streaming shapes differ only in how many messages flow.
+
+    With ``scenarios`` on, a call's ``toygrpc-scenario`` metadata makes the handler fail
+    the way a test needs: ``sleep`` (until the client's deadline or cancellation), ``abort``
+    (INVALID_ARGUMENT with details), ``raise`` (an exception: UNKNOWN), ``die`` (the server
+    process kills itself mid-call)."""
+
+    def __init__(self, scenarios: bool = False) -> None:
+        self.scenarios = scenarios
+
+    async def _act(self, context: grpc.aio.ServicerContext) -> None:
+        if not self.scenarios:
+            return
+        scenario = _metadata(context, SCENARIO_KEY)
+        if scenario == "sleep":
+            await asyncio.sleep(SCENARIO_SLEEP_S)
+        elif scenario == "abort":
+            await context.abort(ABORT_CODE, ABORT_DETAILS)
+        elif scenario == "raise":
+            raise RuntimeError(RAISE_MESSAGE)
+        elif scenario == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def Hello(
         self, request: hello_pb2.HelloRequest, context: grpc.aio.ServicerContext
     ) -> hello_pb2.HelloResponse:
+        await self._act(context)
         return hello_pb2.HelloResponse(x=greeting(request.x))
 
     async def HelloServerStream(
         self, request: hello_pb2.HelloRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[hello_pb2.HelloResponse]:
-        for i in range(SERVER_STREAM_REPLIES):
+        await self._act(context)
+        asked = _metadata(context, MESSAGES_KEY)
+        count = SERVER_STREAM_REPLIES
+        if asked.isdigit():
+            count = min(int(asked), MAX_MESSAGES)
+        for i in range(count):
             yield hello_pb2.HelloResponse(x=f"{greeting(request.x)} #{i + 1}")
 
     async def HelloClientStream(
@@ -52,6 +97,7 @@ class HelloServicer(hello_pb2_grpc.HelloServiceServicer):
         request_iterator: AsyncIterator[hello_pb2.HelloRequest],
         context: grpc.aio.ServicerContext,
     ) -> hello_pb2.HelloResponse:
+        await self._act(context)
         names = [request.x async for request in request_iterator]
         return hello_pb2.HelloResponse(x=greeting(", ".join(names)))
 
@@ -60,6 +106,7 @@ class HelloServicer(hello_pb2_grpc.HelloServiceServicer):
         request_iterator: AsyncIterator[hello_pb2.HelloRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[hello_pb2.HelloResponse]:
+        await self._act(context)
         async for request in request_iterator:
             yield hello_pb2.HelloResponse(x=greeting(request.x))
 
@@ -95,14 +142,14 @@ def check_port_free(address: HostPort) -> None:
                                      "of this machine; fix --bind") from None
 
 
-def build_server(bind: str) -> tuple[grpc.aio.Server, int]:
+def build_server(bind: str, scenarios: bool = False) -> tuple[grpc.aio.Server, int]:
     """Create the server with Hello, health and reflection; return it with the bound port."""
     address = parse_host_port(bind, what="--bind", allow_port_zero=True)
     # grpc turns SO_REUSEPORT on by default, which lets a second server silently share the
     # port; off, a port in use is an error the user sees.
     check_port_free(address)
     server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
-    hello_pb2_grpc.add_HelloServiceServicer_to_server(HelloServicer(), server)
+    hello_pb2_grpc.add_HelloServiceServicer_to_server(HelloServicer(scenarios), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -122,9 +169,9 @@ def build_server(bind: str) -> tuple[grpc.aio.Server, int]:
     return server, port
 
 
-async def serve(bind: str = DEFAULT_BIND) -> None:
+async def serve(bind: str = DEFAULT_BIND, scenarios: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully."""
-    server, port = build_server(bind)
+    server, port = build_server(bind, scenarios)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready": a signal may come at once
@@ -145,11 +192,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--bind", default=DEFAULT_BIND, metavar="HOST:PORT",
                         help=f"address to listen on (default {DEFAULT_BIND}: 127.0.0.1 and ::1; "
                         "port 0 picks a free port and prints it)")
+    parser.add_argument("--scenarios", action="store_true",
+                        help="obey the toygrpc-scenario call metadata the Hello client sends "
+                        "with --scenario (sleep, abort, raise, or kill this server): for "
+                        "tracing failing calls; off by default")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    asyncio.run(serve(args.bind))
+    asyncio.run(serve(args.bind, args.scenarios))
     return 0
 
 

@@ -38,7 +38,14 @@ def offsets(chain: Chain) -> list[tuple[str, int, str, int | None]]:
     return [(s.name, s.event.ts - start, s.stage, s.delta) for s in chain.steps()]
 
 
-def test_shared_wake_skips_the_earlier_wake_and_charges_the_wait_to_poller_to_wake() -> None:
+def served_at(chain: Chain) -> dict[str, int]:
+    """The shared steps and when each reached the chain (ns after its creation)."""
+    return {s.name: s.at - chain.future.ts for s in chain.steps() if s.shared}
+
+
+def test_shared_wake_is_recorded_as_shared_and_charges_the_wait_to_poller_to_wake() -> None:
+    """(Issue 10 changed this: the earlier wake was left out; it is now a shared step,
+    placed when the loop got to this completion, with the wait as its share.)"""
     _, (chain,) = load("shared_wake")
     assert chain.shared_wake and chain.complete
     assert chain.woken is not None and chain.returned is not None
@@ -48,13 +55,15 @@ def test_shared_wake_skips_the_earlier_wake_and_charges_the_wait_to_poller_to_wa
         ("core_call", 16_102, "python_before_core", 16_102),
         ("completed", 3_319_102, "core_and_network", 3_303_000),
         ("returned", 3_442_102, "core_to_poller", 123_000),
-        ("drained", 3_664_309, "poller_to_wake", 222_207),
+        ("woken", 3_384_795, "poller_to_wake", 222_207),  # shared: served at the drain
+        ("drained", 3_664_309, "wake_to_drain", 0),
         ("resolved", 3_669_426, "drain_to_resolution", 5_117),
         ("resumed", 3_776_535, "resolution_to_resume", 107_109),
     ]
+    assert served_at(chain) == {"woken": 3_664_309}
     assert chain.stages() == {"core_and_network": 3_303_000, "core_to_poller": 123_000,
-                              "poller_to_wake": 222_207, "drain_to_resolution": 5_117,
-                              "resolution_to_resume": 107_109}
+                              "poller_to_wake": 222_207, "wake_to_drain": 0,
+                              "drain_to_resolution": 5_117, "resolution_to_resume": 107_109}
 
 
 def test_one_drain_resolves_several_chains_one_returned_while_it_ran() -> None:
@@ -66,20 +75,27 @@ def test_one_drain_resolves_several_chains_one_returned_while_it_ran() -> None:
         ("core_call", 3_485, "python_before_core", 3_485),
         ("completed", 360_485, "core_and_network", 357_000),
         ("returned", 389_485, "core_to_poller", 29_000),
-        ("drained", 393_503, "poller_to_wake", 4_018),
+        ("woken", 252_283, "poller_to_wake", 4_018),  # shared: served at the drain
+        ("drained", 393_503, "wake_to_drain", 0),
         ("resolved", 398_911, "drain_to_resolution", 5_408),
         ("resumed", 479_450, "resolution_to_resume", 80_539),
     ]
-    # The second was returned after the drain began: no wake or drain step of its own,
-    # the wait from RETURN_EVENT to set_result is the poller's handoff.
+    assert served_at(first) == {"woken": 393_503}
+    # The second was returned after the drain began: its wake (made before the chain was,
+    # at -60 µs) and its drain are shared, both reached it at set_result; the wait from
+    # RETURN_EVENT to set_result is the poller's handoff. (Issue 10 changed this: the
+    # shared steps were left out.)
     assert offsets(second) == [
         ("created", 0, "", None),
         ("core_call", 4_153, "python_before_core", 4_153),
         ("completed", 69_153, "core_and_network", 65_000),
         ("returned", 87_153, "core_to_poller", 18_000),
-        ("resolved", 90_174, "poller_to_wake", 3_021),
+        ("woken", -60_049, "poller_to_wake", 3_021),
+        ("drained", 81_171, "wake_to_drain", 0),
+        ("resolved", 90_174, "drain_to_resolution", 0),
         ("resumed", 174_669, "resolution_to_resume", 84_495),
     ]
+    assert served_at(second) == {"woken": 90_174, "drained": 90_174}
 
 
 def test_inline_completion_is_on_the_main_thread_and_still_pays_the_poller_round_trip(
@@ -100,12 +116,16 @@ def test_inline_completion_is_on_the_main_thread_and_still_pays_the_poller_round
 
 
 def test_a_cancelled_waiter_is_returned_but_never_resolved() -> None:
+    """(Issue 10 changed this: the wake and the drain that followed the return are steps
+    now; what did not happen is the resolution. This capture predates the cancellation
+    hook, so the chain is incomplete at ``resolved`` rather than ``cancelled``.)"""
     timeline, (chain,) = load("cancelled_waiter")
     assert not chain.complete
     assert chain.returned is not None and chain.resolved is None and chain.resumed is None
     assert [name for name, *_ in offsets(chain)] == ["created", "core_call", "completed",
-                                                    "returned"]
-    assert offsets(chain)[-1][1] == 651_729
+                                                    "returned", "woken", "drained"]
+    assert offsets(chain)[3][1] == 651_729
+    assert chain.missing == "resolved" and chain.outcome == "incomplete"
     # the poller's drain ran after the return and resolved nothing for this waiter
     drains = [e for e in timeline.events if e.kind == "poller.drain"
               and e.ts > chain.returned.ts]

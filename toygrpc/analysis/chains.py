@@ -17,9 +17,13 @@ How the pieces are matched (the core log and the hooks share no id):
 - the start's tag is then followed to the next completion and RETURN_EVENT of that tag
   (tags are addresses, reused after free: always the next one in time);
 - the future's own id leads to its resolution, whose drain id leads to the drain, and
-  the drain to the wake-up just before it.
+  the drain to the wake-up just before it; a waiter nobody resolved (cancelled, or the
+  program stopped) is followed to the drain running at or after its RETURN_EVENT.
 
-Analysis passes are plain functions ``(timeline) -> result``.
+Time is attributed here and nowhere else: ``Chain.steps()`` (each step's share of its
+chain, in time order by construction), ``Rpc.timeline()``/``Rpc.stages()`` (an RPC's
+latency divided among its overlapping chains so that every instant counts once; see
+docs/summary.md). Analysis passes are plain functions ``(timeline) -> result``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from toygrpc.model.events import (
     CoreTagCompleted,
     DrainSpan,
     Event,
+    FutureCancelled,
     FutureCreated,
     FutureResolved,
     GlueSpan,
@@ -52,14 +57,15 @@ from toygrpc.model.timeline import Timeline
 from toygrpc.model.types import ChainKind, Side
 
 TAG_ARGUMENT = re.compile(r"\btag=(0x[0-9a-f]+)")
+FOREVER = 1 << 62  # the end of a piece that never ended
 
 # Steps of a chain, in causal order, with the stage that ends at each step.
 STEPS = ("created", "core_call", "completed", "returned", "woken", "drained", "resolved",
          "resumed")
 STAGES = {
     "created": ("python_before_core",
-                "Python before the core: from the RPC's start (or the previous step) to the "
-                "batch being handed to the core"),
+                "Python before the core: a batch's hand-off to the core (execute_batch), and "
+                "an RPC's time while none of its batches is under way and one is to come"),
     "core_call": ("python_before_core", ""),
     "completed": ("core_and_network",
                   "in the core and on the network: from the batch start to a core thread "
@@ -69,7 +75,8 @@ STAGES = {
                  "it on the poller thread"),
     "woken": ("poller_to_wake",
               "poller to main-thread wake: from RETURN_EVENT to the loop's selector returning "
-              "the poller's fd"),
+              "the poller's fd, or, when the loop was already awake (a shared wake), to the "
+              "loop getting to the completion"),
     "drained": ("wake_to_drain", "wake to drain: from the wake-up to the queue drain starting"),
     "resolved": ("drain_to_resolution",
                  "drain to resolution: from the drain's start to set_result on the future"),
@@ -80,8 +87,8 @@ STAGE_ORDER = ("python_before_core", "core_and_network", "core_to_poller", "poll
                "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core",
                "awaiting_call")
 STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
-    "python_after_core": "Python after the core: from the last task resumption to the RPC's "
-                         "outcome reaching the caller",
+    "python_after_core": "Python after the core: from the RPC's last chain to its outcome "
+                         "reaching the caller (client) or its handler returning (server)",
     "awaiting_call": "server only: from a request-call being posted to a client's call "
                      "completing it (idle time, not work)",
 }
@@ -89,7 +96,13 @@ STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
 
 @dataclass
 class Chain:
-    """One completion followed across threads; ``missing`` names the first absent link."""
+    """One completion followed across threads; ``missing`` names the first absent link.
+
+    A chain ends where it really ends (``outcome``): resolved (``ok``), resolved with an
+    exception (``failed``: the batch's completion said not ok), its waiter cancelled before
+    the completion resolved it (``cancelled``), still waiting when the program stopped
+    (``in_flight``), or ``incomplete``: a step that should have been observed was not.
+    """
 
     pid: int
     future: FutureCreated
@@ -102,77 +115,154 @@ class Chain:
     drain: DrainSpan | None = None
     resolved: FutureResolved | None = None
     resumed: TaskResumed | None = None
+    cancelled: FutureCancelled | None = None  # the waiter was cancelled before its resolution
     call: int = 0  # call object identity, from the glue span of the batch
     shared_wake: bool = False  # drained after a wake that an earlier event caused
+    stopped: bool = False  # its RPC was still in flight when the program stopped
 
     def step(self, name: str) -> Event | None:
         return {
             "created": self.future, "core_call": self.core_call, "completed": self.completed,
             "returned": self.returned, "woken": self.woken, "drained": self.drain,
-            "resolved": self.resolved, "resumed": self.resumed,
+            "resolved": self.resolved, "resumed": self.resumed, "cancelled": self.cancelled,
         }[name]
 
     @property
+    def outcome(self) -> str:
+        """How the chain ended: ok, failed, cancelled, in_flight or incomplete."""
+        if self.resolved is not None:
+            if self.missing:
+                return "incomplete"
+            return "ok" if self.resolved.ok else "failed"
+        if self.stopped:
+            return "in_flight"
+        if self.cancelled is not None:
+            return "cancelled"
+        return "incomplete"
+
+    @property
+    def end_reason(self) -> str:
+        """Why the chain ends where it does, in words ("" for a resolved, resumed chain)."""
+        outcome = self.outcome
+        if outcome == "failed" and self.resolved is not None:
+            return f"failed: the completion was not ok ({self.resolved.error or 'exception'})"
+        if outcome == "cancelled":
+            return "cancelled: the waiter was cancelled before its completion resolved it"
+        if outcome == "in_flight":
+            return "in flight: still waiting for its " + (self.next_step or "end") + \
+                " when the program stopped"
+        if outcome == "incomplete":
+            return f"incomplete: no {self.missing}"
+        return ""
+
+    @property
     def missing(self) -> str:
+        """The first step that should have been observed and was not ("" if none is due:
+        a cancelled waiter is resolved by nobody, a stopped program completes nothing)."""
+        if self.resolved is None and (self.cancelled is not None or self.stopped):
+            return ""
         for name in STEPS:
             if self.step(name) is None:
                 return name
         return ""
 
     @property
-    def complete(self) -> bool:
-        return not self.missing
+    def next_step(self) -> str:
+        """The first absent step in causal order ("" when every step is there)."""
+        return next((name for name in STEPS if self.step(name) is None), "")
 
-    def causal_steps(self) -> list[tuple[str, Event]]:
-        """The present steps in causal order. A wake or a drain that began before this
-        chain's RETURN_EVENT belongs to an earlier handoff: the drain loop pops until the
-        queue is empty, so it picked this event up without a wake (or drain) of its own.
-        Such steps are left out, and the chain goes from RETURN_EVENT to the next step."""
-        returned = self.returned
-        steps = []
+    @property
+    def complete(self) -> bool:
+        """Every step up to the resumed task was observed (the chain may have failed)."""
+        return self.resolved is not None and not self.missing
+
+    def _observed(self) -> list[tuple[str, Event]]:
+        """The present steps in causal order; a cancelled waiter's chain stops at its
+        cancellation (what came after it resolved nothing), and the task resumed from it."""
+        cancel = self.cancelled if self.resolved is None else None
+        steps: list[tuple[str, Event]] = []
         for name in STEPS:
             event = self.step(name)
             if event is None:
                 continue
-            if (name in ("woken", "drained") and returned is not None
-                    and event.ts < returned.ts):
+            if cancel is not None and (name == "resumed" or event.ts > cancel.ts):
                 continue
             steps.append((name, event))
+        if cancel is not None:
+            steps.append(("cancelled", cancel))
+            if self.resumed is not None and self.resumed.ts >= cancel.ts:
+                steps.append(("resumed", self.resumed))
         return steps
 
     def steps(self) -> list[Step]:
-        """The causal steps, each with the stage that ends at it and that stage's share:
-        the one attribution of time that every view reads."""
-        result: list[Step] = []
-        before = ""
-        previous: Event | None = None
-        for name, event in self.causal_steps():
-            if previous is None:
-                result.append(Step(name, event, "", None))
+        """The causal steps, in time order by construction, each with the stage that ends at
+        it and that stage's share: the one attribution of time that every view reads.
+
+        A step's time ``at`` is its event's time, or the previous step's if the event came
+        earlier (the core's log stamps whole microseconds, so a core step may read up to
+        1 µs before the hook step it follows). A wake or drain that began before this
+        chain's RETURN_EVENT served an earlier handoff (the loop was awake, or the drain loop
+        popping until the queue is empty): it is ``shared``, placed when it actually reached
+        this chain (the next step's time), and its share is the time the chain actually
+        waited for it; the steps after it then take no more time for it."""
+        observed = self._observed()
+        returned = self.returned.ts if self.returned is not None else None
+        shared = [name in ("woken", "drained") and returned is not None and event.ts < returned
+                  for name, event in observed]
+        times: list[int] = []
+        for _, event in observed:
+            times.append(max(event.ts, times[-1]) if times else event.ts)
+        # a shared step is placed where the chain was served: the next unshared step's time
+        following = times[-1] if times else 0
+        for index in range(len(observed) - 1, -1, -1):
+            if shared[index]:
+                times[index] = max(times[index], following)
             else:
-                result.append(Step(name, event, self.stage_of(name, before),
-                                   event.ts - previous.ts, self._note(name, before)))
-            before, previous = name, event
+                following = times[index]
+        result: list[Step] = []
+        previous_name = ""
+        for (name, event), is_shared, at in zip(observed, shared, times, strict=True):
+            if not result:
+                result.append(Step(name, event, "", None, at=at))
+            else:
+                result.append(Step(name, event, self.stage_of(name, previous_name),
+                                   at - result[-1].at, self._note(name, is_shared), is_shared,
+                                   at))
+            previous_name = name
         return result
 
-    def _note(self, name: str, after: str) -> str:
+    def _note(self, name: str, shared: bool) -> str:
         if name == "completed" and self.kind != "batch":
             return "a client's call arrived"
-        if after == "returned" and self.shared_wake:
-            return "woken earlier, by another completion (shared wake)"
+        if shared and name == "woken":
+            return "shared: the loop was already awake for an earlier completion; " \
+                "the wait is until it got to this one"
+        if shared and name == "drained":
+            return "shared: a drain already running picked this completion up"
+        if name == "cancelled":
+            return "the waiter was cancelled: nothing resolves it"
         return ""
 
     def links(self) -> list[tuple[Event, Event]]:
-        """Consecutive causal steps: one arrow each, never back in time across a handoff."""
-        return list(itertools.pairwise(e for _, e in self.causal_steps()))
+        """Consecutive causal steps: one arrow each, never back in time across a handoff
+        (a shared step served an earlier handoff: no arrow leads to it)."""
+        return list(itertools.pairwise(s.event for s in self.steps() if not s.shared))
 
-    def stage_of(self, name: str, after: str) -> str:
-        """The stage that ends at step ``name`` when the causal step before it is ``after``."""
+    def stage_of(self, name: str, after: str = "") -> str:
+        """The stage that ends at step ``name`` (``after``: the causal step before it)."""
         if name == "completed" and self.kind != "batch":
             return "awaiting_call"  # a request-call waits for a client, not for work
-        if after == "returned":
-            return "poller_to_wake"  # whatever main-thread step comes first after the poller
+        if name == "cancelled":
+            following = STEPS.index(after) + 1 if after in STEPS else len(STEPS) - 1
+            return STAGES[STEPS[min(following, len(STEPS) - 2)]][0]  # what it was waiting for
         return STAGES[name][0]
+
+    def pending_stage(self) -> str:
+        """The stage of a chain still waiting when the program stopped: its next step's."""
+        following = self.next_step
+        if not following:
+            return ""
+        return self.stage_of(following)
 
     @property
     def ok(self) -> bool:
@@ -190,20 +280,44 @@ class Chain:
                 result[step.stage] = result.get(step.stage, 0) + step.delta
         return result
 
+    def pieces(self) -> list[tuple[int, int, str]]:
+        """The chain's time as ``(begin, end, stage)`` pieces, one per step after the first;
+        a chain in flight when the program stopped waits on in its pending stage."""
+        result: list[tuple[int, int, str]] = []
+        previous: int | None = None
+        for step in self.steps():
+            if previous is not None and step.delta:
+                result.append((previous, step.at, step.stage))
+            previous = step.at
+        if (self.outcome == "in_flight" and self.cancelled is None and previous is not None
+                and self.pending_stage()):
+            result.append((previous, FOREVER, self.pending_stage()))
+        return result
+
 
 @dataclass(frozen=True)
 class Step:
     """One causal step of a chain: the stage that ends at it and how long that stage took.
 
-    ``delta`` is the time since the previous step counted (``None`` for a chain's first
-    step, or an RPC's first step that came before its start); ``stage`` is ``""`` then.
+    ``delta`` is the time since the previous step (``None`` for a chain's first step;
+    ``stage`` is ``""`` then). ``at`` is when the chain reached the step: its event's time,
+    never before the previous step's. ``shared``: the event (a wake or a drain) served an
+    earlier handoff, and this chain waited nothing for it.
     """
 
-    name: str  # one of STEPS
+    name: str  # one of STEPS, or "cancelled"
     event: Event
     stage: str
     delta: int | None
     note: str = ""
+    shared: bool = False
+    at: int = 0
+
+
+# Which stage an instant of an RPC belongs to when several of its chains are under way at
+# once: the most advanced one (nearest to the caller) wins. See ``Rpc.stages``.
+PRECEDENCE = ("awaiting_call", "core_and_network", "python_before_core", "core_to_poller",
+              "poller_to_wake", "wake_to_drain", "drain_to_resolution", "resolution_to_resume")
 
 
 @dataclass
@@ -216,10 +330,11 @@ class Rpc:
     call: int
     start: int
     end: int
-    status: str
+    status: str  # the gRPC status code's name (OK, CANCELLED...), or "unfinished"
     chains: list[Chain] = field(default_factory=list)
     link: str = ""
     peer: Rpc | None = None  # the other side's RPC in trace both
+    details: str = ""  # the status's details string, where there is one
 
     @property
     def latency(self) -> int:
@@ -227,7 +342,8 @@ class Rpc:
 
     @property
     def complete(self) -> bool:
-        return bool(self.chains) and all(c.complete for c in self.chains)
+        """Every chain ended where it should have, each step observed."""
+        return bool(self.chains) and not any(c.missing for c in self.chains)
 
     @property
     def missing(self) -> str:
@@ -238,42 +354,79 @@ class Rpc:
                 return f"chain {index + 1}: {chain.missing}"
         return ""
 
+    @property
+    def end_reason(self) -> str:
+        """Why the RPC's chains end where they do ("" when every chain resolved and resumed)."""
+        if not self.chains:
+            return "no chains: none of its completions was followed"
+        reasons = [f"chain {i}: {c.end_reason}" for i, c in enumerate(self.chains, 1)
+                   if c.end_reason]
+        return "; ".join(reasons)
+
     def steps(self) -> list[tuple[int, Step]]:
         """Every causal step of the RPC's chains, numbered by chain (1-based), in order.
 
-        Within a chain the steps are ``Chain.steps()``. A client RPC's time before a
-        chain's core call is Python's (``python_before_core``): its ``created`` step
-        counts from the RPC's start or the previous chain's last step.
+        Each step carries its own chain's stage (``Chain.steps()``): per-message chains
+        keep their own stages, which may overlap; ``stages()`` says how the RPC's latency
+        divides. A client chain made while none of the RPC's chains was under way counts
+        its ``created`` step from the RPC's start or the last step before it: Python's time
+        (``python_before_core``), as ``stages()`` counts it too.
         """
         result: list[tuple[int, Step]] = []
         cursor = self.start
         for number, chain in enumerate(self.chains, 1):
             steps = chain.steps()
             for step in steps:
-                if (step.name == "created" and self.side == "client"
-                        and step.event.ts >= cursor):
-                    step = Step(step.name, step.event, "python_before_core",
-                                step.event.ts - cursor, step.note)
+                if step.name == "created" and self.side == "client" and step.at >= cursor:
+                    step = Step(step.name, step.event, "python_before_core", step.at - cursor,
+                                step.note, step.shared, step.at)
                 result.append((number, step))
             if steps:
-                cursor = max(cursor, steps[-1].event.ts)
+                cursor = max(cursor, steps[-1].at)
         return result
 
-    def after_core(self) -> int | None:
-        """A client RPC's time from its last step to its end (``python_after_core``)."""
-        if self.side != "client":
-            return None
-        last = max((step.event.ts for _, step in self.steps()), default=self.start)
-        return self.end - last
+    def timeline(self) -> list[tuple[int, int, str]]:
+        """The RPC's latency cut into ``(begin, end, stage)`` pieces that tile
+        ``[start, end]`` exactly: at every instant the stage of the most advanced chain
+        under way (``PRECEDENCE``); while none is, Python's: ``python_before_core`` when a
+        chain is still to come, ``python_after_core`` after the last one."""
+        rank = {name: i for i, name in enumerate(PRECEDENCE)}
+        changes: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        last_begin = self.start
+        for chain in self.chains:
+            for begin, end, stage in chain.pieces():
+                begin, end = max(begin, self.start), min(end, self.end)
+                if begin < end:
+                    changes[begin].append((stage, 1))
+                    changes[end].append((stage, -1))
+                    last_begin = max(last_begin, begin)
+        points = sorted({self.start, self.end, *changes})
+        active = dict.fromkeys(PRECEDENCE, 0)
+        result: list[tuple[int, int, str]] = []
+        for here, following in itertools.pairwise(points):
+            for stage, change in changes.get(here, ()):
+                active[stage] += change
+            running = [name for name, count in active.items() if count > 0]
+            if running:
+                stage = max(running, key=rank.__getitem__)
+            else:
+                stage = "python_before_core" if here < last_begin else "python_after_core"
+            if result and result[-1][2] == stage and result[-1][1] == here:
+                result[-1] = (result[-1][0], following, stage)
+            else:
+                result.append((here, following, stage))
+        return result
+
+    def after_core(self) -> int:
+        """The RPC's time after its last chain (``python_after_core``)."""
+        return self.stages()["python_after_core"]
 
     def stages(self) -> dict[str, int]:
-        """Stage durations (ns) of a client RPC, which add up to ``latency`` for one chain
-        at a time: see ``STAGE_DEFINITIONS``. Read from ``steps()`` and ``after_core()``."""
+        """Stage durations (ns) that add up to ``latency`` exactly, none negative, on either
+        side: the sum of ``timeline()``'s pieces per stage (see docs/summary.md)."""
         totals = dict.fromkeys(STAGE_ORDER[:-1], 0)
-        for _, step in self.steps():
-            if step.stage and step.delta is not None:
-                totals[step.stage] = totals.get(step.stage, 0) + step.delta
-        totals["python_after_core"] = self.after_core() or 0
+        for begin, end, stage in self.timeline():
+            totals[stage] = totals.get(stage, 0) + end - begin
         return totals
 
 
@@ -331,6 +484,7 @@ def build_chains(timeline: Timeline) -> list[Chain]:
 def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     resolutions: dict[int, list[FutureResolved]] = defaultdict(list)
     resumptions: dict[int, list[TaskResumed]] = defaultdict(list)
+    cancellations: dict[int, list[FutureCancelled]] = defaultdict(list)
     drains: dict[int, DrainSpan] = {}
     wakes: list[LoopWake] = []
     batch_spans: dict[int, GlueSpan] = {}
@@ -345,6 +499,8 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
             resolutions[e.future_id].append(e)
         elif isinstance(e, TaskResumed):
             resumptions[e.future_id].append(e)
+        elif isinstance(e, FutureCancelled):
+            cancellations[e.future_id].append(e)
         elif isinstance(e, DrainSpan):
             drains[e.drain_id] = e
         elif isinstance(e, LoopWake):
@@ -359,6 +515,8 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
                 isinstance(e, CoreApiCall) and "tag=" in e.args):
             starts[e.tid].append(e)
     wake_times = [w.ts for w in wakes]
+    drain_list = sorted(drains.values(), key=lambda d: d.ts)
+    drain_ends = list(itertools.accumulate((d.ts + d.dur for d in drain_list), max))
 
     # A batch waiter is made inside execute_batch; a request-call waiter is made by a
     # Cython coroutine (no Python frame of its own: the caller seen is the task step,
@@ -370,8 +528,10 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     # the first one after its creation and before the next creation of the same id.
     own_resolution: dict[int, FutureResolved | None] = {}
     next_creation: dict[int, int] = {}
+    next_of: dict[int, int] = {}  # id(creation) -> when its future id is next reused
     for f in reversed(created):
-        limit = next_creation.get(f.future_id, 1 << 62)
+        limit = next_creation.get(f.future_id, FOREVER)
+        next_of[id(f)] = limit
         found = first_at_or_after(resolutions.get(f.future_id, []), f.ts)
         own_resolution[id(f)] = found if found is not None and found.ts < limit else None
         next_creation[f.future_id] = f.ts
@@ -413,6 +573,18 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
                 chain.drain = drains.get(resolved.in_drain)
                 chain.resumed = first_at_or_after(resumptions.get(future.future_id, []),
                                                   resolved.ts)
+            else:
+                cancel = first_at_or_after(cancellations.get(future.future_id, []), future.ts)
+                if cancel is not None and cancel.ts < next_of.get(id(future), FOREVER):
+                    chain.cancelled = cancel
+                    chain.resumed = first_at_or_after(
+                        resumptions.get(future.future_id, []), cancel.ts)
+                if chain.returned is not None:
+                    # nothing resolved: the drain that popped the completion is the first
+                    # one still running at or after its RETURN_EVENT
+                    at = bisect.bisect_left(drain_ends, chain.returned.ts)
+                    if at < len(drain_list):
+                        chain.drain = drain_list[at]
             if chain.drain is not None:
                 at = bisect.bisect_right(wake_times, chain.drain.ts) - 1
                 if at >= 0:
@@ -460,15 +632,21 @@ def tag_of(event: Event) -> str:
 
 
 def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
-    """Group chains into RPCs: client RPCs by their call object, server RPCs by RPCState."""
+    """Group chains into RPCs: client RPCs by their call object, server RPCs by RPCState.
+
+    An RPC that never finished (the program stopped first) ends at its process's last
+    event; its chains that were still waiting are ``in_flight``."""
     rpcs: list[Rpc] = []
     finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
+    server_finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
     finished_tasks: list[TaskFinished] = []
     handlers: list[GlueSpan] = []
     lookups: dict[tuple[int, int], list[GlueSpan]] = defaultdict(list)
+    last_event: dict[int, int] = {}
     for e in timeline.events:
+        last_event[e.pid] = max(last_event.get(e.pid, e.ts), e.ts)
         if isinstance(e, RpcFinished):
-            finished[(e.pid, e.call_id)].append(e)
+            (finished if e.side == "client" else server_finished)[(e.pid, e.call_id)].append(e)
         elif isinstance(e, TaskFinished):
             finished_tasks.append(e)
         elif isinstance(e, GlueSpan) and e.name == "_handle_rpc":
@@ -478,20 +656,40 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
     for e in timeline.events:
         if isinstance(e, RpcStarted):
             end = first_at_or_after(finished.get((e.pid, e.call_id), []), e.ts)
-            rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
-                            end.ts if end else e.ts, end.status if end else "unfinished",
-                            link=e.link))
-    for h in handlers:
+            if end is not None:
+                rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts, end.ts, end.status,
+                                link=e.link, details=end.status_details))
+            else:
+                rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
+                                last_event.get(e.pid, e.ts), "unfinished", link=e.link))
+    handlers.sort(key=lambda h: h.ts)
+    next_handler: dict[tuple[int, int], int] = {}  # RPCState ids are reused
+    limits: list[int] = []
+    for h in reversed(handlers):
+        limits.append(next_handler.get((h.pid, h.call), FOREVER))
+        next_handler[(h.pid, h.call)] = h.ts
+    limits.reverse()
+    for h, limit in zip(handlers, limits, strict=True):
         lookup = first_at_or_after(lookups.get((h.pid, h.call), []), h.ts)
         link = lookup.detail if lookup is not None and lookup.ts <= h.ts + h.dur else ""
-        rpcs.append(Rpc(h.pid, "server", h.detail, h.call, h.ts, h.ts + h.dur,
-                        h.error or "OK", link=link))
+        # the status is sent by the handler's task, or after it (an exception's status)
+        told = first_at_or_after(server_finished.get((h.pid, h.call), []), h.ts)
+        if told is not None and told.ts < limit:
+            status, details = told.status, told.status_details
+        else:
+            status, details = SERVER_ERROR_STATUS.get(h.error, "UNKNOWN") if h.error else "OK", ""
+        rpcs.append(Rpc(h.pid, "server", h.detail, h.call, h.ts, h.ts + h.dur, status,
+                        link=link, details=details))
     _assign_chains(rpcs, chains, finished_tasks)
     for rpc in rpcs:
-        if rpc.side == "client" and rpc.chains:
+        if rpc.side == "client" and rpc.chains and rpc.status != "unfinished":
             last = rpc.chains[-1].resumed
             if last is not None and rpc.end < last.ts:
                 rpc.end = last.ts
+        if rpc.status == "unfinished":
+            for chain in rpc.chains:
+                if chain.resolved is None:
+                    chain.stopped = True
     by_link = {r.link: r for r in rpcs if r.side == "server" and r.link}
     for rpc in rpcs:
         if rpc.side == "client" and rpc.link in by_link:
@@ -499,6 +697,10 @@ def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
             by_link[rpc.link].peer = rpc
     rpcs.sort(key=lambda r: r.start)
     return rpcs
+
+
+# A server handler's exception, when the hooks could not read the status it ended with.
+SERVER_ERROR_STATUS = {"CancelledError": "CANCELLED", "AbortError": "UNKNOWN"}
 
 
 def _assign_chains(rpcs: list[Rpc], chains: list[Chain],

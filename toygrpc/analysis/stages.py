@@ -29,8 +29,9 @@ def percentile(sorted_values: list[int], q: float) -> int:
 
 
 def stage_samples(analysis: Analysis) -> dict[str, list[int]]:
-    """Every duration (ns) per stage: each complete chain's stages, and Python before and
-    after the core of each complete client RPC. The table and the plots both read this."""
+    """Every duration (ns) per stage: each complete chain's own stages (one sample per
+    chain, per message of a stream), and Python before and after the core of each complete
+    RPC (``Rpc.stages()``). The table and the plots both read this."""
     samples: dict[str, list[int]] = {name: [] for name in STAGE_ORDER}
     for chain in analysis.chains:
         if chain.complete:

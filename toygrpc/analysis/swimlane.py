@@ -76,6 +76,7 @@ class SwimStep:
     delta: int | None  # the stage's share (ns), as the analysis counts it
     sources: list[int] = field(default_factory=list)  # lanes control came from (arrows)
     note: str = ""
+    shared: bool = False  # a wake/drain that served an earlier handoff: ts is when it served
 
     @property
     def label(self) -> str:
@@ -134,19 +135,18 @@ def build_swimlane(analysis: Analysis, timeline: Timeline, rpc: Rpc) -> Swimlane
             number = number_of[id(r.chains[local - 1])]
             event = step.event
             thread = role(event)
-            by_event.setdefault(id(event), len(rows))
-            chain_rows.setdefault(number, []).append(len(rows))
-            rows.append(SwimStep(event, event.pid, event.ts, event.ts - rpc.start,
+            if not step.shared:
+                by_event.setdefault(id(event), len(rows))
+                chain_rows.setdefault(number, []).append(len(rows))
+            rows.append(SwimStep(event, event.pid, step.at, step.at - rpc.start,
                                  lane_index[(event.pid, lane_kind(thread))], thread, event.tid,
                                  number, step.name, event.title(), step.stage, step.delta,
-                                 note=step.note))
+                                 note=step.note, shared=step.shared))
     for r in rpcs:
         main = lane_index[(r.pid, "main")]
         label = "RPC end" if r.side == "client" else "handler done"
-        after = r.after_core()
         rows.append(SwimStep(None, r.pid, r.end, r.end - rpc.start, main, "main", r.pid, 0,
-                             label, r.status, "python_after_core" if after is not None else "",
-                             after))
+                             label, r.status, "python_after_core", r.after_core()))
     links: list[tuple[int, int, str]] = []
     for number in sorted(chain_rows):  # consecutive causal steps: Chain.links(), one arrow each
         links.extend((a, b, "handoff") for a, b in itertools.pairwise(chain_rows[number]))

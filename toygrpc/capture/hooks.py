@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.model.events import (
+    MESSAGE_GLUE,
     DrainSpan,
     Event,
+    FutureCancelled,
     FutureCreated,
     FutureResolved,
     GlueSpan,
@@ -90,6 +92,13 @@ CALL_ARGUMENT = {
     "_finish_handler_with_stream_responses": 0, "_schedule_rpc_coro": 1,
     "_handle_exceptions": 0, "_handle_cancellation_from_core": 1,
 }
+# Server glue functions that run the handler: their fourth argument is the servicer
+# context, which knows the status code the handler ended with.
+HANDLER_FINISHERS = ("_finish_handler_with_unary_response",
+                     "_finish_handler_with_stream_responses")
+# A server's deadline and its client's are the same instant on two clocks of one machine;
+# a cancellation this close to the deadline is the deadline's.
+DEADLINE_TOLERANCE_S = 0.005
 REQUEST_CALL_TASKS = ("_request_registered_call", "_request_call")
 MULTICALLABLES = (
     "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
@@ -190,6 +199,13 @@ class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future 
     def set_exception(self, exception: Any) -> None:
         _record_resolution(id(self), False, type(exception).__name__)
         super().set_exception(exception)
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return super().cancel(msg)
+        rec = RECORDER
+        rec.add(FutureCancelled, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self))
+        return super().cancel(msg)
 
     def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
         # Only a task's own wake-up is wrapped: other callers may remove their callback
@@ -328,6 +344,9 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
     is_batch = name == "execute_batch"
     is_handler = name == "_handle_rpc"
     is_lookup = name == "_find_method_handler"
+    is_finisher = name in HANDLER_FINISHERS
+    is_error_status = name == "_send_error_status_from_server"
+    is_message = name in MESSAGE_GLUE
 
     async def traced(*args: Any, **kwargs: Any) -> Any:
         started = now()
@@ -347,6 +366,11 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         elif is_lookup:
             call = _current_call.get()
             detail = _link_from_metadata(args[1] if len(args) > 1 else ())
+        elif is_message and args:
+            detail = "client" if type(args[0]).__name__ == "_AioCall" else "server"
+        elif is_error_status and len(args) > 2:
+            rec.add(RpcFinished, ts=started, pid=rec.pid, tid=tid, call_id=call,
+                    status=_code_name(args[1]), side="server", status_details=str(args[2] or ""))
         error = ""
         try:
             return await original(*args, **kwargs)
@@ -354,6 +378,10 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
             error = type(exc).__name__
             raise
         finally:
+            if is_finisher and error in ("", "CancelledError") and len(args) > 3:
+                status, details = _handler_status(args[3], cancelled=bool(error))
+                rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=tid, call_id=call, status=status,
+                        side="server", status_details=details)
             if token is not None:
                 _current_batch.reset(token)
             if call_token is not None:
@@ -405,6 +433,7 @@ def _install_glue(rec: Recorder) -> None:
                          f"cygrpc has no module-level execute_batch in grpcio {_grpc_version()}")
     else:
         rec.attached["glue.execute_batch"] = "cygrpc.execute_batch"
+        rec.attached["glue.client"] = "cygrpc message functions, called by client calls"
     server_missing = [n for n in missing if n != "execute_batch"]
     if server_missing:
         rec.attached["glue.server"] = "partial: missing " + ", ".join(server_missing)
@@ -442,9 +471,10 @@ def _install_unary_await(rec: Recorder) -> None:
             response = yield from original(self)
         finally:
             cython_call = getattr(self, "_cython_call", None)
+            status, details = _status_of(self)
             rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(),
                     call_id=id(cython_call) if cython_call is not None else 0,
-                    status=_status_name(self), side="client")
+                    status=status, side="client", status_details=details)
         return response
 
     _UnaryResponseMixin.__await__ = __await__
@@ -476,8 +506,9 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         elif hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:
+                status, details = _status_of(done_call)
                 rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(), call_id=call_id,
-                        status=_status_name(done_call), side="client")
+                        status=status, side="client", status_details=details)
             result.add_done_callback(finished)
         return result
 
@@ -491,15 +522,36 @@ def _status_names() -> dict[int, str]:
     return {c.value[0]: c.name for c in grpc.StatusCode}
 
 
-def _status_name(call: Any) -> str:
-    """The final status of a finished grpc.aio call, read without awaiting anything."""
+def _code_name(code: Any) -> str:
+    """A status code (an int, or a grpc.StatusCode) by its name."""
+    value = getattr(code, "value", (code,))[0] if not isinstance(code, int) else code
+    return _status_names().get(value, str(value)) if isinstance(value, int) else str(code)
+
+
+def _status_of(call: Any) -> tuple[str, str]:
+    """The final status of a finished grpc.aio call and its details, read without awaiting."""
     try:
         if call.cancelled():
-            return "CANCELLED"
-        code = call._cython_call._status.code()
-        return _status_names().get(code, str(code))
+            return "CANCELLED", "Locally cancelled by application!"
+        status = call._cython_call._status
+        return _code_name(status.code()), str(status.details() or "")
     except Exception as exc:  # a hook must never break the traced program
-        return f"unknown ({type(exc).__name__})"
+        return f"unknown ({type(exc).__name__})", ""
+
+
+def _handler_status(context: Any, cancelled: bool) -> tuple[str, str]:
+    """The status a server handler ended with, from its servicer context: the code it set
+    (OK by default), or, cancelled, the deadline's if that had come."""
+    try:
+        if cancelled:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= DEADLINE_TOLERANCE_S:
+                return "DEADLINE_EXCEEDED", ""
+            return "CANCELLED", ""
+        code = context.code()
+        return ("OK" if code is None else _code_name(code)), str(context.details() or "")
+    except Exception as exc:  # a hook must never break the traced program
+        return f"unknown ({type(exc).__name__})", ""
 
 
 def _grpc_version() -> str:

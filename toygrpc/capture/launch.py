@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX
+from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX, SCENARIOS
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest, TracedProcess
@@ -25,6 +26,7 @@ from toygrpc.model.types import Driver, Mode
 from toygrpc.server import READY_PREFIX
 
 DEFAULT_TRACERS = ("api",)
+METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
 
 
@@ -43,6 +45,15 @@ class CaptureOptions:
     driver: Driver = "python"
     script: tuple[str, ...] = ()
     python_from_start: bool = False  # Python layer from interpreter start, not first grpc use
+    messages: int = 3
+    scenario: str = ""
+
+
+def check_scenario(name: str) -> str:
+    """``name`` if it is one of the Hello client's scenarios ("" for none), else a UsageError."""
+    if name and name not in SCENARIOS:
+        raise UsageError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}")
+    return name
 
 
 def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
@@ -64,8 +75,19 @@ def traced_command(out: Path, target: list[str], python_layer: bool,
 
 
 def client_target(options: CaptureOptions, address: str) -> list[str]:
+    scenario = ["--scenario", options.scenario] if options.scenario else []
     return ["-m", "toygrpc.client", "--target", address, "--rpcs", str(options.rpcs),
-            "--concurrency", str(options.concurrency), "--method", options.method]
+            "--concurrency", str(options.concurrency), "--method", options.method,
+            "--messages", str(options.messages), *scenario]
+
+
+def closed_address() -> str:
+    """A loopback address nothing listens on (the server-unavailable scenario's target)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 class RunningServer:
@@ -117,8 +139,10 @@ def program_stderr(path: Path) -> list[str]:
     from toygrpc.capture.corelog import LINE
 
     try:
+        # "key=K value=V" lines continue the core's op lines (metadata): the core's too
         return [ln for ln in path.read_text(errors="replace").splitlines()
-                if ln.strip() and not LINE.match(ln) and not ln.startswith("toygrpc: hook")]
+                if ln.strip() and not LINE.match(ln) and not ln.startswith("toygrpc: hook")
+                and not METADATA_LINE.match(ln)]
     except OSError:
         return []
 
@@ -157,20 +181,23 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "python_layer": options.python_layer,
                            "python_from_start": options.python_from_start,
                            "tracers": list(options.tracers), "driver": options.driver,
-                           "script": list(options.script)})
+                           "script": list(options.script), "messages": options.messages,
+                           "scenario": options.scenario or None})
     options.out.mkdir(parents=True, exist_ok=True)
     env = core_env(options.tracers)
-    if options.mode == "both":
+    if options.mode in ("both", "run"):
         from toygrpc.capture.hooks import LINK_ENV
 
-        env[LINK_ENV] = "1"  # client and server both traced: tie their RPCs together
+        # client and server both traced (a program may be both): tie their RPCs together
+        env[LINK_ENV] = "1"
     plain_env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE",)}
     server: RunningServer | None = None
     try:
         if options.mode in ("client", "server", "both") and options.target is None:
             traced_server = options.mode in ("server", "both")
             status("starting the Hello server" + (" under capture" if traced_server else ""))
-            target = ["-m", "toygrpc.server", "--bind", "localhost:0"]
+            target = ["-m", "toygrpc.server", "--bind", "localhost:0",
+                      *(["--scenarios"] if options.scenario else [])]
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer,
@@ -182,6 +209,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
         address = options.target or (server.address if server else "")
+        if options.scenario == "server-unavailable":
+            address = closed_address()
 
         if options.mode in ("client", "both"):
             status(f"tracing {options.rpcs} {options.method} RPC(s) from the client")
@@ -192,6 +221,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                               options.python_from_start, on_progress=progress)
             cap.processes.append(TracedProcess(role, 0, True, options.python_layer,
                                                command_target, code))
+            if options.scenario:
+                outcome = cap.layout.process(role).stdout.read_text().strip()
+                cap.diagnostics.append(f"scenario {options.scenario}: {outcome}")
             if code != 0:
                 cap.diagnostics.append(f"the client exited with status {code}: "
                                        f"{_last_foreign_line(cap.layout.process(role).core_log)}")

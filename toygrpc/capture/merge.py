@@ -28,7 +28,9 @@ from toygrpc.model.events import (
     CoreTagCompleted,
     Event,
     FutureCreated,
+    GlueSpan,
     PythonSlice,
+    RpcStarted,
     TaskResumed,
     ThreadStarted,
 )
@@ -74,6 +76,9 @@ def build_timeline(cap: Manifest) -> Timeline:
                     "records from interpreter start)")
         timeline.clock.setdefault(proc.role, {})["core"] = check_core_clock(events)
         _name_threads(timeline, pid, events, timeline.hooks.get(proc.role, {}).get("threads", {}))
+        not_aio = not_grpc_aio(events)
+        if not_aio:
+            timeline.diagnostics.append(f"{proc.role}: {not_aio}")
         timeline.events.extend(events)
     timeline.events.sort(key=lambda e: e.ts)
     return timeline
@@ -228,17 +233,38 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     }
 
 
+def not_grpc_aio(events: list[Event]) -> str:
+    """One line when a process used grpc but not grpc.aio ("" otherwise): the harness
+    follows grpc.aio's calls; a synchronous program's core activity is kept, unexplained."""
+    batches = sum(isinstance(e, CoreBatchStarted) for e in events)
+    hooked = any(e.category != "core" and e.category != "python" for e in events)
+    aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted) and
+              (not isinstance(e, FutureCreated) or e.in_batch) for e in events)
+    if not batches or aio or not hooked:  # without hook events, nothing can be told
+        return ""
+    threads = len({e.tid for e in events if isinstance(e, CoreBatchStarted)})
+    return (f"this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
+            f"grpc.aio calls, so it follows none here; it saw {batches} core batch(es) "
+            f"started on {threads} thread(s), kept in the trace")
+
+
 def _name_threads(timeline: Timeline, pid: int, events: list[Event],
                   native: dict[str, str]) -> None:
-    """Give each thread a role: main, poller, or the core's own thread names."""
+    """Give each thread a role: main, poller (grpc.aio's), a Python thread's own name, or
+    the core's own thread names; "poller" and "core" only for what they are."""
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
+    aio = any(isinstance(e, ThreadStarted) and POLLER_THREAD_MARK in e.name for e in events)
+    python_threads = set()
     for event in events:
-        if isinstance(event, ThreadStarted) and POLLER_THREAD_MARK in event.name:
-            timeline.threads[(pid, event.native_id)] = "poller"
-        elif isinstance(event, CoreReturnEvent):
-            timeline.threads.setdefault((pid, event.tid), "poller")
-        elif isinstance(event, CoreTagCompleted):
+        if isinstance(event, ThreadStarted):
+            python_threads.add(event.native_id)
+            role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
+            timeline.threads[(pid, event.native_id)] = role
+    for event in events:
+        if isinstance(event, CoreReturnEvent):
+            timeline.threads.setdefault((pid, event.tid), "poller" if aio else "cq reader")
+        elif isinstance(event, CoreTagCompleted) and event.tid not in python_threads:
             timeline.threads.setdefault((pid, event.tid), "core")
     timeline.threads[(pid, pid)] = "main"
 

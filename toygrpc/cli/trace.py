@@ -52,6 +52,12 @@ def register(commands: Subcommands) -> None:
             sub.add_argument("--target", metavar="HOST:PORT",
                              help="trace the client against this running server instead of "
                              "starting one")
+        if mode in ("client", "both"):
+            from toygrpc.client import SCENARIOS
+
+            sub.add_argument("--scenario", choices=tuple(SCENARIOS), metavar="NAME",
+                             help="make every RPC fail on purpose and trace how: " + "; ".join(
+                                 f"{s.name} ({s.help})" for s in SCENARIOS.values()))
         if mode == "server":
             sub.add_argument("--driver", choices=DRIVERS, default="python",
                              help="the untraced client that drives the server (default python)")
@@ -113,6 +119,7 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         python_from_start=args.python_from_start,
         tracers=(*DEFAULT_TRACERS, *[t for t in args.tracer if t not in DEFAULT_TRACERS]),
         driver=getattr(args, "driver", "python"), script=script,
+        messages=getattr(args, "messages", 3), scenario=getattr(args, "scenario", None) or "",
     )
 
 

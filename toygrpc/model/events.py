@@ -31,9 +31,13 @@ Category = Literal["hook", "glue", "rpc", "core", "python"]
 # event kind below names the one that records it.
 HOOK_NAMES = (
     "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
-    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.server",
-    "rpc.client",
+    "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.client",
+    "glue.server", "rpc.client",
 )
+# Glue functions that client calls and server handlers both use: a span of one of them
+# names its side in ``detail``.
+MESSAGE_GLUE = ("_receive_message", "_send_message", "_send_initial_metadata",
+                "_receive_initial_metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,22 @@ class FutureResolved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FutureCancelled(Event):
+    """``cancel()`` on a future: its waiter gave up (the awaiting task was cancelled), so
+    the completion that comes later resolves nothing."""
+
+    kind: ClassVar[str] = "future.cancelled"
+    hook: ClassVar[str] = "future.resolve"
+    future_id: int
+
+    def title(self) -> str:
+        return "future.cancel"
+
+    def details(self) -> dict[str, Any]:
+        return {"future": hex(self.future_id)}
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResumed(Event):
     """The callback a task registered on a future began: the awaiting coroutine goes on."""
 
@@ -197,7 +217,8 @@ class GlueSpan(Event):
     ops: tuple[str, ...] = ()
     error: str = ""
     call: int = 0  # identity of the call object (client _AioCall, server RPCState)
-    detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id
+    detail: str = ""  # _handle_rpc: the method; _find_method_handler: the client's link id;
+    # MESSAGE_GLUE: "client" or "server"
 
     def title(self) -> str:
         return f"cygrpc.{self.name}"
@@ -213,7 +234,11 @@ class GlueSpan(Event):
         return args
 
     def hook_name(self) -> str:
-        return "glue.execute_batch" if self.name == "execute_batch" else "glue.server"
+        if self.name == "execute_batch":
+            return "glue.execute_batch"
+        if self.name in MESSAGE_GLUE and self.detail == "client":
+            return "glue.client"
+        return "glue.server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,16 +275,26 @@ class RpcStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class RpcFinished(Event):
-    """The RPC's awaiting code got its outcome (client), or its handler returned (server)."""
+    """The RPC's awaiting code got its outcome (client), or its handler returned (server).
+
+    ``status`` is the gRPC status code's name (``OK``, ``DEADLINE_EXCEEDED``...);
+    ``status_details`` its details string, if any."""
 
     kind: ClassVar[str] = "rpc.finished"
     category: ClassVar[Category] = "rpc"
     call_id: int
     status: str
     side: str  # model.types.Side
+    status_details: str = ""
 
     def title(self) -> str:
         return f"RPC done {self.status}"
+
+    def hook_name(self) -> str:
+        return "rpc.client" if self.side == "client" else "glue.server"
+
+    def details(self) -> dict[str, Any]:
+        return {"details": self.status_details} if self.status_details else {}
 
 
 # --- the core's own trace -----------------------------------------------------------

@@ -254,11 +254,11 @@ def batch_slices(rpc: Rpc, rel: Any) -> list[Slice]:
     result = []
     sent = received = 0
     for chain in rpc.chains:
-        steps = [e for _, e in chain.causal_steps()]
-        start = chain.core_call or (steps[0] if steps else None)
+        steps = chain.steps()
+        start = chain.core_call or (steps[0].event if steps else None)
         if start is None:
             continue
-        end = max(e.ts for e in steps)
+        end = max(step.at for step in steps)
         ops = [op.removesuffix("Operation") for op in chain.ops]
         parts = []
         if "SendMessage" in ops:

@@ -21,7 +21,8 @@ def _steps_json(model: SwimlaneModel) -> list[dict[str, Any]]:
         "ts": s.ts, "offset_ns": s.offset, "process": model.lanes[s.lane].process,
         "lane": model.lanes[s.lane].label, "thread": s.thread, "pid": s.pid, "tid": s.tid,
         "chain": s.chain or None, "step": s.step, "event": s.what, "stage": s.stage or None,
-        "stage_ns": s.delta, "from_lanes": [model.lanes[i].label for i in s.sources],
+        "stage_ns": s.delta, "shared": s.shared,
+        "from_lanes": [model.lanes[i].label for i in s.sources],
     } for s in model.steps]
 
 
@@ -41,14 +42,17 @@ class ShowJson(Renderer):
             rpc = model.rpc
             chosen = {
                 "index": model.number, "side": rpc.side, "method": rpc.method,
-                "status": rpc.status, "start": rpc.start, "latency": rpc.latency,
+                "status": rpc.status, "details": rpc.details or None, "start": rpc.start,
+                "latency": rpc.latency, "stages": rpc.stages(),
                 "complete": rpc.complete, "missing": rpc.missing or None,
+                "end_reason": rpc.end_reason or None,
                 "peer_index": (rpc_number(analysis, rpc.peer) if rpc.peer is not None
                                else None),
                 "lanes": [lane.label for lane in model.lanes],
                 "chains": [{"chain": n, "side": owner.side, "kind": c.kind, "ops": list(c.ops),
                             "complete": c.complete, "missing": c.missing or None,
-                            "shared_wake": c.shared_wake} for n, owner, c in model.chains],
+                            "shared_wake": c.shared_wake, "outcome": c.outcome}
+                           for n, owner, c in model.chains],
                 "steps": _steps_json(model),
                 "links": [{"from": a, "to": b, "label": label} for a, b, label in model.links],
             }

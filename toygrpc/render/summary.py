@@ -37,9 +37,11 @@ def _chain(chain: Chain) -> dict[str, Any]:
         "tag": tag_of(chain.core_call) if chain.core_call is not None else None,
         "complete": chain.complete, "missing": chain.missing or None, "ok": chain.ok,
         "shared_wake": chain.shared_wake,
+        "outcome": chain.outcome, "end_reason": chain.end_reason or None,
         "steps": {name: [e.ts, e.tid] if e is not None else None
-                  for name in STEPS
+                  for name in (*STEPS, "cancelled")
                   for e in [chain.step(name)]},
+        "shared_steps": [s.name for s in chain.steps() if s.shared],
         "stages": chain.stages(),
     }
 
@@ -47,9 +49,11 @@ def _chain(chain: Chain) -> dict[str, Any]:
 def _rpc(index: int, rpc: Rpc, processes: dict[int, str]) -> dict[str, Any]:
     return {
         "index": index, "process": processes.get(rpc.pid, str(rpc.pid)), "side": rpc.side,
-        "method": rpc.method, "status": rpc.status, "start": rpc.start, "latency": rpc.latency,
+        "method": rpc.method, "status": rpc.status, "details": rpc.details or None,
+        "start": rpc.start, "latency": rpc.latency,
         "complete": rpc.complete, "missing": rpc.missing or None, "link": rpc.link or None,
-        "stages": rpc.stages() if rpc.side == "client" else None,
+        "end_reason": rpc.end_reason or None,
+        "stages": rpc.stages(),
         "chains": [_chain(c) for c in rpc.chains],
     }
 

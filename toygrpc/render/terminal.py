@@ -18,6 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from toygrpc.analysis.chains import Rpc
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
@@ -45,6 +46,13 @@ def mimebundle(renderable: RenderableType, width: int = 120) -> dict[str, str]:
 
 def us(ns: float) -> str:
     return f"{ns / 1000:.1f}"
+
+
+def rpc_stage_line(rpc: Rpc) -> str:
+    """The RPC's latency as its stages divide it (``Rpc.stages()``: they add up exactly)."""
+    parts = ", ".join(f"{name} {us(value)}" for name, value in rpc.stages().items() if value)
+    status = rpc.status + (f" ({rpc.details})" if rpc.details else "")
+    return f"{rpc.side} {status}, latency {us(rpc.latency)} µs = {parts}"
 
 
 class RpcSwimlane:
@@ -152,13 +160,18 @@ class RpcSwimlane:
         legend = Text()
         for number, owner, chain in model.chains:
             what = chain.kind if chain.kind != "batch" else f"batch {short_ops(chain.ops)}"
-            status = "" if chain.complete else f" (incomplete: no {chain.missing})"
+            status = f" ({chain.end_reason})" if chain.end_reason else ""
             legend.append(f"#{number} ", "bold")
             legend.append(f"{owner.side}: {what}{status}\n")
         for r in (model.rpc, model.rpc.peer):
             if r is not None and not r.chains:
                 legend.append(f"the {r.side} RPC has no chain to show: its completions were "
                               "not followed (see the hook diagnostics)\n", "yellow")
+        for r in (model.rpc, model.rpc.peer):
+            if r is not None:
+                legend.append(rpc_stage_line(r) + "\n")
+                if r.end_reason:
+                    legend.append(f"{r.side} RPC ends: {r.end_reason}\n", "yellow")
         notes = [f"#{s.chain} {s.step}: {s.note}" for s in model.steps if s.note and s.chain]
         for note in dict.fromkeys(notes):
             legend.append(f"{note}\n", "dim")
