@@ -26,7 +26,6 @@ Chrome JSON flows bind to slices only).
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from toygrpc.analysis.chains import Chain, Rpc
+from toygrpc.analysis.chains import Chain, Rpc, Step
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import CoreLine, DrainSpan, Event, GlueSpan, PythonSlice
 from toygrpc.render.base import FileRenderer
@@ -224,13 +223,21 @@ def build_model(run: Run) -> TraceModel:
 
 
 def link_stages(chains: list[Chain]) -> dict[tuple[int, int], str]:
-    """The stage each chain link covers, as ``Chain.steps`` attributes it."""
+    """The stage each chain link covers, as ``Chain.steps`` attributes it. A link skips
+    the shared steps between its ends (no arrow leads to them): it is named after the
+    stage that holds most of its time."""
     stages: dict[tuple[int, int], str] = {}
     for chain in chains:
-        steps = chain.steps()
-        for before, after in itertools.pairwise(steps):
-            if after.stage:
-                stages[(id(before.event), id(after.event))] = after.stage
+        source: Step | None = None
+        shares: dict[str, int] = {}
+        for step in chain.steps():
+            if step.stage:
+                shares[step.stage] = shares.get(step.stage, 0) + (step.delta or 0)
+            if step.shared:
+                continue
+            if source is not None and shares:
+                stages[(id(source.event), id(step.event))] = max(shares, key=shares.__getitem__)
+            source, shares = step, {}
     return stages
 
 
