@@ -6,13 +6,24 @@ viztracer, runs the program as ``__main__`` (a script path or ``-m module``), an
 the way out writes what it recorded into ``--out``: ``hooks.jsonl`` (+ the hook report),
 ``viztracer.json`` and ``clock.json``. The core's trace goes to this process's stderr,
 which the launcher sends to ``core.log``.
+
+Stopping: SIGINT (Ctrl-C) stops the program as Ctrl-C does; SIGTERM is turned into a
+SIGINT, so that a terminated program stops the same way and still writes its files.
+Once the program has returned, both are ignored and garbage collection is off while
+the files are written: a collection there could run a cygrpc deallocation that waits
+on a lock grpc's teardown holds, and hang the process for good. A program stopped by
+a signal then leaves at once (``os._exit``), without the interpreter's teardown, which
+can hang the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import runpy
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,6 +33,19 @@ from toygrpc.capture import hooks
 from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM: stop the program as Ctrl-C would (asyncio.run cancels its main task)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once; the launcher escalates if needed
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _quiet_shutdown() -> None:
+    """Ignore further stop signals and keep the garbage collector out of the way."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    gc.disable()
 
 
 def sample_clock(getts: Any) -> dict[str, float]:
@@ -56,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     files = ProcessLayout(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    recorder = hooks.install()
+    # A launcher started from a script may have SIGINT ignored; the program must not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    recorder = hooks.RECORDER
+    recorder.start_writing(files)  # before viztracer starts: its thread is not traced
+    hooks.install(recorder)
+    recorder.write_report(files)
     tracer = None
     clock: dict[str, Any] = {}
     if options.viztracer:
@@ -69,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.argv = [options.target, *options.args]
     status = 0
+    interrupted = False
     try:
         if options.module:
             runpy.run_module(options.target, run_name="__main__", alter_sys=True)
@@ -81,15 +112,26 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
     except KeyboardInterrupt:
-        status = 130
+        status, interrupted = 130, True
     finally:
+        _quiet_shutdown()
         if tracer is not None:
             clock["end"] = sample_clock(tracer.getts)
             tracer.stop()
-            tracer.save(verbose=0)
+        files.clock.write_text(json.dumps(clock, indent=2))
+        if tracer is not None:
+            # No file_info: it would copy the source of every traced file (and whatever
+            # literal it holds) into the run; nothing here reads it.
+            tracer.save(verbose=0, file_info=False)
         hooks.check_loop(recorder)
         recorder.save(files)
-        files.clock.write_text(json.dumps(clock, indent=2))
+    if interrupted or status == 130:  # stopped by Ctrl-C, whoever caught it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
     return status
 
 
