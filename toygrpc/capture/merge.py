@@ -197,9 +197,11 @@ def _check_core_size(path: Path, expected: int, timeline: Timeline, role: str) -
 
 
 def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
-                    timeline: Timeline, hook_events: list[Event]) -> list[Event]:
+                    timeline: Timeline, hook_events: list[Event] | None = None) -> list[Event]:
+    """viztracer's slices on the common clock; ``hook_events`` (the same process's) tell
+    how many RPCs lost their Python layer when viztracer's buffer overflowed."""
     try:
-        return _viztracer_events(path, clock_path, pid, role, timeline, hook_events)
+        return _viztracer_events(path, clock_path, pid, role, timeline, hook_events or [])
     except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError,
             OverflowError) as exc:
         timeline.diagnostics.append(f"{role}: viztracer output unusable "

@@ -228,7 +228,6 @@ def run(args: argparse.Namespace) -> int:
         TextColumn,
         TimeElapsedColumn,
     )
-
     from rich.text import Text
 
     from toygrpc import pipeline
