@@ -20,6 +20,7 @@ from rich.text import Text
 
 from toygrpc.analysis.run import DAMAGE, Run, describe_damage
 from toygrpc.analysis.swimlane import pick_rpc
+from toygrpc.capture.corelog import redact_file
 from toygrpc.capture.launch import CaptureOptions, capture
 from toygrpc.capture.merge import build_timeline, load_or_build
 from toygrpc.capture.stopping import Stopper
@@ -128,6 +129,9 @@ def load_run(run_dir: Path) -> Run:
                                                  "to show")
         raise UsageError(f"{manifest.run_dir} is incomplete: {first}, and {what} to rebuild "
                          "it from; capture the run again")
+    if manifest.options.get("keep_values") is not True:
+        for proc in traced:  # a capture cut short (toygrpc killed) may not have done it
+            redact_file(manifest.layout.process(proc.role).core_log)
     try:
         run = Run(manifest, build_timeline(manifest))
         _ = run.analysis

@@ -218,6 +218,25 @@ def test_kill_9_of_the_traced_program_leaves_a_partial_run(
     assert show.returncode == 0 and "partial run" in show.stderr, show.stderr
 
 
+def test_kill_9_of_toygrpc_stops_its_children_and_leaves_an_analysable_run(
+        tmp_path: Path, helloworld: Path, sessions: list[Toygrpc]) -> None:
+    out = tmp_path / "run"
+    run = Toygrpc(tmp_path, "trace", "run", "--out", str(out), str(helloworld))
+    sessions.append(run)
+    address = run.wait_for("listening on").rpartition(" ")[2]
+    call(address)
+    run.signal(signal.SIGKILL, group=False)
+    run.ended_within(STOP_WITHIN_S)
+    deadline = time.monotonic() + STOP_WITHIN_S  # the traced server gets SIGTERM, saves
+    while run.session() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert_nothing_left(run)
+    show = subprocess.run([sys.executable, "-m", "toygrpc", "show", str(out), "--no-plots"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert show.returncode == 0, show.stderr
+    assert f"{CALLS}/{CALLS} RPCs with complete chains" in show.stdout
+
+
 def test_a_second_ctrl_c_abandons_the_analysis_but_keeps_an_analysable_run(
         tmp_path: Path, helloworld: Path, sessions: list[Toygrpc]) -> None:
     out = tmp_path / "run"

@@ -55,6 +55,7 @@ OP_LINE = re.compile(r"^ops\[(\d+)\]: ([A-Z_]+)")
 # A metadata entry as the core prints it: the value in hex, then quoted.
 METADATA_VALUE = re.compile(r"(\bkey=\S*\s+value=)(?!\[redacted)(.*)$")  # once only
 REDACTED = "[redacted: {} bytes; --keep-values keeps it]"
+UNREDACTED = re.compile(rb"\bkey=\S*\s+value=(?!\[redacted)")
 # What a core line starts with: a line that starts so but does not parse is counted.
 CORE_LIKE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:")
 
@@ -71,7 +72,7 @@ def redact_file(path: Path) -> None:
     """Rewrite a core log with its values redacted (no-op when it holds none)."""
     try:
         with path.open("rb") as source:
-            if not any(b"value=" in raw for raw in source):
+            if not any(UNREDACTED.search(raw) for raw in source if b"value=" in raw):
                 return
         temporary = path.with_name(path.name + ".redacting")
         try:

@@ -104,6 +104,8 @@ class RunningServer:
     def _wait_ready(self, stderr_path: Path) -> str:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
+        if not line.startswith(READY_PREFIX) and self.stopper.reason:
+            raise KeyboardInterrupt  # stopped before the server was up: nothing to analyse
         if not line.startswith(READY_PREFIX):
             self.stop()
             tail = _last_foreign_line(stderr_path)
@@ -225,6 +227,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                                        traced=False)
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
+            cap.save()
         address = options.target or (server.address if server else "")
 
         if stopper.reason:
@@ -235,6 +238,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             command_target = client_target(options, address)
             proc = TracedProcess(role, 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
+            cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
             proc.exit_status = code = run_traced(
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
@@ -255,6 +259,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             command_target = [script, *args]
             proc = TracedProcess("program", 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
+            cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
             if options.timeout_s is not None:
                 timer = threading.Timer(options.timeout_s, stopper.stop,
                                         args=(f"--timeout {options.timeout_s:g}s",))
