@@ -216,6 +216,10 @@ def test_kill_9_of_the_traced_program_leaves_a_partial_run(
     show = subprocess.run([sys.executable, "-m", "toygrpc", "show", str(out), "--no-plots"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert show.returncode == 0 and "partial run" in show.stderr, show.stderr
+    as_json = subprocess.run([sys.executable, "-m", "toygrpc", "show", str(out), "--no-plots",
+                              "--json"], capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert json.loads(as_json.stdout)["partial"] is True
 
 
 def test_kill_9_of_toygrpc_stops_its_children_and_leaves_an_analysable_run(
