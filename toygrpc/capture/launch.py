@@ -295,9 +295,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             cap.diagnostics.append(f"capture stopped early ({stopper.reason}): what ran "
                                    "until then was kept")
         for name in dict.fromkeys(stopper.killed):
-            cap.diagnostics.append(f"{name} was killed: it had not finished "
-                                   f"{stopper.grace_s:g}s after being asked to stop, so "
-                                   "what it had not written yet is lost")
+            cap.diagnostics.append(f"{name} was killed: it had not exited "
+                                   f"{stopper.grace_s:g}s after being asked to stop (what "
+                                   "it had not written then is counted as lost)")
         _read_pids(cap)
         for traced in cap.processes:
             core_log = cap.layout.process(traced.role).core_log
