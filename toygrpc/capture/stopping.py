@@ -141,6 +141,8 @@ class Stopper:
         if self.reason or not self.alive():
             self.abandoned = True
             self.reason = self.reason or name
+            for sig in STOP_SIGNALS:  # a third Ctrl-C must not cut the manifest's saving
+                signal.signal(sig, signal.SIG_IGN)
             for child in self.alive():
                 child.process.kill()
             raise KeyboardInterrupt
