@@ -126,6 +126,16 @@ class RunningServer:
         return self.process.returncode
 
 
+def describe_status(code: int) -> str:
+    """How a process ended, from its Popen return code."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 def _last_foreign_line(path: Path) -> str:
     """The last line of a stderr file that is not a core log line: the program's own error."""
     lines = program_stderr(path)
@@ -275,7 +285,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             for line in program_stderr(cap.layout.process("program").core_log):
                 print(line, file=sys.stderr)
             if code != 0 and not stopper.reason:
-                cap.diagnostics.append(f"the program exited with status {code}")
+                cap.diagnostics.append(f"the program {describe_status(code)}")
     finally:
         if timer is not None:
             timer.cancel()
