@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from rich.text import Text
 
 from toygrpc.analysis.run import DAMAGE, Run, describe_damage
 from toygrpc.analysis.swimlane import pick_rpc
+from toygrpc.capture.corelog import redact_file
 from toygrpc.capture.launch import CaptureOptions, capture
 from toygrpc.capture.merge import build_timeline, load_or_build
+from toygrpc.capture.stopping import Stopper
 from toygrpc.errors import UsageError
 from toygrpc.model.manifest import Manifest
 from toygrpc.render.base import FileRenderer
@@ -64,17 +67,22 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
     """Capture what ``options`` say, merge, analyse, and write the trace (native Perfetto
     protobuf, or Chrome JSON) and summary.json."""
     progress = progress or Progress()
-    manifest = capture(options, status=progress.status, progress=progress.rpcs)
-    total = len(ANALYSIS_STEPS)
-    progress.step(0, total, ANALYSIS_STEPS[0])
-    run = Run(manifest, load_or_build(manifest))
-    progress.step(1, total, ANALYSIS_STEPS[1])
-    _ = run.analysis
-    progress.step(2, total, ANALYSIS_STEPS[2])
-    PerfettoRenderer(trace_format=trace_format).render(run)
-    progress.step(3, total, ANALYSIS_STEPS[3])
-    SummaryRenderer().render(run)
-    progress.step(4, total, "done")
+    stopper = Stopper()
+    # Ctrl-C or SIGTERM: the first stops the capture cleanly (the analysis still runs),
+    # the next one (or the first once nothing runs) abandons: KeyboardInterrupt.
+    with stopper.installed():
+        manifest = capture(options, status=progress.status, progress=progress.rpcs,
+                           stopper=stopper)
+        total = len(ANALYSIS_STEPS)
+        progress.step(0, total, ANALYSIS_STEPS[0])
+        run = Run(manifest, load_or_build(manifest))
+        progress.step(1, total, ANALYSIS_STEPS[1])
+        _ = run.analysis
+        progress.step(2, total, ANALYSIS_STEPS[2])
+        PerfettoRenderer(trace_format=trace_format).render(run)
+        progress.step(3, total, ANALYSIS_STEPS[3])
+        SummaryRenderer().render(run)
+        progress.step(4, total, "done")
     return run
 
 
@@ -92,27 +100,60 @@ def analyse(manifest: Manifest) -> Run:
 
 
 def load_run(run_dir: Path) -> Run:
-    """A saved run, from ``events.jsonl`` or else from the raw inputs; any problem is one
-    UsageError line that says which file and what to do."""
+    """A saved run, from ``events.jsonl`` or else from the raw inputs, analysed; any problem
+    is one UsageError line that says which file and what to do. A damaged ``events.jsonl``
+    is rebuilt from the raw inputs; what is lost is counted in ``run.timeline.losses``."""
     manifest = Manifest.load(run_dir)
-    if manifest.layout.events.is_file():
-        return Run.load(run_dir)
+    note = ""
     traced = [p for p in manifest.processes if p.traced]
     missing = [p.role for p in traced
                if not any(path.is_file()
                           for path in manifest.layout.process(p.role).raw_inputs)]
+    if manifest.layout.events.is_file():
+        events_name = manifest.layout.events.name
+        try:
+            run = Run.load(run_dir)
+            _ = run.analysis  # a damaged timeline fails here, not later in a renderer
+            own = [f"{what}: {count}" for what, count in run.timeline.losses.items()
+                   if events_name in what]
+            if not own or missing or not traced:
+                return run  # whole, or partial with nothing better to rebuild it from
+            note = f"{manifest.layout.events} is damaged ({', '.join(own)})"
+        except UsageError as exc:
+            note = str(exc)
+        except DAMAGE as exc:
+            note = f"{manifest.layout.events} is damaged ({describe_damage(exc)})"
     if not traced or missing:
         what = (f"the raw files of {', '.join(missing)} are missing ("
                 + ", ".join(f"{manifest.process_dir(role)}/" for role in missing) + ")"
                 if missing else "the manifest lists no traced process")
-        raise UsageError(f"{manifest.run_dir} is incomplete: it has no "
-                         f"{manifest.layout.events.name} to show and {what} to rebuild it "
-                         "from; capture the run again")
+        first = note.split(";")[0] if note else (f"it has no {manifest.layout.events.name} "
+                                                 "to show")
+        raise UsageError(f"{manifest.run_dir} is incomplete: {first}, and {what} to rebuild "
+                         "it from; capture the run again")
+    if manifest.options.get("keep_values") is not True:
+        for proc in traced:  # a capture cut short (toygrpc killed) may not have done it
+            redact_file(manifest.layout.process(proc.role).core_log)
     try:
-        return Run(manifest, load_or_build(manifest))
+        run = Run(manifest, build_timeline(manifest))
+        _ = run.analysis
     except DAMAGE as exc:
         raise UsageError(f"{manifest.run_dir}: the raw files could not be merged "
                          f"({describe_damage(exc)}); capture the run again") from None
+    if note:
+        run.timeline.diagnostics.append(note.split(";")[0] + ": rebuilt from the raw files")
+    with suppress(OSError):  # a read-only run directory still shows
+        run.timeline.save(manifest.run_dir)  # the derived file, for the next time
+    return run
+
+
+def say_losses(run: Run, console: Console) -> None:
+    """Say loudly, on ``console``, that a run is partial and what it lost."""
+    if run.timeline.partial:
+        console.print(Text(f"partial run: {sum(run.timeline.losses.values())} losses counted; "
+                           "the analysis covers what was captured", "bold red"), soft_wrap=True)
+        for what, count in run.timeline.losses.items():
+            console.print(Text(f"  lost: {what}: {count}", "red"), soft_wrap=True)
 
 
 def write_plots(run: Run, rpc_index: int | None, console: Console) -> list[Path]:
@@ -146,12 +187,14 @@ def show(run_dir: Path, rpc_index: int | None = None, as_json: bool = False,
         pick_rpc(run.analysis, rpc_index)  # out of range: say so before writing anything
     console = console or Console(width=width)
     if as_json:
+        say_losses(run, Console(stderr=True))
         if plots:
             write_plots(run, rpc_index, Console(stderr=True))
         console.file.write(json.dumps(ShowJson(rpc_index).render(run), indent=1) + "\n")
         return 0
     errors = Console(stderr=True, width=width)
     for line in run.timeline.diagnostics:
-        errors.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
+        errors.print(Text(f"toygrpc: {line}", "yellow"), soft_wrap=True)
+    say_losses(run, errors)
     report(run, console, rpc_index, plots=plots)
     return 0

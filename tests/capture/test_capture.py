@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
@@ -201,3 +205,24 @@ def test_failed_resolutions_happen_inside_the_drain_that_ran_them(server_run: Ru
         assert event.in_drain in drains, event
         drain = drains[event.in_drain]
         assert drain.ts <= event.ts <= drain.ts + drain.dur
+
+
+def test_a_full_viztracer_buffer_is_counted_and_said(tmp_path: Path) -> None:
+    """viztracer drops its oldest entries when its buffer is full: the run says how many
+    RPCs lost their Python layer (and the same capture with the buffer sized for it
+    loses none)."""
+    def trace(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "toygrpc", "trace", "client", "--rpcs",
+                               "100", "--out", str(out), *extra], capture_output=True,
+                              text=True, timeout=300, check=False)
+
+    small = trace(tmp_path / "small", "--tracer-entries", "20000")
+    assert small.returncode == 0, small.stderr
+    summary = json.loads((tmp_path / "small" / "summary.json").read_text())
+    [(what, lost)] = summary["losses"].items()
+    assert "without their Python layer" in what and 1 <= lost <= 100
+    assert summary["partial"] is True and "partial run" in small.stderr
+    assert f"{lost} of 100 RPCs have no Python layer" in small.stderr
+    sized = trace(tmp_path / "sized")
+    assert sized.returncode == 0, sized.stderr
+    assert json.loads((tmp_path / "sized" / "summary.json").read_text())["losses"] == {}

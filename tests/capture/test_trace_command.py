@@ -211,3 +211,122 @@ def test_a_missing_node_interop_is_named_before_anything_starts(
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "the Node interop is not at" in lines[0] and "npm ci --prefix interop/node" in lines[0]
     assert not out.exists()
+
+
+SECRET_PROGRAM = '''
+import asyncio
+import grpc
+from toygrpc.generated import hello_pb2, hello_pb2_grpc
+from toygrpc.server import HelloServicer
+
+async def main():
+    server = grpc.aio.server()
+    hello_pb2_grpc.add_HelloServiceServicer_to_server(HelloServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = hello_pb2_grpc.HelloServiceStub(channel)
+        reply = await stub.Hello(hello_pb2.HelloRequest(x="payload-xyzzy"),
+                                 metadata=(("authorization", "Bearer s3cr3t-t0ken-4242"),))
+        print("reply of", len(reply.x), "characters")
+    await server.stop(None)
+
+asyncio.run(main())
+'''
+SECRETS = (b"s3cr3t-t0ken-4242", b"xyzzy")
+
+
+def files_holding(run_dir: Path, secret: bytes) -> list[str]:
+    return [str(p) for p in run_dir.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_metadata_values_leave_no_trace_unless_kept(tmp_path: Path) -> None:
+    program = tmp_path / "secret_call.py"
+    program.write_text(SECRET_PROGRAM)
+    redacted = toygrpc("trace", "run", "--out", str(tmp_path / "redacted"), str(program))
+    assert redacted.returncode == 0, redacted.stderr
+    for secret in SECRETS:
+        assert files_holding(tmp_path / "redacted", secret) == []
+        assert secret.decode() not in redacted.stdout + redacted.stderr
+    core_log = (tmp_path / "redacted" / "program" / "core.log").read_text()
+    assert "key=authorization value=[redacted: 24 bytes" in core_log  # the key stays
+    # the same call with --keep-values: the token is there, so the check above can fail
+    kept = toygrpc("trace", "run", "--no-python", "--keep-values", "--out",
+                   str(tmp_path / "kept"), str(program))
+    assert kept.returncode == 0, kept.stderr
+    assert files_holding(tmp_path / "kept", SECRETS[0]) != []
+
+
+def test_trace_run_exits_with_the_programs_own_status(tmp_path: Path) -> None:
+    program = tmp_path / "three.py"
+    program.write_text("import sys\nsys.exit(3)\n")
+    result = toygrpc("trace", "run", "--no-python", "--out", str(tmp_path / "run"),
+                     str(program))
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_force_never_deletes_what_is_not_a_run(tmp_path: Path, repo_root: Path) -> None:
+    thesis = tmp_path / "p" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("x")
+    program = str(repo_root / "examples" / "own_program.py")
+    for args in (["nope.py"], [program]):  # a bad argument, then a good one: both refused
+        result = toygrpc("trace", "run", "--no-python", "--out", str(thesis.parent), "--force",
+                         *args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+        assert thesis.read_text() == "x"
+    # a previous run is replaced; a previous run holding a file of the user's is not
+    run_dir = tmp_path / "run"
+    first = toygrpc("trace", "run", "--no-python", "--out", str(run_dir), program, "1")
+    assert first.returncode == 0, first.stderr
+    notes = run_dir / "program" / "notes.txt"
+    notes.write_text("mine")
+    refused = toygrpc("trace", "run", "--no-python", "--out", str(run_dir), "--force",
+                      program, "1")
+    assert refused.returncode == 2 and "not a toygrpc run" in refused.stderr
+    assert notes.read_text() == "mine"
+    notes.unlink()
+    replaced = toygrpc("trace", "run", "--no-python", "--out", str(run_dir), "--force",
+                       program, "1")
+    assert replaced.returncode == 0, replaced.stderr
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d: ["trace", "run", "--out", str(d / "f.txt"), "P"], "is a file"),
+    (lambda d: ["trace", "run", "--out", str(d / "f.txt" / "run"), "P"], "which is a file"),
+    (lambda d: ["trace", "run", "--out", "/proc/toygrpc-run", "P"], "--out"),
+    (lambda d: ["trace", "run", "--out", str(d / "run"), str(d / "script.sh")],
+     "is not a Python program"),
+    (lambda d: ["trace", "run", "--timeout", "0", "P"], "--timeout"),
+    (lambda d: ["trace", "client", "--tracer-entries", "0"], "--tracer-entries"),
+    (lambda d: ["view", str(d), "--port", "99999"], "must be 0 to 65535"),
+])
+def test_environment_errors_are_one_line(tmp_path: Path, repo_root: Path, make_args: object,
+                                         message: str) -> None:
+    (tmp_path / "f.txt").write_text("a file")
+    (tmp_path / "script.sh").write_text("#!/bin/sh\necho hello && exit 0\n")
+    args = [str(repo_root / "examples" / "own_program.py") if a == "P" else a
+            for a in make_args(tmp_path)]  # type: ignore[operator]
+    result = toygrpc(*args, cwd=tmp_path)
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    """A run directory on a 300 kB file system: the capture fills it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        result = toygrpc("trace", "client", "--rpcs", "50", "--out", str(disk / "run"))
+        assert result.returncode == 2, result
+        assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

@@ -109,18 +109,21 @@ def _damage(kind: str, run: Path) -> str:
     if kind == "capture.json not an object":
         (run / "capture.json").write_text("null\n")
         return "capture.json is damaged"
-    if kind == "events.jsonl truncated":
+    if kind.startswith("events.jsonl") and kind.endswith(", no raw files"):
+        for role in ("client", "server"):  # nothing to rebuild it from
+            shutil.rmtree(run / role)
+    if kind.startswith("events.jsonl truncated"):
         text = (run / "events.jsonl").read_text()
         (run / "events.jsonl").write_text(text[: len(text) // 2])
         return "events.jsonl is damaged"
-    if kind == "events.jsonl empty":
+    if kind.startswith("events.jsonl empty"):
         (run / "events.jsonl").write_text("")
         return "events.jsonl is damaged (it is empty)"
-    if kind == "events.jsonl unknown event":
+    if kind.startswith("events.jsonl unknown event"):
         with (run / "events.jsonl").open("a") as out:
             out.write('{"kind": "no.such.event", "ts": 1}\n')
-        return "events.jsonl is damaged"
-    if kind == "events.jsonl binary":
+        return "damaged lines (events.jsonl): 1"
+    if kind.startswith("events.jsonl binary"):
         (run / "events.jsonl").write_bytes(bytes(range(256)) * 10)
         return "events.jsonl is damaged"
     if kind == "no events, no raw files":
@@ -134,8 +137,8 @@ def _damage(kind: str, run: Path) -> str:
 
 @pytest.mark.parametrize("kind", [
     "not a directory", "not a run", "capture.json truncated", "capture.json not an object",
-    "events.jsonl truncated", "events.jsonl empty", "events.jsonl unknown event",
-    "events.jsonl binary", "no events, no raw files", "rpc out of range",
+    "events.jsonl empty, no raw files", "events.jsonl binary, no raw files",
+    "no events, no raw files", "rpc out of range",
 ])
 def test_a_bad_run_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], run_copy: Path,
                                           kind: str) -> None:
@@ -148,6 +151,31 @@ def test_a_bad_run_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], ru
     assert "Traceback" not in err and not out
     if run_copy.is_dir():
         assert not any((run_copy / name).exists() for name in PICTURES)
+
+
+@pytest.mark.parametrize("kind", [
+    "events.jsonl truncated", "events.jsonl empty", "events.jsonl binary",
+    "events.jsonl unknown event",
+])
+def test_a_damaged_timeline_is_rebuilt_from_the_raw_files(
+        capsys: pytest.CaptureFixture[str], run_copy: Path, kind: str) -> None:
+    expected = _damage(kind, run_copy)
+    code, out, err = show(capsys, str(run_copy))
+    assert code == 0, err
+    assert "events.jsonl is damaged" in err and "rebuilt from the raw files" in err
+    assert "6/6 RPCs with complete chains" in out and "partial run" not in err
+    assert expected
+
+
+@pytest.mark.parametrize("kind", ["events.jsonl unknown event, no raw files",
+                                  "events.jsonl truncated, no raw files"])
+def test_a_damaged_event_is_counted_and_the_run_said_partial(
+        capsys: pytest.CaptureFixture[str], run_copy: Path, kind: str) -> None:
+    expected = _damage(kind, run_copy)
+    code, _out, err = show(capsys, str(run_copy))
+    assert code == 0, err
+    assert "partial run" in err and "damaged lines (events.jsonl): 1" in err
+    assert expected
 
 
 def test_fresh_client_run_end_to_end(tmp_path: Path) -> None:

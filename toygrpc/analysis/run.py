@@ -21,7 +21,8 @@ from toygrpc.model.manifest import Manifest
 from toygrpc.model.timeline import Timeline
 
 # Exceptions a damaged JSON/JSONL file can raise while it is read back.
-DAMAGE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration)
+DAMAGE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration,
+          ArithmeticError)
 
 
 @dataclass

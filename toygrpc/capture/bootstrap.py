@@ -11,14 +11,25 @@ viztracer starts when the program first touches grpc (a channel or a server is m
 interpreter start-up and imports are not the story. (The harness's own frames are
 taken out when the timeline is merged: ``toygrpc.capture.merge.without_harness``.)
 ``--python-from-start`` records from before the program's first line instead.
+
+Stopping: SIGINT (Ctrl-C) stops the program as Ctrl-C does; SIGTERM is turned into a
+SIGINT, so that a terminated program stops the same way and still writes its files.
+Once the program has returned, both are ignored and garbage collection is off while
+the files are written: a collection there could run a cygrpc deallocation that waits
+on a lock grpc's teardown holds, and hang the process for good. A program stopped by
+a signal then leaves at once (``os._exit``), without the interpreter's teardown, which
+can hang the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
+import os
 import runpy
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +40,19 @@ from toygrpc.capture import hooks
 from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM: stop the program as Ctrl-C would (asyncio.run cancels its main task)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once; the launcher escalates if needed
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _quiet_shutdown() -> None:
+    """Ignore further stop signals and keep the garbage collector out of the way."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    gc.disable()
 
 
 def sample_clock(getts: Any) -> dict[str, float]:
@@ -92,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     files = ProcessLayout(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    recorder = hooks.install()
+    # A launcher started from a script may have SIGINT ignored; the program must not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    recorder = hooks.RECORDER
+    recorder.start_writing(files)  # before viztracer starts: its thread is not traced
+    hooks.install(recorder)
+    recorder.write_report(files)
     tracer = None
     clock: dict[str, Any] = {}
     if options.viztracer:
@@ -112,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.argv = [options.target, *options.args]
     status = 0
+    interrupted = False
     try:
         if options.module:
             runpy.run_module(options.target, run_name="__main__", alter_sys=True)
@@ -124,15 +155,23 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
     except KeyboardInterrupt:
-        status = 130
+        status, interrupted = 130, True
     finally:
+        _quiet_shutdown()
         if tracer is not None and "start" in clock:
             tracer.stop()
             clock["end"] = sample_clock(tracer.getts)
-            tracer.save(verbose=0)
+        files.clock.write_text(json.dumps(clock, indent=2))
+        if tracer is not None and "start" in clock:
+            # No file_info: it would copy the source of every traced file (and whatever
+            # literal it holds) into the run; nothing here reads it.
+            tracer.save(verbose=0, file_info=False)
         hooks.check_loop(recorder)
         recorder.save(files)
-        files.clock.write_text(json.dumps(clock, indent=2))
+    if interrupted or status == 130:  # stopped by Ctrl-C, whoever caught it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
     return status
 
 

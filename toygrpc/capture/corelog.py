@@ -8,14 +8,21 @@ severity, month and day, local wall-clock time to the microsecond, OS thread id,
 source file:line, message. ``grpc_call_start_batch`` is followed, on the same thread,
 by one ``ops[i]: NAME ...`` line per op. Lines that are not the core's (the program's
 own stderr) or that this parser does not know are kept as ``CoreLine`` events.
+
+Values are secrets until told otherwise: the api tracer prints every metadata entry a
+batch sends (``key=authorization value=42 65 .. 'Bearer ...'``). ``redact_line`` blanks
+each value, keeping its key and length; the parser applies it to every line it reads,
+and the launcher rewrites ``core.log`` with it unless ``--keep-values`` was given.
 """
 
 from __future__ import annotations
 
 import calendar
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from toygrpc.model.events import (
     CoreApiCall,
@@ -45,6 +52,38 @@ RETURN_EVENT = re.compile(
     r"^RETURN_EVENT\[(0x[0-9a-f]+)\]: (\w+)(?:: tag:(0x[0-9a-f]+|\(nil\)) (\w+))?"
 )
 OP_LINE = re.compile(r"^ops\[(\d+)\]: ([A-Z_]+)")
+# A metadata entry as the core prints it: the value in hex, then quoted.
+METADATA_VALUE = re.compile(r"(\bkey=\S*\s+value=)(?!\[redacted)(.*)$")  # once only
+REDACTED = "[redacted: {} bytes; --keep-values keeps it]"
+UNREDACTED = re.compile(rb"\bkey=\S*\s+value=(?!\[redacted)")
+# What a core line starts with: a line that starts so but does not parse is counted.
+CORE_LIKE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:")
+
+
+def redact_line(line: str) -> str:
+    """The line with every metadata value replaced by its length."""
+    if "value=" not in line:
+        return line
+    return METADATA_VALUE.sub(lambda m: m.group(1) + REDACTED.format(
+        len(m.group(2).split(" '", 1)[0].split())), line)
+
+
+def redact_file(path: Path) -> None:
+    """Rewrite a core log with its values redacted (no-op when it holds none)."""
+    try:
+        with path.open("rb") as source:
+            if not any(UNREDACTED.search(raw) for raw in source if b"value=" in raw):
+                return
+        temporary = path.with_name(path.name + ".redacting")
+        try:
+            with path.open(errors="replace") as source, temporary.open("w") as out:
+                for line in source:
+                    out.write(redact_line(line.rstrip("\n")) + "\n")
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError:
+        return  # unreadable, or no room to rewrite it: the parser redacts what it reads
 SECONDS_PER_HALF_YEAR = 183 * 86400
 
 
@@ -67,13 +106,17 @@ class LogClock:
         return seconds * 1_000_000_000 + us * 1000
 
 
-def parse_lines(lines: Iterable[str], pid: int, clock: LogClock) -> Iterator[Event]:
-    """Turn core log lines into events; unknown or foreign lines become ``CoreLine``."""
+def parse_lines(lines: Iterable[str], pid: int, clock: LogClock,
+                keep_values: bool = False) -> Iterator[Event]:
+    """Turn core log lines into events; unknown or foreign lines become ``CoreLine``.
+    Metadata values are redacted unless ``keep_values``."""
     pending: dict[int, tuple[CoreBatchStarted, int, list[str]]] = {}  # tid -> batch being read
     last_ts = clock.start_ns
     second_cache: dict[tuple[int, ...], int] = {}
     for raw in lines:
         line = raw.rstrip("\n")
+        if not keep_values:
+            line = redact_line(line)
         match = LINE.match(line)
         if match is not None and match.group(2) != "00":
             month, day, hh, mm, ss, tid = (int(match.group(i)) for i in (2, 3, 4, 5, 6, 8))

@@ -16,8 +16,11 @@ those is a seam this module takes (see docs/capture.md for the evidence):
   (``execute_batch``, the server's ``_handle_rpc`` ...): wrapped into spans;
 - grpc.aio's multicallables (pure Python): where each client RPC starts and ends.
 
-Everything is appended to one in-memory list (``Recorder``) and written once, at the
-end, so the hot path does no I/O.
+Each event is appended to one in-memory list (``Recorder``), so the hot path does no
+I/O; a writer thread appends them to ``hooks.jsonl`` in chunks as the run goes, so a
+process killed or cut off keeps what it recorded up to its last chunk. The hook report
+says how many events were written and whether the process finished, so a reader can
+tell a whole file from a cut one.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from toygrpc.model.events import (
     MESSAGE_GLUE,
@@ -53,7 +56,6 @@ from toygrpc.model.events import (
     TaskFinished,
     TaskResumed,
     ThreadStarted,
-    event_to_dict,
 )
 from toygrpc.model.layout import ProcessLayout
 
@@ -106,6 +108,8 @@ MULTICALLABLES = (
 )
 
 SAMPLE_THREADS_AT_DRAINS = (1, 64)
+WRITE_INTERVAL_S = 0.25  # how often the writer thread appends recorded events to the file
+WRITER_THREAD_NAME = "toygrpc-hooks-writer"
 
 LINK_METADATA_KEY = "toygrpc-link"
 LINK_ENV = "TOYGRPC_LINK_CALLS"
@@ -131,6 +135,9 @@ class Recorder:
     poller_fds: set[int] = field(default_factory=set)
 
     thread_names: dict[str, str] = field(default_factory=dict)  # OS tid -> name
+    written: int = 0  # events appended to hooks.jsonl
+    dropped: int = 0  # events that could not be written (reported, never silent)
+    write_error: str = ""
 
     def sample_thread_names(self) -> None:
         """Read the names of every thread alive now, the core's own included (Linux)."""
@@ -142,24 +149,106 @@ class Recorder:
 
     def add(self, kind: type[Event], **fields: Any) -> None:
         """Record an event by its field names (those of its ``model.events`` class); the
-        frozen dataclass costs a few µs to build, too much inside every RPC, so that
-        happens once, in ``save``."""
+        frozen dataclass costs a few µs to build, too much inside every RPC: the writer
+        writes the fields as they are, and the reader builds the dataclass."""
         self.events.append((kind, fields))
 
     def note_failure(self, hook: str, why: str) -> None:
         self.failed[hook] = why
         print(f"toygrpc: hook {hook} could not attach: {why}", file=sys.stderr, flush=True)
 
+    # --- writing: in chunks, as the run goes ------------------------------------------
+
+    def start_writing(self, files: ProcessLayout, interval_s: float = WRITE_INTERVAL_S) -> None:
+        """Open ``hooks.jsonl`` and append recorded events to it every ``interval_s`` from a
+        daemon thread: what a killed process recorded up to its last chunk stays on disk."""
+        self._files = files
+        self._out = files.hooks.open("w")
+        self._write_lock = threading.Lock()
+        self._stop_writing = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, args=(interval_s,),
+                                        name=WRITER_THREAD_NAME, daemon=True)
+        self._writer.start()
+
+    def _write_loop(self, interval_s: float) -> None:
+        while not self._stop_writing.wait(interval_s):
+            self.flush()
+
+    def flush(self, timeout_s: float = -1) -> None:
+        """Append the events recorded so far. Taken from the head of the list by slice and
+        ``del``, each atomic under the GIL, so hooks appending meanwhile lose nothing.
+        With ``timeout_s``, a writer thread stuck mid-chunk (a garbage collection there
+        can wait on grpc's teardown) makes the rest counted as dropped, not a hang."""
+        out: IO[str] | None = getattr(self, "_out", None)
+        if out is None:
+            return
+        if not self._write_lock.acquire(timeout=timeout_s):
+            self.dropped += len(self.events)
+            self.write_error = self.write_error or "the writer thread did not finish"
+            return
+        try:
+            self._write_chunk(out)
+        finally:
+            self._write_lock.release()
+
+    def _write_chunk(self, out: IO[str]) -> None:
+        count = len(self.events)
+        if not count:
+            return
+        chunk = self.events[:count]
+        del self.events[:count]
+        lines = []
+        for kind, fields in chunk:
+            try:
+                lines.append(json.dumps({"kind": kind.kind, **fields},
+                                        separators=(",", ":")))
+            except (TypeError, ValueError):
+                self.dropped += 1  # not JSON-able: counted in the report, never silent
+        try:
+            out.write("\n".join(lines) + "\n" if lines else "")
+            out.flush()
+            self.written += len(lines)
+        except OSError as exc:  # a full disk: count what is lost, say it once
+            self.dropped += len(lines)
+            if not self.write_error:
+                self.write_error = f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+    def report(self, finished: bool) -> dict[str, Any]:
+        """The hook report: attachments, counts, and whether the process finished."""
+        core_log_bytes = -1
+        try:
+            sys.stderr.flush()
+            core_log_bytes = os.fstat(2).st_size  # stderr is the core log file
+        except (OSError, ValueError):
+            pass
+        return {"pid": self.pid, "attached": self.attached, "failed": self.failed,
+                "threads": self.thread_names, "finished": finished,
+                "events_written": self.written, "events_dropped": self.dropped,
+                "write_error": self.write_error, "core_log_bytes": core_log_bytes}
+
+    def write_report(self, files: ProcessLayout, finished: bool = False) -> None:
+        """Write the hook report (at start, so that a killed process still has one)."""
+        temporary = files.hook_report.with_name(files.hook_report.name + ".tmp")
+        temporary.write_text(json.dumps(self.report(finished), indent=2))
+        temporary.replace(files.hook_report)  # never a half-written report
+
     def save(self, files: ProcessLayout) -> None:
-        """Write the events (JSON lines) and the hook report next to them."""
-        with files.hooks.open("w") as out:
-            for kind, fields in self.events:
-                event = kind(**fields)
-                out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
+        """Stop the writer, append the last events, and write the final hook report.
+
+        Called with garbage collection off (see bootstrap): a collection here could run a
+        cygrpc deallocation that waits on a lock grpc's teardown holds."""
+        if getattr(self, "_out", None) is None:
+            self.start_writing(files, interval_s=3600)
+        self._stop_writing.set()
+        self._writer.join(timeout=5)
+        self.flush(timeout_s=5)
+        try:
+            self._out.close()
+        except OSError as exc:
+            self.write_error = self.write_error or f"{type(exc).__name__}: {exc}"
         self.sample_thread_names()
-        report = {"pid": self.pid, "attached": self.attached, "failed": self.failed,
-                  "threads": self.thread_names}
-        files.hook_report.write_text(json.dumps(report, indent=2))
+        self.write_report(files, finished=True)
 
 
 RECORDER = Recorder()

@@ -13,11 +13,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toygrpc.capture.corelog import redact_file
+from toygrpc.capture.stopping import Stopper, child_options
 from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX, SCENARIOS
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
@@ -28,6 +31,12 @@ from toygrpc.server import READY_PREFIX
 DEFAULT_TRACERS = ("api",)
 METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
+# viztracer's ring buffer: at least this many entries, more for a large Hello workload
+# (a full capture of one unary RPC on both sides takes a few hundred entries).
+# Measured: 2.39M entries for 10,000 unary RPCs of the traced client (docs/capture.md).
+MIN_TRACER_ENTRIES = 2_000_000
+TRACER_ENTRIES_PER_RPC = 600
+MAX_DEFAULT_TRACER_ENTRIES = 20_000_000  # ~1.6 GB once full; more only if asked for
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class CaptureOptions:
     python_from_start: bool = False  # Python layer from interpreter start, not first grpc use
     messages: int = 3
     scenario: str = ""
+    tracer_entries: int | None = None  # None: sized for the run (tracer_entries_for)
+    timeout_s: float | None = None  # trace run: stop the program (as Ctrl-C) after this
+    keep_values: bool = False  # keep metadata values in core.log (redacted otherwise)
 
 
 def check_scenario(name: str) -> str:
@@ -54,6 +66,16 @@ def check_scenario(name: str) -> str:
     if name and name not in SCENARIOS:
         raise UsageError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}")
     return name
+
+
+def tracer_entries_for(options: CaptureOptions) -> int:
+    """viztracer's buffer, sized so the run's Python layer fits (a full buffer drops the
+    oldest entries: merge reports it)."""
+    if options.tracer_entries is not None:
+        return options.tracer_entries
+    shapes = 4 if options.method == "all" else 1
+    wanted = options.rpcs * shapes * TRACER_ENTRIES_PER_RPC
+    return max(MIN_TRACER_ENTRIES, min(wanted, MAX_DEFAULT_TRACER_ENTRIES))
 
 
 def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
@@ -65,10 +87,11 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
 
 
 def traced_command(out: Path, target: list[str], python_layer: bool,
+                   tracer_entries: int = MIN_TRACER_ENTRIES,
                    from_start: bool = False) -> list[str]:
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
     if python_layer:
-        command.append("--viztracer")
+        command += ["--viztracer", "--tracer-entries", str(tracer_entries)]
         if from_start:
             command.append("--python-from-start")
     return [*command, *target]
@@ -93,16 +116,22 @@ def closed_address() -> str:
 class RunningServer:
     """A Hello server process, traced or not, stopped with SIGTERM when done."""
 
-    def __init__(self, command: list[str], env: dict[str, str], stderr_path: Path) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], stderr_path: Path,
+                 stopper: Stopper | None = None, traced: bool = False) -> None:
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = stderr_path.open("w")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr,
-                                        text=True, env=env)
+        self.stopper = stopper = stopper or Stopper()
+        self.process: subprocess.Popen[str] = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
+            **child_options())
+        stopper.adopt(self.process, "the Hello server", traced)
         self.address = self._wait_ready(stderr_path)
 
     def _wait_ready(self, stderr_path: Path) -> str:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
+        if not line.startswith(READY_PREFIX) and self.stopper.reason:
+            raise KeyboardInterrupt  # stopped before the server was up: nothing to analyse
         if not line.startswith(READY_PREFIX):
             self.stop()
             tail = _last_foreign_line(stderr_path)
@@ -114,12 +143,23 @@ class RunningServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=self.stopper.remaining_s(self.stopper.grace_s))
             except subprocess.TimeoutExpired:
+                self.stopper.killed.append("the Hello server")
                 self.process.kill()
                 self.process.wait()
         self._stderr.close()
         return self.process.returncode
+
+
+def describe_status(code: int) -> str:
+    """How a process ended, from its Popen return code."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def _last_foreign_line(path: Path) -> str:
@@ -147,18 +187,20 @@ def program_stderr(path: Path) -> list[str]:
         return []
 
 
-def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: bool,
-               from_start: bool = False, on_line: Callable[[str], None] | None = None,
+def run_traced(out: Path, command: list[str], env: dict[str, str], stopper: Stopper,
+               proc: TracedProcess, on_line: Callable[[str], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> int:
-    """Run a traced program to completion; stdout to ``stdout.txt``, stderr to ``core.log``.
+    """Run a traced program to its end; stdout to ``stdout.txt``, stderr to ``core.log``.
 
     Progress lines of the Hello client go to ``on_progress``, not to the files."""
     out.mkdir(parents=True, exist_ok=True)
-    command = traced_command(out, target, python_layer, from_start)
     files = ProcessLayout(out)
     with files.core_log.open("w") as stderr, files.stdout.open("w") as stdout:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   env=env)
+        process: subprocess.Popen[str] = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+            errors="replace", **child_options())
+        proc.pid = process.pid  # the bootstrap runs the program in this very process
+        stopper.adopt(process, f"the traced {proc.role}", traced=True)
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith(PROGRESS_PREFIX):
@@ -167,14 +209,20 @@ def run_traced(out: Path, target: list[str], env: dict[str, str], python_layer: 
                     on_progress(int(done), int(total))
                 continue
             stdout.write(line)
+            stdout.flush()
             if on_line is not None:
                 on_line(line)
         return process.wait()
 
 
 def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
-            progress: Callable[[int, int], None] | None = None) -> Manifest:
-    """Run the capture that ``options`` describe and save its manifest."""
+            progress: Callable[[int, int], None] | None = None,
+            stopper: Stopper | None = None) -> Manifest:
+    """Run the capture that ``options`` describe and save its manifest.
+
+    ``stopper`` (installed by the caller to catch Ctrl-C) stops it early; the manifest is
+    saved however the capture ends, even when a second Ctrl-C abandons it."""
+    stopper = stopper or Stopper()
     cap = Manifest(run_dir=options.out, mode=options.mode, versions=current_versions(),
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
                            "method": options.method, "target": options.target,
@@ -182,8 +230,12 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "python_from_start": options.python_from_start,
                            "tracers": list(options.tracers), "driver": options.driver,
                            "script": list(options.script), "messages": options.messages,
-                           "scenario": options.scenario or None})
+                           "scenario": options.scenario or None,
+                           "tracer_entries": tracer_entries_for(options),
+                           "timeout_s": options.timeout_s,
+                           "keep_values": options.keep_values})
     options.out.mkdir(parents=True, exist_ok=True)
+    cap.save()  # a run from the start: --force may replace it, show explains it
     env = core_env(options.tracers)
     if options.mode in ("both", "run"):
         from toygrpc.capture.hooks import LINK_ENV
@@ -191,7 +243,15 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
         # client and server both traced (a program may be both): tie their RPCs together
         env[LINK_ENV] = "1"
     plain_env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE",)}
+    entries = tracer_entries_for(options)
+    if (options.python_layer and options.tracer_entries is None
+            and options.rpcs * TRACER_ENTRIES_PER_RPC > entries):
+        cap.diagnostics.append(f"viztracer's buffer is capped at {entries:,} entries by "
+                               f"default, about {entries // TRACER_ENTRIES_PER_RPC:,} RPCs: "
+                               "the Python layer of the oldest RPCs may be dropped (and "
+                               "counted); raise --tracer-entries to keep it all")
     server: RunningServer | None = None
+    timer: threading.Timer | None = None
     try:
         if options.mode in ("client", "server", "both") and options.target is None:
             traced_server = options.mode in ("server", "both")
@@ -200,60 +260,99 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                       *(["--scenarios"] if options.scenario else [])]
             if traced_server:
                 server_dir = cap.process_dir("server")
-                command = traced_command(server_dir, target, options.python_layer,
+                command = traced_command(server_dir, target, options.python_layer, entries,
                                          options.python_from_start)
-                server = RunningServer(command, env, cap.layout.process("server").core_log)
+                server = RunningServer(command, env, cap.layout.process("server").core_log,
+                                       stopper, traced=True)
             else:
                 command = [sys.executable, *target]
-                server = RunningServer(command, plain_env, cap.layout.server_stderr)
+                server = RunningServer(command, plain_env, cap.layout.server_stderr, stopper,
+                                       traced=False)
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
+            cap.save()
         address = options.target or (server.address if server else "")
         if options.scenario == "server-unavailable":
             address = closed_address()
 
-        if options.mode in ("client", "both"):
+        if stopper.reason:
+            pass  # stopped while the server started: nothing more to run
+        elif options.mode in ("client", "both"):
             status(f"tracing {options.rpcs} {options.method} RPC(s) from the client")
             role = "client"
             command_target = client_target(options, address)
-            code = run_traced(cap.process_dir(role), command_target,
-                              {**env, PROGRESS_ENV: "1"}, options.python_layer,
-                              options.python_from_start, on_progress=progress)
-            cap.processes.append(TracedProcess(role, 0, True, options.python_layer,
-                                               command_target, code))
+            proc = TracedProcess(role, 0, True, options.python_layer, command_target)
+            cap.processes.append(proc)
+            cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            proc.exit_status = code = run_traced(
+                cap.process_dir(role),
+                traced_command(cap.process_dir(role), command_target, options.python_layer,
+                               entries, options.python_from_start),
+                {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress)
             if options.scenario:
                 outcome = cap.layout.process(role).stdout.read_text().strip()
                 cap.diagnostics.append(f"scenario {options.scenario}: {outcome}")
-            if code != 0:
+            if code != 0 and not stopper.reason:
                 cap.diagnostics.append(f"the client exited with status {code}: "
                                        f"{_last_foreign_line(cap.layout.process(role).core_log)}")
         elif options.mode == "server":
             status(f"driving the traced server with {options.rpcs} RPC(s) "
                    f"from the {options.driver} client")
-            code = _drive(options, address, plain_env)
-            if code != 0:
+            code = _drive(options, address, plain_env, stopper)
+            if code != 0 and not stopper.reason:
                 cap.diagnostics.append(f"the {options.driver} client exited with status {code}")
         elif options.mode == "run":
             status(f"tracing {' '.join(options.script)}")
             script, *args = options.script
             command_target = [script, *args]
-            code = run_traced(cap.process_dir("program"), command_target, env,
-                              options.python_layer, options.python_from_start, on_line=echo)
+            proc = TracedProcess("program", 0, True, options.python_layer, command_target)
+            cap.processes.append(proc)
+            cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            if options.timeout_s is not None:
+                timer = threading.Timer(options.timeout_s, stopper.stop,
+                                        args=(f"--timeout {options.timeout_s:g}s",))
+                timer.daemon = True
+                timer.start()
+            proc.exit_status = code = run_traced(
+                cap.process_dir("program"),
+                traced_command(cap.process_dir("program"), command_target,
+                               options.python_layer, entries, options.python_from_start),
+                env, stopper, proc, on_line=echo)
+            if not options.keep_values:  # before any of it reaches the terminal
+                redact_file(cap.layout.process("program").core_log)
             for line in program_stderr(cap.layout.process("program").core_log):
                 print(line, file=sys.stderr)
-            cap.processes.append(TracedProcess("program", 0, True, options.python_layer,
-                                               command_target, code))
-            if code != 0:
-                cap.diagnostics.append(f"the program exited with status {code}")
+            if code != 0 and not stopper.reason:
+                cap.diagnostics.append(f"the program {describe_status(code)}")
     finally:
+        if timer is not None:
+            timer.cancel()
+        if stopper.abandoned:
+            stopper.kill_all()
         if server is not None:
-            status("stopping the server")
+            if not stopper.abandoned:
+                status("stopping the server")
             code = server.stop()
-            for proc in cap.processes:
-                if proc.role == "server":
-                    proc.exit_status = code
+            for traced in cap.processes:
+                if traced.role == "server":
+                    traced.exit_status = code
+        stopper.kill_all()
         cap.finished_ns = time.time_ns()
+        cap.stopped = stopper.reason
+        if stopper.reason:
+            cap.diagnostics.append(f"capture stopped early ({stopper.reason}): what ran "
+                                   "until then was kept")
+        for name in dict.fromkeys(stopper.killed):
+            cap.diagnostics.append(f"{name} was killed: it had not exited "
+                                   f"{stopper.grace_s:g}s after being asked to stop (what "
+                                   "it had not written then is counted as lost)")
         _read_pids(cap)
+        for traced in cap.processes:
+            core_log = cap.layout.process(traced.role).core_log
+            if traced.traced and core_log.is_file():
+                if not options.keep_values:
+                    redact_file(core_log)
+                traced.core_log_bytes = core_log.stat().st_size  # a cut file is then seen
         cap.save()
     return cap
 
@@ -278,7 +377,8 @@ def current_versions() -> dict[str, str]:
     return versions
 
 
-def _drive(options: CaptureOptions, address: str, env: dict[str, str]) -> int:
+def _drive(options: CaptureOptions, address: str, env: dict[str, str],
+           stopper: Stopper) -> int:
     if options.driver == "node":
         from toygrpc.interop import node
 
@@ -286,8 +386,10 @@ def _drive(options: CaptureOptions, address: str, env: dict[str, str]) -> int:
         command = node.node_client_command(address, options.method, options.rpcs)
     else:
         command = [sys.executable, *client_target(options, address)]
-    return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env=env, check=False).returncode
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=env, **child_options())
+    stopper.adopt(driver, f"the {options.driver} client", traced=False)
+    return driver.wait()
 
 
 def _read_pids(cap: Manifest) -> None:
@@ -298,10 +400,15 @@ def _read_pids(cap: Manifest) -> None:
         report = cap.layout.process(proc.role).hook_report
         if proc.traced and report.is_file():
             try:
-                proc.pid = int(json.loads(report.read_text())["pid"])
-            except (ValueError, KeyError, json.JSONDecodeError):
+                data = json.loads(report.read_text())
+                proc.pid = int(data["pid"])
+                if not data.get("finished", True):
+                    cap.diagnostics.append(f"the {proc.role} process did not finish cleanly "
+                                           "(killed or crashed): what it recorded after its "
+                                           "last write is lost")
+            except (ValueError, KeyError, TypeError, json.JSONDecodeError):
                 cap.diagnostics.append(f"{report} is damaged")
         elif proc.traced:
             cap.diagnostics.append(f"the {proc.role} process wrote no hook report: it did not "
-                                   "finish cleanly, only its core log is usable")
+                                   "start its hooks, only its core log is usable")
 

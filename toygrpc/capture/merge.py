@@ -18,10 +18,11 @@ from __future__ import annotations
 import bisect
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.corelog import CORE_LIKE, EPOCH_LINE, LINE, LogClock, parse_lines
 from toygrpc.model.events import (
     CoreBatchStarted,
     CoreReturnEvent,
@@ -50,31 +51,42 @@ def build_timeline(cap: Manifest) -> Timeline:
         if not proc.traced:
             continue
         files = cap.layout.process(proc.role)
-        pid = proc.pid
-        timeline.processes[pid] = proc.role
         events: list[Event] = []
         hooks_file = files.hooks
         if hooks_file.is_file():
             events.extend(_read_hooks(files, timeline, proc.role))
-        else:
+        pid = _process_id(proc.pid, events, timeline.hooks.get(proc.role, {}))
+        timeline.processes[pid] = proc.role
+        if not hooks_file.is_file():
             timeline.diagnostics.append(f"{proc.role}: no hook events ({hooks_file} missing)")
+            timeline.lose(f"{proc.role}: hook events (hooks.jsonl missing)")
         core_file = files.core_log
         if core_file.is_file():
             with core_file.open(errors="replace") as lines:
-                events.extend(parse_lines(lines, pid, clock))
+                events.extend(parse_lines(_counting(lines, timeline, proc.role), pid, clock,
+                                          keep_values=cap.options.get("keep_values") is True))
+            _check_core_size(core_file, proc.core_log_bytes, timeline, proc.role)
         else:
             timeline.diagnostics.append(f"{proc.role}: no core log ({core_file} missing)")
+            timeline.lose(f"{proc.role}: the core's trace (core.log missing)")
         viz_file = files.viztracer
         if proc.viztracer:
             if viz_file.is_file():
                 events.extend(_read_viztracer(viz_file, files.clock, pid, proc.role,
-                                              timeline))
+                                              timeline, events))
             else:
                 timeline.diagnostics.append(
                     f"{proc.role}: viztracer wrote no {viz_file.name} (it starts at the "
                     "program's first grpc.aio channel or server; --python-from-start "
                     "records from interpreter start)")
-        timeline.clock.setdefault(proc.role, {})["core"] = check_core_clock(events)
+                timeline.lose(f"{proc.role}: the Python layer (viztracer wrote no file)")
+        core_clock = timeline.clock.setdefault(proc.role, {})["core"] = check_core_clock(events)
+        interval = core_clock.get("offset_interval_ns") or [0, 0]
+        # One clock: the offset must be 0 up to the core's truncation to the microsecond.
+        if core_clock.get("consistent") is False or not (
+                interval[0] <= TRUNCATION_NS and interval[1] >= 0):  # e.g. a damaged offset
+            timeline.lose(f"{proc.role}: the core log's times disagree with the hooks' "
+                          "(check capture.json's started_ns and utc_offset_s)")
         _name_threads(timeline, pid, events, timeline.hooks.get(proc.role, {}).get("threads", {}))
         not_aio = not_grpc_aio(events)
         if not_aio:
@@ -82,6 +94,18 @@ def build_timeline(cap: Manifest) -> Timeline:
         timeline.events.extend(events)
     timeline.events.sort(key=lambda e: e.ts)
     return timeline
+
+
+def _process_id(listed: int, hook_events: list[Event], report: dict[str, Any]) -> int:
+    """The traced process's id: the one its own hook events carry, else its report's,
+    else the manifest's (a damaged manifest must not detach the core log from the hooks)."""
+    if hook_events:
+        counts: dict[int, int] = defaultdict(int)
+        for event in hook_events:
+            counts[event.pid] += 1
+        return max(counts, key=counts.__getitem__)
+    reported = report.get("pid")
+    return reported if isinstance(reported, int) else listed
 
 
 def log_clock(cap: Manifest) -> LogClock:
@@ -95,35 +119,113 @@ def _year(started_ns: int, utc_offset_s: int) -> int:
     return int(time.gmtime(started_ns // 1_000_000_000 + utc_offset_s).tm_year)
 
 
+REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "pid": int, "attached": dict, "failed": dict, "threads": dict, "finished": bool,
+    "events_written": int, "events_dropped": int, "write_error": str, "core_log_bytes": int,
+}
+
+
+def _read_report(path: Path, timeline: Timeline, role: str) -> dict[str, Any]:
+    """The hook report, checked field by field; damage is counted, not trusted."""
+    try:
+        report = json.loads(path.read_text(errors="replace"))
+        if not isinstance(report, dict):
+            raise TypeError("not an object")
+        for key, kind in REPORT_FIELDS.items():
+            if key in report and (not isinstance(report[key], kind)
+                                  or isinstance(report[key], bool) is not (kind is bool)):
+                raise TypeError(f"{key} is not {getattr(kind, '__name__', kind)}")
+        for key in ("attached", "failed", "threads"):
+            report[key] = {str(k): str(v) for k, v in report.get(key, {}).items()}
+        return report
+    except (OSError, ValueError, TypeError) as exc:
+        timeline.diagnostics.append(f"{role}: {path.name} is damaged ({exc})")
+        timeline.lose(f"{role}: hook report ({path.name} damaged)")
+        return {}
+
+
 def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Event]:
     from toygrpc.model.events import event_from_dict
 
     path, report_path = files.hooks, files.hook_report
+    report: dict[str, Any] = {}
     if report_path.is_file():
-        report = json.loads(report_path.read_text())
+        report = _read_report(report_path, timeline, role)
         timeline.hooks[role] = report
         for hook, why in report.get("failed", {}).items():
             timeline.diagnostics.append(f"{role}: hook {hook} did not attach: {why}")
-    events = []
-    with path.open() as source:
-        for number, line in enumerate(source, 1):
+    else:
+        timeline.lose(f"{role}: hook report ({report_path.name} missing)")
+    events: list[Event] = []
+    damaged = 0
+    with path.open(errors="replace") as source:
+        for line in source:
             try:
                 events.append(event_from_dict(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                timeline.diagnostics.append(f"{path}:{number}: damaged hook event ({exc})")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                damaged += 1
+    timeline.lose(f"{role}: damaged hook events ({path.name})", damaged)
+    written = report.get("events_written")
+    if isinstance(written, int) and report.get("finished"):
+        timeline.lose(f"{role}: hook events missing: {path.name} is cut",
+                      written - len(events) - damaged)
+    timeline.lose(f"{role}: hook events the process could not write",
+                  int(report.get("events_dropped", 0)))
+    if report and not report.get("finished", True):
+        timeline.lose(f"{role}: the process did not finish (killed or crashed): events after "
+                      "its last write")
     return events
 
 
+def _counting(lines: Iterable[str], timeline: Timeline, role: str) -> Iterator[str]:
+    """Pass core log lines through, counting the cut, undecodable and unparsed ones."""
+    cut = undecodable = unparsed = 0
+    for line in lines:
+        if not line.endswith("\n"):
+            cut += 1
+        if "\ufffd" in line:
+            undecodable += 1
+        elif CORE_LIKE.match(line) and not (LINE.match(line.rstrip("\n"))
+                                            or EPOCH_LINE.match(line.rstrip("\n"))):
+            unparsed += 1
+        yield line
+    timeline.lose(f"{role}: core log lines cut short (core.log)", cut)
+    timeline.lose(f"{role}: undecodable core log lines (core.log)", undecodable)
+    timeline.lose(f"{role}: unparsed core log lines (core.log)", unparsed)
+
+
+def _check_core_size(path: Path, expected: int, timeline: Timeline, role: str) -> None:
+    """A core log smaller than it was when the capture ended has been cut."""
+    size = path.stat().st_size
+    if 0 <= size < expected:
+        timeline.diagnostics.append(f"{role}: core.log holds {size} of its {expected} bytes")
+        timeline.lose(f"{role}: core log bytes missing: core.log is cut", expected - size)
+
+
 def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
-                    timeline: Timeline) -> list[Event]:
+                    timeline: Timeline, hook_events: list[Event] | None = None) -> list[Event]:
+    """viztracer's slices on the common clock; ``hook_events`` (the same process's) tell
+    how many RPCs lost their Python layer when viztracer's buffer overflowed."""
     try:
-        data = json.loads(path.read_text())
-        samples = json.loads(clock_path.read_text())
-        start: dict[str, float] = samples["start"]
-        end: dict[str, float] = samples["end"]
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
-        timeline.diagnostics.append(f"{role}: viztracer output unusable ({exc})")
+        return _viztracer_events(path, clock_path, pid, role, timeline, hook_events or [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError,
+            OverflowError) as exc:
+        timeline.diagnostics.append(f"{role}: viztracer output unusable "
+                                    f"({type(exc).__name__}: {str(exc)[:120]})")
+        timeline.lose(f"{role}: the Python layer ({path.name} or {clock_path.name} damaged)")
         return []
+
+
+def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
+                      timeline: Timeline, hook_events: list[Event]) -> list[Event]:
+    data = json.loads(path.read_text())
+    samples = json.loads(clock_path.read_text())
+    start: dict[str, float] = samples["start"]
+    end: dict[str, float] = samples["end"]
+    for sample in (start, end):
+        for key in ("offset_ns", "width_ns", "realtime_ns"):
+            if type(sample[key]) not in (int, float):
+                raise TypeError(f"clock sample {key} is not a number")
     # Linear map from viztracer's microseconds to realtime nanoseconds through both samples.
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
@@ -140,15 +242,25 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
         "drift_ns": round(end["offset_ns"] - start["offset_ns"]),
     }
     overflow = data.get("viztracer_metadata", {}).get("overflow")
-    if overflow:
-        timeline.diagnostics.append(f"{role}: viztracer's buffer overflowed: the oldest Python "
-                                    "events were dropped (raise --tracer-entries)")
-    events: list[Event] = []
-    for entry in without_harness(data.get("traceEvents", [])):
-        events.append(PythonSlice(to_ns(entry["ts"]), pid, int(entry["tid"]),
-                                  round(entry.get("dur", 0) * 1000), entry["name"],
+    events: list[PythonSlice] = []
+    for entry in without_harness(data["traceEvents"]):
+        events.append(PythonSlice(to_ns(float(entry["ts"])), pid, int(entry["tid"]),
+                                  round(float(entry.get("dur", 0)) * 1000), str(entry["name"]),
                                   dict(entry.get("args", {}))))
-    return events
+    if overflow:
+        # The ring buffer keeps a call from its exit on: whatever ended before the earliest
+        # kept exit was dropped, and so is the Python layer of RPCs started before it.
+        first = min((e.ts + e.dur for e in events), default=None)
+        starts = [e for e in hook_events
+                  if isinstance(e, RpcStarted)
+                  or (isinstance(e, GlueSpan) and e.name == "_handle_rpc")]
+        without = sum(1 for e in starts if first is None or e.ts < first)
+        timeline.diagnostics.append(
+            f"{role}: viztracer's buffer overflowed: the oldest Python events were dropped, "
+            f"{without} of {len(starts)} RPCs have no Python layer (raise --tracer-entries)")
+        timeline.lose(f"{role}: RPCs without their Python layer (viztracer's buffer "
+                      "overflowed; raise --tracer-entries)", max(without, 1))
+    return [*events]
 
 
 # viztracer names a Python frame "qualname (file:line)": the harness's files are here,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toygrpc.cmdline import Subcommands
-from toygrpc.errors import UsageError
+from toygrpc.cmdline import Subcommands, positive_int
+from toygrpc.errors import EXIT_INTERRUPTED, UsageError
 from toygrpc.model.types import DRIVERS, Mode
 
 if TYPE_CHECKING:
@@ -75,7 +75,17 @@ def register(commands: Subcommands) -> None:
                          help="an extra core tracer besides api (http, tcp, call, channel...); "
                          "repeatable")
         sub.add_argument("--force", action="store_true",
-                         help="overwrite --out if it already holds a run")
+                         help="replace --out if it holds a previous run (only a run: any "
+                         "other directory, or a file the run did not make, is refused)")
+        sub.add_argument("--tracer-entries", type=positive_int, metavar="N",
+                         help="viztracer's buffer in entries (default: sized for the run; a "
+                         "full buffer drops the oldest Python events, and the run says so)")
+        sub.add_argument("--keep-values", action="store_true",
+                         help="keep metadata values in core.log and the timeline (by default "
+                         "they are redacted: they may hold tokens)")
+        if mode == "run":
+            sub.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
+                             help="stop the program (as Ctrl-C does) after SECONDS")
         output = sub.add_mutually_exclusive_group()
         output.add_argument("--json", action="store_true",
                             help="print the run as one JSON object on stdout (what `toygrpc "
@@ -85,6 +95,17 @@ def register(commands: Subcommands) -> None:
         sub.set_defaults(handler=run)
 
 
+def positive_seconds(text: str) -> float:
+    """An argument type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < 10**7:
+        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
+    return value
+
+
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     """The capture options the arguments describe; checks them and changes nothing."""
     from toygrpc.addresses import parse_host_port
@@ -92,9 +113,7 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     from toygrpc.pipeline import default_out
 
     out: Path = args.out or default_out(args.mode)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise UsageError(f"{out} already exists and is not empty: choose another --out "
-                         "or add --force to overwrite it")
+    check_out(out, args.force)
     if args.no_python and args.python_from_start:
         raise UsageError("--python-from-start needs the Python layer: drop --no-python")
     target = getattr(args, "target", None)
@@ -105,8 +124,7 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         check_module(args.script)
         script = ("-m", args.script, *args.args)
     elif args.mode == "run":
-        if not Path(args.script).is_file():
-            raise UsageError(f"no such program: {args.script} (pass the path of a Python script)")
+        check_python_program(Path(args.script))
         script = (args.script, *args.args)
     if getattr(args, "driver", "python") == "node":
         from toygrpc.interop import node
@@ -120,6 +138,8 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         tracers=(*DEFAULT_TRACERS, *[t for t in args.tracer if t not in DEFAULT_TRACERS]),
         driver=getattr(args, "driver", "python"), script=script,
         messages=getattr(args, "messages", 3), scenario=getattr(args, "scenario", None) or "",
+        tracer_entries=args.tracer_entries, keep_values=args.keep_values,
+        timeout_s=getattr(args, "timeout", None),
     )
 
 
@@ -140,10 +160,78 @@ def check_module(name: str) -> None:
                          "holds it, or install it")
 
 
+def check_python_program(path: Path) -> None:
+    """The program ``trace run`` runs must be a Python source file that compiles."""
+    if not path.is_file():
+        raise UsageError(f"no such program: {path} (pass the path of a Python script)")
+    try:
+        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, SyntaxError) else ""
+        raise UsageError(f"{path} is not a Python program{where}: trace run runs Python "
+                         "scripts") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _previous_run(out: Path) -> list[Path] | None:
+    """The files of the run in ``out`` (what --force may delete), or None if ``out`` is not
+    a run or holds anything a run does not make."""
+    from toygrpc.model.manifest import Manifest
+
+    try:
+        manifest = Manifest.load(out)
+        ours, foreign = manifest.layout.files_of_run([p.role for p in manifest.processes])
+    except (UsageError, OSError):
+        return None
+    return None if foreign else ours
+
+
+def check_out(out: Path, force: bool) -> None:
+    """--out must be a directory we can write, empty or (with --force) a previous run."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory: choose another --out")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out} is under {parent}, which is a file: choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {parent} is not writable: choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UsageError(f"{out} already exists and is not empty: choose another --out "
+                             "or, if it holds a previous run, add --force to replace it")
+        if _previous_run(out) is None:
+            raise UsageError(f"{out} is not a toygrpc run (or holds files a run does not "
+                             "make): --force only replaces a previous run; choose another --out")
+
+
 def clear_out(out: Path) -> None:
-    """Empty the run directory that --force allows to overwrite (arguments already checked)."""
-    if out.exists() and any(out.iterdir()):
-        shutil.rmtree(out)
+    """Delete the previous run that --force replaces, file by file: only what a run makes
+    (every argument has been checked before this is called)."""
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    files = _previous_run(out)
+    if files is None:  # checked already; never delete what is not a run
+        raise UsageError(f"{out} is not a toygrpc run: --force only replaces a previous run")
+    for path in files:  # a folder comes after its files
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+
+
+def make_out(out: Path) -> None:
+    """Create --out; an environment error (read-only, /proc, full disk) is one line."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".toygrpc-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {out}: {exc.strerror or exc}; choose another "
+                         "--out") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,11 +244,13 @@ def run(args: argparse.Namespace) -> int:
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.text import Text
 
     from toygrpc import pipeline
 
     options = options_from_args(args)
     clear_out(options.out)
+    make_out(options.out)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
@@ -168,17 +258,28 @@ def run(args: argparse.Namespace) -> int:
     # With --json, stdout is the JSON alone: a traced program's own output goes to stderr.
     program_output = contextlib.redirect_stdout(sys.stderr) if as_json else \
         contextlib.nullcontext()
-    with program_output, Progress(*columns, console=console, transient=True,
-                                  disable=as_json or quiet) as bar:
-        task = bar.add_task("capturing", total=None)
-        progress = pipeline.Progress(
-            status=lambda text: bar.update(task, description=text),
-            rpcs=lambda done, total: bar.update(task, completed=done, total=total),
-            step=lambda i, n, text: bar.update(task, completed=i, total=n, description=text),
-        )
-        run = pipeline.trace(options, progress, trace_format=args.format)
+    try:
+        with program_output, Progress(*columns, console=console, transient=True,
+                                      disable=as_json or quiet) as bar:
+            task = bar.add_task("capturing", total=None)
+            progress = pipeline.Progress(
+                status=lambda text: bar.update(task, description=text),
+                rpcs=lambda done, total: bar.update(task, completed=done, total=total),
+                step=lambda i, n, text: bar.update(task, completed=i, total=n,
+                                                   description=text),
+            )
+            run = pipeline.trace(options, progress, trace_format=args.format)
+    except KeyboardInterrupt:
+        console.print(Text(f"toygrpc: analysis abandoned; the raw files and the manifest are "
+                           f"in {options.out}: `toygrpc show {options.out}` analyses them",
+                           "yellow"), soft_wrap=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a full disk while writing: the run so far stays
+        raise UsageError(f"cannot write the run in {options.out}: "
+                         f"{exc.strerror or exc}") from None
     for line in run.timeline.diagnostics:
-        console.print(f"[yellow]toygrpc: {line}[/yellow]", highlight=False, soft_wrap=True)
+        console.print(Text(f"toygrpc: {line}", "yellow"), soft_wrap=True)
+    pipeline.say_losses(run, console)
     failed = [p for p in run.manifest.processes
               if p.exit_status not in (0, None) and p.role != "server"]
     if as_json:
@@ -193,5 +294,11 @@ def run(args: argparse.Namespace) -> int:
         pipeline.write_plots(run, None, console)
     else:
         pipeline.report(run, Console())
+    if options.mode == "run":  # the program's own status, as if it had run alone
+        statuses = [p.exit_status for p in run.manifest.processes if p.role == "program"]
+        status = statuses[0] if statuses and statuses[0] is not None else 1
+        return 128 - status if status < 0 else status  # killed by a signal: 128 + its number
+    if run.manifest.stopped:  # analysed, but the workload was cut short by the user
+        return EXIT_INTERRUPTED
     return 1 if failed else 0
 

@@ -17,10 +17,22 @@ def register(commands: Subcommands) -> None:
     view.add_argument("path", type=Path, metavar="TRACE_OR_RUN_DIR",
                       help="a trace (.perfetto-trace or .json), or a run directory made by "
                       "`toygrpc trace`")
-    view.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
+    view.add_argument("--port", type=port_number, default=0,
+                      help="port to listen on, 0 to 65535 (default 0: a free one)")
     view.add_argument("--no-browser", action="store_true",
                       help="only print the address, do not open a browser")
     view.set_defaults(handler=run)
+
+
+def port_number(text: str) -> int:
+    """An argument type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -431,11 +431,24 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     return data
 
 
+# How a field's declared type is checked when an event is read back from a file.
+_FIELD_CHECKS: dict[str, Any] = {
+    "int": lambda v: type(v) is int, "str": lambda v: type(v) is str,
+    "bool": lambda v: type(v) is bool, "dict": lambda v: type(v) is dict,
+    "tuple": lambda v: type(v) is tuple and all(type(x) is str for x in v),
+}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """The inverse of ``event_to_dict``; raises KeyError/TypeError on a damaged record."""
+    """The inverse of ``event_to_dict``; raises KeyError/TypeError on a damaged record,
+    including a field of the wrong type (a file is not trusted to hold what it should)."""
     cls = EVENT_TYPES[data["kind"]]
     values = {k: v for k, v in data.items() if k != "kind"}
     for f in dataclasses.fields(cls):
         if f.name in values and isinstance(values[f.name], list):
             values[f.name] = tuple(values[f.name])
+        if f.name in values:
+            check = _FIELD_CHECKS.get(str(f.type).split("[", 1)[0].split(" ", 1)[0])
+            if check is not None and not check(values[f.name]):
+                raise TypeError(f"{cls.kind}.{f.name} is not {f.type}")
     return cls(**values)

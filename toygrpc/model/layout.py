@@ -45,6 +45,8 @@ PROCESS_FILES: dict[str, str] = {
     "stdout.txt": "what the program printed",
 }
 PICTURE_STEMS = ("swimlane", "stages")
+# Written on the way to a file above and renamed onto it (never left behind on success).
+TEMPORARY_SUFFIXES = (".tmp", ".redacting")
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,25 @@ class RunLayout:
         """Every top-level file of the layout that exists, with what it holds."""
         return [(self.root / name, what) for name, what in RUN_FILES.items()
                 if (self.root / name).is_file()]
+
+    def files_of_run(self, roles: list[str]) -> tuple[list[Path], list[Path]]:
+        """The files under the root that a run with these process roles made, and the
+        others: what ``--force`` may delete, and what forbids it (never delete a file the
+        tool did not make)."""
+        names = {*RUN_FILES, *(p.name for p in self.pictures())}
+        ours: list[Path] = []
+        foreign: list[Path] = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink() and entry.name in roles:
+                for inner in sorted(entry.iterdir()):
+                    stem = inner.name
+                    for suffix in TEMPORARY_SUFFIXES:
+                        stem = stem.removesuffix(suffix)
+                    known = stem in PROCESS_FILES and inner.is_file() and not inner.is_symlink()
+                    (ours if known else foreign).append(inner)
+                ours.append(entry)
+            elif entry.name in names and entry.is_file() and not entry.is_symlink():
+                ours.append(entry)
+            else:
+                foreign.append(entry)
+        return ours, foreign

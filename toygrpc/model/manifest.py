@@ -20,6 +20,15 @@ from toygrpc.model.types import Mode
 FORMAT_VERSION = 1
 
 
+def _check_types(obj: object, expect: dict[str, type | tuple[type, ...]]) -> None:
+    for name, kind in expect.items():
+        value = getattr(obj, name)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise TypeError(f"{name} is {type(value).__name__}, not "
+                            + " or ".join(k.__name__ for k in kinds))
+
+
 @dataclass
 class TracedProcess:
     """One process of the capture; ``role`` names its folder (client, server, program)."""
@@ -30,6 +39,7 @@ class TracedProcess:
     viztracer: bool = False
     command: list[str] = field(default_factory=list)
     exit_status: int | None = None
+    core_log_bytes: int = -1  # its core.log's size when the capture ended (-1: unknown)
 
 
 @dataclass
@@ -45,6 +55,7 @@ class Manifest:
     processes: list[TracedProcess] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     finished_ns: int = 0
+    stopped: str = ""  # why the capture was stopped early (Ctrl-C, SIGTERM, --timeout)
 
     @property
     def layout(self) -> RunLayout:
@@ -75,7 +86,27 @@ class Manifest:
             data.pop("format", None)
             data["processes"] = [TracedProcess(**p) for p in data["processes"]]
             data["run_dir"] = Path(run_dir)
-            return cls(**data)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise UsageError(f"{path} is damaged ({type(exc).__name__}: {exc}); "
+            manifest = cls(**data)
+            manifest.check()
+            return manifest
+        except (KeyError, TypeError, AttributeError, ValueError, OSError) as exc:
+            text = " ".join(str(exc).split())[:160]
+            raise UsageError(f"{path} is damaged ({type(exc).__name__}: {text}); "
                              "capture the run again") from None
+
+    def check(self) -> None:
+        """Raise TypeError/ValueError unless every field read back has its declared type
+        (a file is not trusted to hold what it should)."""
+        expect: dict[str, type | tuple[type, ...]] = {
+            "mode": str, "started_ns": int, "utc_offset_s": int, "options": dict,
+            "versions": dict, "processes": list, "diagnostics": list, "finished_ns": int,
+            "stopped": str}
+        _check_types(self, expect)
+        if not all(isinstance(d, str) for d in self.diagnostics):
+            raise TypeError("diagnostics are not text")
+        for proc in self.processes:
+            _check_types(proc, {"role": str, "pid": int, "traced": bool, "viztracer": bool,
+                                "command": list, "exit_status": (int, type(None)),
+                                "core_log_bytes": int})
+            if not proc.role.isidentifier():  # it names a folder inside the run directory
+                raise ValueError(f"process role {proc.role!r} is not a name")

@@ -24,6 +24,17 @@ class Timeline:
     clock: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> hook report
     diagnostics: list[str] = field(default_factory=list)
+    # What was lost, counted: "what (where)" -> how many. Non-empty = a partial run.
+    losses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return any(self.losses.values())
+
+    def lose(self, what: str, count: int = 1) -> None:
+        """Count something that was lost (never silently: reports say every loss)."""
+        if count > 0:
+            self.losses[what] = self.losses.get(what, 0) + count
 
     def of(self, kind: type[E]) -> Iterator[E]:
         """The events of one kind, in time order."""
@@ -38,6 +49,7 @@ class Timeline:
             "processes": {str(k): v for k, v in self.processes.items()},
             "threads": [[pid, tid, role] for (pid, tid), role in self.threads.items()],
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
+            "losses": self.losses, "event_count": len(self.events),
         }
         with RunLayout(run_dir).events.open("w") as out:
             out.write(json.dumps(header) + "\n")
@@ -46,12 +58,29 @@ class Timeline:
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
-        with RunLayout(run_dir).events.open() as source:
+        """Read ``events.jsonl``. A damaged header raises (KeyError, TypeError, ValueError...);
+        damaged or missing event lines are counted in ``losses``, not skipped silently."""
+        path = RunLayout(run_dir).events
+        with path.open(errors="replace") as source:
             header = json.loads(next(source))
-            events = [event_from_dict(json.loads(line)) for line in source]
-        return cls(
+            events, damaged = [], 0
+            for line in source:
+                try:
+                    events.append(event_from_dict(json.loads(line)))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    damaged += 1
+        timeline = cls(
             events=events,
-            processes={int(k): v for k, v in header["processes"].items()},
-            threads={(pid, tid): role for pid, tid, role in header["threads"]},
-            clock=header["clock"], hooks=header["hooks"], diagnostics=header["diagnostics"],
+            processes={int(k): str(v) for k, v in dict(header["processes"]).items()},
+            threads={(int(pid), int(tid)): str(role) for pid, tid, role in header["threads"]},
+            clock=dict(header["clock"]), hooks=dict(header["hooks"]),
+            diagnostics=[str(d) for d in header["diagnostics"]],
+            losses={str(k): int(v) for k, v in dict(header.get("losses", {})).items()},
         )
+        if not all(isinstance(v, dict) for v in timeline.hooks.values()):
+            raise TypeError("hook reports are not objects")
+        timeline.lose(f"damaged lines ({path.name})", damaged)
+        expected = int(header.get("event_count", len(events) + damaged))
+        timeline.lose(f"events missing: the file is cut ({path.name})",
+                      expected - len(events) - damaged)
+        return timeline

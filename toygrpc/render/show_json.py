@@ -70,4 +70,6 @@ class ShowJson(Renderer):
                       if p.is_file()],
             "view_command": f"toygrpc view {run.run_dir}",
             "diagnostics": run.timeline.diagnostics,
+            "partial": run.timeline.partial,  # as in summary.json: never a silent loss
+            "losses": run.timeline.losses,
         }

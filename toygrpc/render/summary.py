@@ -79,6 +79,11 @@ def build_summary(run: Run) -> dict[str, Any]:
         "hook_counts": hook_counts(timeline),
         "clock": timeline.clock,
         "diagnostics": timeline.diagnostics,
+        # Loss is never silent: partial says whether anything was lost, losses what and
+        # how much (docs/summary.md).
+        "partial": timeline.partial,
+        "losses": timeline.losses,
+        "stopped": cap.stopped or None,
         "links": analysis.links,
         "rpc_count": len(analysis.rpcs),
         "complete_rpcs": sum(r.complete for r in analysis.rpcs),
