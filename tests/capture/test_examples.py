@@ -84,7 +84,7 @@ def test_every_view_tells_the_same_numbers(example_run: Run,
             assert line.split()[1:6] == [str(row["count"]), us(row["p50"]), us(row["p90"]),
                                          us(row["p99"]), us(row["max"])]
     # the Perfetto trace: one flow per link, none back in time
-    renderer = PerfettoRenderer()
+    renderer = PerfettoRenderer(trace_format="json")
     (trace_path,) = renderer.render(example_run)
     events = json.loads(trace_path.read_text())["traceEvents"]
     starts = {e["id"]: e for e in events if e["ph"] == "s"}
