@@ -83,3 +83,26 @@ def test_a_scenario_from_python(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as error:
         toygrpc.trace_both(rpcs=1, out=tmp_path / "other", scenario="no-such")
     assert "\n" not in str(error.value) and "server-abort" in str(error.value)
+
+
+def test_hooks_only_leaves_the_core_log_off_and_says_so(tmp_path: Path) -> None:
+    """The lightest mode: no core lines, chains that stop before the core call, and every
+    view names the mode its numbers come from."""
+    light = toygrpc.trace_client(rpcs=2, python_layer=False, core_trace=False,
+                                 out=tmp_path / "hooks")
+    assert light.capture_mode == "hooks"
+    assert light.run.manifest.options["tracers"] == []
+    core_api = [e for e in light.run.timeline.events if e.category == "core"
+                and e.kind != "core.line"]  # the one line left is the core's log-level notice
+    assert core_api == []
+    assert len(light.rpcs) == 2 and all(r.missing.endswith("core_call") for r in light.rpcs)
+    assert "captured with hooks)" in visible_text(light.stages._repr_mimebundle_()["text/html"])
+    with pytest.raises(UsageError):
+        toygrpc.trace_client(rpcs=1, core_trace=False, tracers=("http",), out=tmp_path / "x")
+
+
+def test_the_mode_is_named_beside_the_numbers(trace: Trace) -> None:
+    assert trace.capture_mode == "hooks + core trace"
+    page = visible_text(trace._repr_mimebundle_()["text/html"])
+    assert "captured with hooks + core trace" in page
+    assert "(hooks + core trace)" in repr(trace)

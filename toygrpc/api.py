@@ -51,9 +51,15 @@ class Trace:
         return self.run.analysis.chains
 
     @property
+    def capture_mode(self) -> str:
+        """Which observers were on ("hooks", "hooks + core trace", "... + Python layer"):
+        their cost is inside every stage time, so quote a number with its mode."""
+        return self.run.manifest.capture_mode
+
+    @property
     def stages(self) -> StageTable:
         """p50/p90/p99/max of every stage (a view; ``.stats`` holds the numbers)."""
-        return StageTable(self.run.stage_stats)
+        return StageTable(self.run.stage_stats, self.capture_mode)
 
     def swimlane(self, rpc: int | None = None) -> SwimlaneView:
         """RPC number ``rpc`` (1-based, as in summary.json) as a swimlane; default typical."""
@@ -82,8 +88,8 @@ class Trace:
         return RunView(self.run)._repr_mimebundle_()
 
     def __repr__(self) -> str:
-        return (f"<toygrpc.Trace {self.run.manifest.mode} {self.run_dir}: "
-                f"{len(self.rpcs)} RPCs, {self.run.analysis.links} links>")
+        return (f"<toygrpc.Trace {self.run.manifest.mode} ({self.capture_mode}) "
+                f"{self.run_dir}: {len(self.rpcs)} RPCs, {self.run.analysis.links} links>")
 
 
 class SwimlaneView:
@@ -106,6 +112,16 @@ class SwimlaneView:
         return bundle
 
 
+def _tracers(core_trace: bool, extra: Sequence[str]) -> tuple[str, ...]:
+    """The core tracers to switch on: none at all when the core trace is off."""
+    if not core_trace:
+        if extra:
+            raise UsageError("extra core tracers need the core trace: drop tracers= "
+                             "or core_trace=False")
+        return ()
+    return (*DEFAULT_TRACERS, *extra)
+
+
 def _trace(mode: Mode, out: str | Path | None, quiet: bool, **options: Any) -> Trace:
     path = Path(out) if out is not None else pipeline.default_out(mode)
     if path.exists() and any(path.iterdir()):
@@ -118,38 +134,46 @@ def _trace(mode: Mode, out: str | Path | None, quiet: bool, **options: Any) -> T
 def trace_client(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                  python_layer: bool = True, out: str | Path | None = None,
                  target: str | None = None, tracers: Sequence[str] = (),
-                 quiet: bool = True, messages: int = 3, scenario: str = "") -> Trace:
+                 core_trace: bool = True, quiet: bool = True, messages: int = 3,
+                 scenario: str = "") -> Trace:
     """Start the Hello server, trace the Hello client making ``rpcs`` calls (``messages``
-    per stream; ``scenario``: calls that fail on purpose, as ``--scenario``)."""
+    per stream; ``scenario``: calls that fail on purpose, as ``--scenario``).
+
+    ``core_trace=False`` leaves the core's log off (hooks only: the lightest mode, whose
+    chains stop at the Python-visible steps)."""
     return _trace("client", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
                   python_layer=python_layer, target=target,
-                  tracers=(*DEFAULT_TRACERS, *tracers), messages=messages,
+                  tracers=_tracers(core_trace, tracers), messages=messages,
                   scenario=check_scenario(scenario))
 
 
 def trace_server(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                  python_layer: bool = True, out: str | Path | None = None,
-                 driver: Driver = "python", quiet: bool = True) -> Trace:
+                 driver: Driver = "python", core_trace: bool = True,
+                 quiet: bool = True) -> Trace:
     """Trace the Hello server while an untraced client drives it."""
     return _trace("server", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
-                  python_layer=python_layer, driver=driver)
+                  python_layer=python_layer, driver=driver, tracers=_tracers(core_trace, ()))
 
 
 def trace_both(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                python_layer: bool = True, out: str | Path | None = None,
-               quiet: bool = True, messages: int = 3, scenario: str = "") -> Trace:
+               core_trace: bool = True, quiet: bool = True, messages: int = 3,
+               scenario: str = "") -> Trace:
     """Trace the Hello server and client on one timeline, each RPC linked across."""
     return _trace("both", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
-                  python_layer=python_layer, messages=messages,
-                  scenario=check_scenario(scenario))
+                  python_layer=python_layer, tracers=_tracers(core_trace, ()),
+                  messages=messages, scenario=check_scenario(scenario))
 
 
 def trace_script(script: str | Path, *args: str, python_layer: bool = True,
-                 out: str | Path | None = None, quiet: bool = True) -> Trace:
+                 out: str | Path | None = None, core_trace: bool = True,
+                 quiet: bool = True) -> Trace:
     """Trace your own grpc.aio program, unchanged."""
     if not Path(script).is_file():
         raise UsageError(f"no such program: {script}")
-    return _trace("run", out, quiet, python_layer=python_layer, script=(str(script), *args))
+    return _trace("run", out, quiet, python_layer=python_layer, script=(str(script), *args),
+                  tracers=_tracers(core_trace, ()))
 
 
 def load(run_dir: str | Path) -> Trace:

@@ -43,7 +43,7 @@ def test_show_prints_swimlane_stage_table_files_and_view_command(
     assert code == 0, err
     chosen = pick_rpc(analysis)
     assert f"RPC {rpc_number(analysis, chosen)}: client /HelloService/Hello OK" in out
-    for text in ("#1 created", "#5 resumed", "RPC end", "Stages over the run (µs)",
+    for text in ("#1 created", "#5 resumed", "RPC end", "Stages over the run (µs, captured with",
                  "core_and_network", f"toygrpc view {run_copy}",
                  f"{run_copy / 'events.jsonl'}", f"{run_copy / 'swimlane.svg'}"):
         assert text in out

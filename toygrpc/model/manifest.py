@@ -61,6 +61,18 @@ class Manifest:
     def layout(self) -> RunLayout:
         return RunLayout(self.run_dir)
 
+    @property
+    def capture_mode(self) -> str:
+        """Which observers were on: "hooks", "hooks + core trace" or "hooks + core trace +
+        Python layer". Each observer's cost lands inside the stage times it measures, so a
+        stage time is quoted with the mode that produced it (docs/observer-effect.md)."""
+        parts = ["hooks"]
+        if self.options.get("tracers", ["api"]):
+            parts.append("core trace")
+        if self.options.get("python_layer", True):
+            parts.append("Python layer")
+        return " + ".join(parts)
+
     def process_dir(self, role: str) -> Path:
         return self.layout.process(role).folder
 

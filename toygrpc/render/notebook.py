@@ -40,7 +40,8 @@ class RunView:
     def _repr_html_(self) -> str:
         run = self.run
         parts = [f"<h4>toygrpc run {html.escape(str(run.run_dir))} "
-                 f"({html.escape(run.manifest.mode)})</h4>"]
+                 f"({html.escape(run.manifest.mode)}; captured with "
+                 f"{html.escape(run.manifest.capture_mode)})</h4>"]
         if run.analysis.rpcs:
             svg = swimlane_svg(run, self.rpc_index)
             if svg:
@@ -48,7 +49,8 @@ class RunView:
             parts.append(mimebundle(RpcSwimlane(run.swimlane(self.rpc_index)))["text/html"])
         else:
             parts.append("<p>no RPCs in this run: no swimlane to draw</p>")
-        parts.append(mimebundle(StageTable(run.stage_stats))["text/html"])
+        table = StageTable(run.stage_stats, run.manifest.capture_mode)
+        parts.append(mimebundle(table)["text/html"])
         complete = sum(r.complete for r in run.analysis.rpcs)
         parts.append(f"<p>{complete}/{len(run.analysis.rpcs)} RPCs with complete chains, "
                      f"{run.analysis.links} links. Trace: <code>"

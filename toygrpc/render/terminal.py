@@ -189,12 +189,15 @@ class RpcSwimlane:
 class StageTable:
     """p50/p90/p99/max of every stage over the run, in µs, with what each stage measures."""
 
-    def __init__(self, stats: Sequence[StageStats]) -> None:
+    def __init__(self, stats: Sequence[StageStats], capture_mode: str = "") -> None:
         self.stats = list(stats)
+        self.capture_mode = capture_mode  # the observers whose cost is inside these times
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         inline = options.max_width >= 100  # else the definitions follow the table
-        table = Table(title="Stages over the run (µs)", box=box.SIMPLE_HEAD, pad_edge=False,
+        title = "Stages over the run (µs"
+        title += f", captured with {self.capture_mode})" if self.capture_mode else ")"
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False,
                       show_edge=False, title_justify="left")
         table.add_column("stage", no_wrap=True)
         table.add_column("n", justify="right")
@@ -240,7 +243,7 @@ class RunReport:
             views.append(RpcSwimlane(run.swimlane(self.rpc_index)))
         else:
             views.append(Text("no RPCs in this run: no swimlane to draw", "yellow"))
-        views.extend((Text(), StageTable(run.stage_stats)))
+        views.extend((Text(), StageTable(run.stage_stats, run.manifest.capture_mode)))
         return views
 
     def counts(self) -> list[Text]:
