@@ -1,7 +1,7 @@
 """toygrpc: a tracing harness that shows what grpc.aio does inside a real call.
 
 The Python API (``toygrpc.trace_client``, ``trace_server``, ``trace_both``,
-``trace_script``, ``load``) lives in ``toygrpc.api`` and is imported on first use, so
+``trace_script``, ``load``, ``compare``) lives in ``toygrpc.api`` and is imported on first use, so
 ``import toygrpc`` stays cheap for the command line and the traced processes.
 """
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names mypy and editors see; at run time __getattr__ imports them
     from toygrpc.api import Trace as Trace
+    from toygrpc.api import compare as compare
     from toygrpc.api import load as load
     from toygrpc.api import trace_both as trace_both
     from toygrpc.api import trace_client as trace_client
@@ -19,7 +20,8 @@ if TYPE_CHECKING:  # the names mypy and editors see; at run time __getattr__ imp
 
 __version__ = "0.1.0"
 
-API = ("trace_client", "trace_server", "trace_both", "trace_script", "load", "Trace")
+API = ("trace_client", "trace_server", "trace_both", "trace_script", "load", "compare",
+       "Trace")
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ from toygrpc.errors import UsageError
 from toygrpc.model.types import Driver, Mode
 from toygrpc.render.notebook import RunView, swimlane_svg
 from toygrpc.render.summary import build_summary
-from toygrpc.render.terminal import RpcSwimlane, StageTable
+from toygrpc.render.terminal import RpcSwimlane, StageComparison, StageTable
 
 
 class Trace:
@@ -174,6 +174,15 @@ def trace_script(script: str | Path, *args: str, python_layer: bool = True,
         raise UsageError(f"no such program: {script}")
     return _trace("run", out, quiet, python_layer=python_layer, script=(str(script), *args),
                   tracers=_tracers(core_trace, ()))
+
+
+def compare(statistic: str = "p50", **traces: Trace) -> StageComparison:
+    """One statistic of every stage, side by side: ``compare(c1=a, c100=b)``. Each column
+    names its capture mode, since the observers' cost is inside every number."""
+    if statistic not in ("p50", "p90", "p99", "max"):
+        raise UsageError(f"statistic must be p50, p90, p99 or max, not {statistic!r}")
+    return StageComparison({label: t.run.stage_stats for label, t in traces.items()},
+                           {label: t.capture_mode for label, t in traces.items()}, statistic)
 
 
 def load(run_dir: str | Path) -> Trace:

@@ -61,6 +61,7 @@ class RunView:
     def _repr_mimebundle_(self, include: Sequence[str] | None = None,
                           exclude: Sequence[str] | None = None,
                           **kwargs: Any) -> dict[str, str]:
-        console = Console(file=io.StringIO(), width=120, record=True, color_system=None)
+        console = Console(file=io.StringIO(), width=120, record=True, color_system=None,
+                          force_jupyter=False)  # else rich displays it a second time
         console.print(RunReport(self.run, self.rpc_index))
         return {"text/plain": console.export_text(), "text/html": self._repr_html_()}

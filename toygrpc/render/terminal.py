@@ -18,7 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from toygrpc.analysis.chains import Rpc
+from toygrpc.analysis.chains import STAGE_ORDER, Rpc
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
@@ -225,6 +225,42 @@ class StageTable:
                           **kwargs: Any) -> dict[str, str]:
         return mimebundle(self)
 
+
+
+class StageComparison:
+    """One statistic (p50 by default) of every stage, side by side for several runs: how
+    the stages move between concurrency levels or capture modes. A run without a sample
+    of a stage shows "-" (hooks alone do not see the core's steps)."""
+
+    def __init__(self, columns: dict[str, Sequence[StageStats]],
+                 modes: dict[str, str] | None = None, statistic: str = "p50") -> None:
+        self.columns = {label: {s.name: s for s in stats} for label, stats in columns.items()}
+        self.modes = modes or {}
+        self.statistic = statistic
+
+    def value(self, label: str, stage: str) -> int | None:
+        """The statistic (ns) of ``stage`` in column ``label``; None without samples."""
+        stat = self.columns[label].get(stage)
+        return int(getattr(stat, self.statistic)) if stat and stat.count else None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(title=f"Stage {self.statistic} (µs) by run", box=box.SIMPLE_HEAD,
+                      pad_edge=False, show_edge=False, title_justify="left")
+        table.add_column("stage", no_wrap=True)
+        for label in self.columns:
+            mode = self.modes.get(label)
+            table.add_column(f"{label}\n({mode})" if mode else label, justify="right")
+        stages = [name for name in STAGE_ORDER
+                  if any(self.value(label, name) is not None for label in self.columns)]
+        for name in stages:
+            cells = [self.value(label, name) for label in self.columns]
+            table.add_row(name, *("-" if v is None else us(v) for v in cells))
+        yield table
+
+    def _repr_mimebundle_(self, include: Sequence[str] | None = None,
+                          exclude: Sequence[str] | None = None,
+                          **kwargs: Any) -> dict[str, str]:
+        return mimebundle(self)
 
 
 class RunReport:
