@@ -149,11 +149,12 @@ def trace_client(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
 
 def trace_server(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
                  python_layer: bool = True, out: str | Path | None = None,
-                 driver: Driver = "python", core_trace: bool = True,
-                 quiet: bool = True) -> Trace:
+                 driver: Driver = "python", tracers: Sequence[str] = (),
+                 core_trace: bool = True, quiet: bool = True) -> Trace:
     """Trace the Hello server while an untraced client drives it."""
     return _trace("server", out, quiet, rpcs=rpcs, concurrency=concurrency, method=method,
-                  python_layer=python_layer, driver=driver, tracers=_tracers(core_trace, ()))
+                  python_layer=python_layer, driver=driver,
+                  tracers=_tracers(core_trace, tracers))
 
 
 def trace_both(rpcs: int = 100, concurrency: int = 1, method: str = "unary",
