@@ -57,6 +57,13 @@ class Trace:
         return self.run.manifest.capture_mode
 
     @property
+    def hook_spans(self) -> StageTable:
+        """The spans hooks alone measure (waiter life, resume, Python before and after),
+        the same way in every capture mode: the figure a lighter mode gives."""
+        return StageTable(self.run.hook_span_stats, self.capture_mode,
+                          "What hooks alone measure")
+
+    @property
     def stages(self) -> StageTable:
         """p50/p90/p99/max of every stage (a view; ``.stats`` holds the numbers)."""
         return StageTable(self.run.stage_stats, self.capture_mode)
@@ -177,12 +184,17 @@ def trace_script(script: str | Path, *args: str, python_layer: bool = True,
                   tracers=_tracers(core_trace, ()))
 
 
-def compare(statistic: str = "p50", **traces: Trace) -> StageComparison:
+def compare(statistic: str = "p50", spans: str = "stages", **traces: Trace) -> StageComparison:
     """One statistic of every stage, side by side: ``compare(c1=a, c100=b)``. Each column
-    names its capture mode, since the observers' cost is inside every number."""
+    names its capture mode, since the observers' cost is inside every number.
+    ``spans="hooks"`` compares the coarser spans that hooks alone measure (``HOOK_SPANS``),
+    the same way in every mode: how the lighter mode's figure is set beside a heavier one."""
     if statistic not in ("p50", "p90", "p99", "max"):
         raise UsageError(f"statistic must be p50, p90, p99 or max, not {statistic!r}")
-    return StageComparison({label: t.run.stage_stats for label, t in traces.items()},
+    if spans not in ("stages", "hooks"):
+        raise UsageError(f"spans must be stages or hooks, not {spans!r}")
+    return StageComparison({label: t.run.stage_stats if spans == "stages"
+                            else t.run.hook_span_stats for label, t in traces.items()},
                            {label: t.capture_mode for label, t in traces.items()}, statistic)
 
 

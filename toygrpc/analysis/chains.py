@@ -86,6 +86,17 @@ STAGES = {
 STAGE_ORDER = ("python_before_core", "core_and_network", "core_to_poller", "poller_to_wake",
                "wake_to_drain", "drain_to_resolution", "resolution_to_resume", "python_after_core",
                "awaiting_call")
+# What hooks alone measure (no core trace needed): coarser spans of a single-chain client
+# RPC, the same in every capture mode, so a lighter mode gives the figure to set beside
+# a heavier mode's stage times.
+HOOK_SPANS = {
+    "before_waiter": "RPC start to its waiter future being created (Python before the core)",
+    "waiter": "waiter created to set_result: the core, the network, the peer and the "
+              "handoff back through the poller",
+    "resolution_to_resume": "set_result to the awaiting task running",
+    "after_resume": "task resumed to the RPC's outcome reaching the caller",
+    "latency": "the whole RPC",
+}
 STAGE_DEFINITIONS = {name: text for name, text in STAGES.values() if text} | {
     "python_after_core": "Python after the core: from the RPC's last chain to its outcome "
                          "reaching the caller (client) or its handler returning (server)",
@@ -420,6 +431,20 @@ class Rpc:
     def after_core(self) -> int:
         """The RPC's time after its last chain (``python_after_core``)."""
         return self.stages()["python_after_core"]
+
+    def hook_spans(self) -> dict[str, int] | None:
+        """``HOOK_SPANS`` (ns) of a client RPC with one chain whose waiter resolved and
+        whose task resumed; None for any other RPC. Needs no core trace."""
+        if self.side != "client" or len(self.chains) != 1:
+            return None
+        chain = self.chains[0]
+        if chain.resolved is None or chain.resumed is None:
+            return None
+        return {"before_waiter": chain.future.ts - self.start,
+                "waiter": chain.resolved.ts - chain.future.ts,
+                "resolution_to_resume": chain.resumed.ts - chain.resolved.ts,
+                "after_resume": self.end - chain.resumed.ts,
+                "latency": self.latency}
 
     def stages(self) -> dict[str, int]:
         """Stage durations (ns) that add up to ``latency`` exactly, none negative, on either

@@ -13,7 +13,12 @@ from functools import cached_property
 from pathlib import Path
 
 from toygrpc.analysis.chains import Analysis, analyze
-from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
+from toygrpc.analysis.stages import (
+    StageStats,
+    hook_span_statistics,
+    stage_samples,
+    stage_statistics,
+)
 from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import RunLayout
@@ -49,6 +54,10 @@ class Run:
     @cached_property
     def stage_stats(self) -> list[StageStats]:
         return stage_statistics(self.analysis)
+
+    @cached_property
+    def hook_span_stats(self) -> list[StageStats]:
+        return hook_span_statistics(self.analysis)
 
     @cached_property
     def stage_samples(self) -> dict[str, list[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toygrpc.analysis.chains import STAGE_DEFINITIONS, STAGE_ORDER, Analysis
+from toygrpc.analysis.chains import HOOK_SPANS, STAGE_DEFINITIONS, STAGE_ORDER, Analysis
 
 PERCENTILES = (50, 90, 99)
 
@@ -55,3 +55,22 @@ def stage_statistics(analysis: Analysis) -> list[StageStats]:
                                  percentile(values, 50), percentile(values, 90),
                                  percentile(values, 99), values[-1] if values else 0))
     return result
+
+
+def _statistics(name: str, definition: str, values: list[int]) -> StageStats:
+    values = sorted(values)
+    return StageStats(name, definition, len(values), percentile(values, 50),
+                      percentile(values, 90), percentile(values, 99),
+                      values[-1] if values else 0)
+
+
+def hook_span_statistics(analysis: Analysis) -> list[StageStats]:
+    """p50/p90/p99/max of ``HOOK_SPANS`` over the client RPCs that have them: what every
+    capture mode, hooks alone included, measures the same way."""
+    samples: dict[str, list[int]] = {name: [] for name in HOOK_SPANS}
+    for rpc in analysis.rpcs:
+        spans = rpc.hook_spans()
+        if spans is not None:
+            for name, value in spans.items():
+                samples[name].append(value)
+    return [_statistics(name, HOOK_SPANS[name], samples[name]) for name in HOOK_SPANS]

@@ -18,7 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from toygrpc.analysis.chains import STAGE_ORDER, Rpc
+from toygrpc.analysis.chains import Rpc
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
@@ -189,13 +189,15 @@ class RpcSwimlane:
 class StageTable:
     """p50/p90/p99/max of every stage over the run, in µs, with what each stage measures."""
 
-    def __init__(self, stats: Sequence[StageStats], capture_mode: str = "") -> None:
+    def __init__(self, stats: Sequence[StageStats], capture_mode: str = "",
+                 title: str = "Stages over the run") -> None:
         self.stats = list(stats)
         self.capture_mode = capture_mode  # the observers whose cost is inside these times
+        self.title = title
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         inline = options.max_width >= 100  # else the definitions follow the table
-        title = "Stages over the run (µs"
+        title = f"{self.title} (µs"
         title += f", captured with {self.capture_mode})" if self.capture_mode else ")"
         table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False,
                       show_edge=False, title_justify="left")
@@ -244,13 +246,14 @@ class StageComparison:
         return int(getattr(stat, self.statistic)) if stat and stat.count else None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        table = Table(title=f"Stage {self.statistic} (µs) by run", box=box.SIMPLE_HEAD,
+        table = Table(title=f"{self.statistic} (µs) by run", box=box.SIMPLE_HEAD,
                       pad_edge=False, show_edge=False, title_justify="left")
         table.add_column("stage", no_wrap=True)
         for label in self.columns:
             mode = self.modes.get(label)
             table.add_column(f"{label}\n({mode})" if mode else label, justify="right")
-        stages = [name for name in STAGE_ORDER
+        names = list(dict.fromkeys(name for column in self.columns.values() for name in column))
+        stages = [name for name in names
                   if any(self.value(label, name) is not None for label in self.columns)]
         for name in stages:
             cells = [self.value(label, name) for label in self.columns]
