@@ -1,0 +1,152 @@
+"""docs/client-runtime.md, claim by claim, on a fresh capture of the Hello client (the
+session's ``client_run``: 100 unary RPCs, Python layer on). When grpcio changes what the
+page describes, the claim's test fails and the page must be corrected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toygrpc.analysis.run import Run
+from toygrpc.model.events import (
+    CoreApiCall,
+    CoreBatchStarted,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    Event,
+    FutureCreated,
+    LoopWake,
+    PollerSocket,
+    PythonSlice,
+    ThreadStarted,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "client-runtime.md"
+SEED_OPS = ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_CLOSE_FROM_CLIENT",
+            "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_STATUS_ON_CLIENT")
+HELLO_METHODS = {"/HelloService/Hello", "/HelloService/HelloServerStream",
+                 "/HelloService/HelloClientStream", "/HelloService/HelloBidiStream"}
+
+
+def of(run: Run, kind: type[Event]) -> list[Event]:
+    return [e for e in run.timeline.events if isinstance(e, kind)]
+
+
+def api(run: Run, name: str) -> list[CoreApiCall]:
+    return [e for e in run.timeline.events if isinstance(e, CoreApiCall) and e.name == name]
+
+
+def poller_tid(run: Run) -> int:
+    (poller,) = [e for e in of(run, ThreadStarted) if isinstance(e, ThreadStarted)]
+    assert poller.name.endswith("(_poll_wrapper)")
+    return poller.native_id
+
+
+def test_the_page_lists_the_claims_checked_here() -> None:
+    text = DOC.read_text()
+    tests = " ".join(name for name in globals() if name.startswith("test_claim_"))
+    for number in range(1, 9):
+        assert f"| {number} |" in text and f"test_claim_{number}_" in tests
+
+
+def test_claim_1_poller_blocks_on_a_next_queue_before_the_channel(client_run: Run) -> None:
+    (created,) = api(client_run, "grpc_completion_queue_create_internal")
+    assert "completion_type=0" in created.args  # GRPC_CQ_NEXT
+    (channel,) = api(client_run, "grpc_channel_create")
+    first_next = min(e.ts for e in api(client_run, "grpc_completion_queue_next")
+                     if e.tid == poller_tid(client_run))
+    assert created.ts < first_next < channel.ts
+
+
+def test_claim_2_channel_from_grpc_channel_create_with_credentials(client_run: Run) -> None:
+    (channel,) = api(client_run, "grpc_channel_create")
+    assert "creds=0x" in channel.args
+    assert api(client_run, "grpc_channel_credentials_release")
+    assert not api(client_run, "grpc_insecure_channel_create")
+
+
+def test_claim_3_methods_registered_once_then_registered_calls(client_run: Run) -> None:
+    registered = api(client_run, "grpc_channel_register_call")
+    methods = [e.args.split("method=")[1].split(",")[0] for e in registered]
+    assert sorted(methods) == sorted(HELLO_METHODS)
+    calls = api(client_run, "grpc_channel_create_registered_call")
+    assert len(calls) == len(client_run.analysis.rpcs)
+    assert max(e.ts for e in registered) < min(e.ts for e in calls)
+    assert not api(client_run, "grpc_channel_create_call")
+
+
+def test_claim_4_one_batch_of_the_seeds_six_ops_per_call(client_run: Run) -> None:
+    batches = of(client_run, CoreBatchStarted)
+    assert len(batches) == len(client_run.analysis.rpcs)
+    assert {b.ops for b in batches if isinstance(b, CoreBatchStarted)} == {SEED_OPS}
+    assert all(len(rpc.chains) == 1 for rpc in client_run.analysis.rpcs)
+
+
+def test_claim_5_a_core_thread_completes_the_poller_only_returns(client_run: Run) -> None:
+    poller, main = poller_tid(client_run), client_run.analysis.rpcs[0].pid
+    completions = [e for e in of(client_run, CoreTagCompleted)]
+    returns = [e for e in of(client_run, CoreReturnEvent)
+               if isinstance(e, CoreReturnEvent) and e.event_type == "OP_COMPLETE"]
+    assert completions and all(e.tid not in (poller, main) for e in completions)
+    assert returns and all(e.tid == poller for e in returns)
+    for rpc in client_run.analysis.rpcs:
+        chain = rpc.chains[0]
+        assert chain.completed is not None and chain.returned is not None
+        assert chain.completed.tid not in (poller, main) and chain.returned.tid == poller
+
+
+def test_claim_6_one_waiter_per_call_made_in_execute_batch_from_invoke(
+        client_run: Run) -> None:
+    waiters = [e for e in of(client_run, FutureCreated)
+               if isinstance(e, FutureCreated) and e.in_batch]
+    assert len(waiters) == len(client_run.analysis.rpcs)
+    assert {w.caller for w in waiters} == {"grpc/aio/_call.py:_invoke"}
+    for rpc in client_run.analysis.rpcs:
+        chain = rpc.chains[0]
+        assert chain.core_call is not None and chain.future.ts < chain.core_call.ts
+
+
+def test_claim_7_wake_on_the_pollers_fd_then_drain_resolve_resume(client_run: Run) -> None:
+    (pair,) = [e for e in of(client_run, PollerSocket) if isinstance(e, PollerSocket)]
+    wakes = [e for e in of(client_run, LoopWake) if isinstance(e, LoopWake)]
+    assert wakes and {w.fd for w in wakes} == {pair.read_fd}
+    for rpc in client_run.analysis.rpcs:
+        chain = rpc.chains[0]
+        assert chain.complete, chain.missing
+        order = [chain.returned, chain.woken, chain.drain, chain.resolved, chain.resumed]
+        if chain.shared_wake:  # drained by an earlier event's wake: no wake of its own
+            order.remove(chain.woken)
+        stamps = [e.ts for e in order if e is not None]
+        assert stamps == sorted(stamps)
+        assert all(e.tid == rpc.pid for e in order[1:] if e is not None)
+
+
+def test_claim_8_serialize_before_the_batch_parse_after_the_resume(client_run: Run) -> None:
+    slices = [e for e in of(client_run, PythonSlice) if isinstance(e, PythonSlice)]
+    serialize = [s for s in slices if s.name == "HelloRequest.SerializeToString"]
+    parse = [s for s in slices if s.name == "google._upb._message.MessageMeta.FromString"]
+    assert len(serialize) >= len(client_run.analysis.rpcs) <= len(parse)
+    for rpc in client_run.analysis.rpcs:
+        chain = rpc.chains[0]
+        assert chain.core_call is not None and chain.resumed is not None
+        assert any(rpc.start <= s.ts < chain.core_call.ts and s.tid == rpc.pid
+                   for s in serialize)
+        assert any(chain.resumed.ts <= s.ts <= rpc.end and s.tid == rpc.pid for s in parse)
+
+
+def test_the_core_trace_writes_its_op_lines_inside_core_and_network(client_run: Run) -> None:
+    """Why a 'hooks + core trace' core_and_network holds tracing cost: the stage starts at
+    the grpc_call_start_batch line, and the core then writes one line per op on the same
+    (main) thread before the call returns."""
+    lines = (client_run.run_dir / "client" / "core.log").read_text().splitlines()
+    main = str(client_run.analysis.rpcs[0].pid)
+    starts = [i for i, line in enumerate(lines) if "grpc_call_start_batch(" in line]
+    assert len(starts) == len(client_run.analysis.rpcs)
+    for index in starts:
+        assert lines[index].split()[2] == main
+        same_thread = [ln for ln in lines[index + 1:] if ln.split()[2:3] == [main]][:6]
+        assert [ln.split("] ", 1)[1].split(":")[0] for ln in same_thread] == [
+            f"ops[{n}]" for n in range(6)]
+    for rpc in client_run.analysis.rpcs:
+        chain = rpc.chains[0]
+        assert isinstance(chain.core_call, CoreBatchStarted)
+        assert [s.stage for s in chain.steps() if s.name == "completed"] == ["core_and_network"]
