@@ -104,3 +104,12 @@ def test_the_views_hold_the_numbers_of_the_runs_it_captured(
         missing = [s.name for s in stats if f"{s.p50 / 1000:.1f}" not in shown]
         assert not missing, f"{manifest.parent.name}: p50 of {missing} not displayed"
 
+
+
+def test_notebook_5_traces_the_example_program() -> None:
+    """The failure program shown in notebook 5 is examples/deadline_and_cancel.py, the one
+    the failure sample in traces/ is made from."""
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith("05-")]
+    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    program = (path.parents[1] / "examples" / "deadline_and_cancel.py").read_text()
+    assert program.strip() in source

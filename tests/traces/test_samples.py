@@ -1,0 +1,61 @@
+"""The sample traces: the committed ones and a fresh set pass the same checks that CI
+runs on traces/ci/, and the checks catch a broken sample."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import toygrpc
+from toygrpc.testing import samples
+
+COMMITTED = Path(__file__).resolve().parents[2] / "traces" / "samples"
+
+
+def test_the_readme_lists_every_sample_with_its_command() -> None:
+    readme = (COMMITTED.parent / "README.md").read_text()
+    for sample in samples.SAMPLES:
+        assert f"`samples/{sample.name}/`" in readme
+        assert " ".join(sample.trace_args[1:]) in readme, sample.name
+
+
+@pytest.mark.parametrize("sample", samples.SAMPLES, ids=lambda s: s.name)
+def test_committed_sample_passes_the_checks(sample: samples.Sample) -> None:
+    assert samples.check(sample, COMMITTED / sample.name) == []
+
+
+@pytest.mark.parametrize("sample", samples.SAMPLES, ids=lambda s: s.name)
+def test_committed_sample_loads_and_agrees_with_its_summary(sample: samples.Sample) -> None:
+    trace = toygrpc.load(COMMITTED / sample.name)
+    summary = json.loads((COMMITTED / sample.name / "summary.json").read_text())
+    assert len(trace.rpcs) == summary["rpc_count"] and trace.run.analysis.links == summary[
+        "links"]
+    assert "<svg" in trace._repr_mimebundle_()["text/html"]
+
+
+def test_a_fresh_set_passes_the_same_checks(tmp_path: Path) -> None:
+    written = samples.write(tmp_path)
+    assert [p.name for p in written] == [s.name for s in samples.SAMPLES]
+    assert samples.check_all(tmp_path) == []
+    assert samples.main(["check", str(tmp_path)]) == 0
+
+
+def test_the_checks_catch_a_broken_sample(tmp_path: Path) -> None:
+    broken = tmp_path / "client"
+    shutil.copytree(COMMITTED / "client", broken)
+    trace = json.loads((broken / "trace.json").read_text())
+    events = trace["traceEvents"]
+    first_flow = next(i for i, e in enumerate(events) if e["ph"] == "s")
+    del events[first_flow]
+    (broken / "trace.json").write_text(json.dumps(trace))
+    client = next(s for s in samples.SAMPLES if s.name == "client")
+    assert any("flow starts" in p for p in samples.check(client, broken))
+    failure = next(s for s in samples.SAMPLES if s.name == "failure")
+    assert any("statuses" in p for p in samples.check(failure, broken))
+    (broken / "summary.json").unlink()
+    assert samples.check(client, broken) == ["client: summary.json is missing or empty"]
+    assert samples.main(["check", str(tmp_path / "nowhere")]) == 1
+    assert samples.main(["frobnicate"]) == 2
