@@ -184,18 +184,21 @@ def trace_script(script: str | Path, *args: str, python_layer: bool = True,
                   tracers=_tracers(core_trace, ()))
 
 
-def compare(statistic: str = "p50", spans: str = "stages", **traces: Trace) -> StageComparison:
+def compare(statistic: str = "p50", spans: str = "stages", show_modes: bool = True,
+            **traces: Trace) -> StageComparison:
     """One statistic of every stage, side by side: ``compare(c1=a, c100=b)``. Each column
     names its capture mode, since the observers' cost is inside every number.
     ``spans="hooks"`` compares the coarser spans that hooks alone measure (``HOOK_SPANS``),
-    the same way in every mode: how the lighter mode's figure is set beside a heavier one."""
+    the same way in every mode: how the lighter mode's figure is set beside a heavier one.
+    ``show_modes=False`` leaves the modes out of the headers (when the labels name them)."""
     if statistic not in ("p50", "p90", "p99", "max"):
         raise UsageError(f"statistic must be p50, p90, p99 or max, not {statistic!r}")
     if spans not in ("stages", "hooks"):
         raise UsageError(f"spans must be stages or hooks, not {spans!r}")
     return StageComparison({label: t.run.stage_stats if spans == "stages"
                             else t.run.hook_span_stats for label, t in traces.items()},
-                           {label: t.capture_mode for label, t in traces.items()}, statistic)
+                           {label: t.capture_mode for label, t in traces.items()}
+                           if show_modes else {}, statistic)
 
 
 def load(run_dir: str | Path) -> Trace:
