@@ -106,3 +106,23 @@ def test_the_mode_is_named_beside_the_numbers(trace: Trace) -> None:
     page = visible_text(trace._repr_mimebundle_()["text/html"])
     assert "captured with hooks + core trace" in page
     assert "(hooks + core trace)" in repr(trace)
+
+
+def test_compare_sets_runs_side_by_side_with_their_modes(trace: Trace, tmp_path: Path) -> None:
+    light = toygrpc.trace_client(rpcs=2, python_layer=False, core_trace=False,
+                                 out=tmp_path / "light")
+    spans = toygrpc.compare(spans="hooks", light=light, heavy=trace)
+    for label, run in (("light", light), ("heavy", trace)):
+        waiter = next(s for s in run.run.hook_span_stats if s.name == "waiter")
+        assert waiter.count == len(run.rpcs) and spans.value(label, "waiter") == waiter.p50
+    text = visible_text(spans._repr_mimebundle_()["text/html"])
+    assert "(hooks)" in text and "(hooks + core trace)" in text
+    stages = toygrpc.compare(light=light, heavy=trace)
+    assert stages.value("light", "core_and_network") is None  # hooks alone cannot see it
+    assert stages.value("heavy", "core_and_network") is not None
+    assert "(hooks)" not in visible_text(toygrpc.compare(
+        show_modes=False, light=light)._repr_mimebundle_()["text/html"])
+    with pytest.raises(UsageError):
+        toygrpc.compare(statistic="p42", light=light)
+    with pytest.raises(UsageError):
+        toygrpc.compare(spans="threads", light=light)
