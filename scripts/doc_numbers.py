@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import toygrpc
@@ -29,13 +30,16 @@ def main(rpcs: int = 100) -> None:
                                      out=out / "hooks")
         core = toygrpc.trace_client(rpcs=rpcs, python_layer=False, out=out / "core")
         server = toygrpc.trace_server(rpcs=rpcs, python_layer=False, out=out / "server")
-        versions = core.run.manifest.versions
-        print(f"versions: {versions}\n")
-        print(f"## client, {rpcs} sequential unary calls\n")
+        v = core.run.manifest.versions
+        print(f"grpcio {v.get('grpcio')}, protobuf {v.get('protobuf')} "
+              f"({v.get('protobuf_backend')}), Python {v.get('python')}, "
+              f"{time.strftime('%Y-%m-%d')}\n")
+        print(f"### client, {rpcs} sequential unary calls: stages\n")
         print(markdown(core.run.stage_stats, core.capture_mode) + "\n")
+        print("### client: the hook spans, which every mode measures the same way\n")
         print(markdown(core.run.hook_span_stats, core.capture_mode) + "\n")
         print(markdown(hooks.run.hook_span_stats, hooks.capture_mode) + "\n")
-        print(f"## server, {rpcs} sequential unary calls from an untraced client\n")
+        print(f"### server, {rpcs} sequential unary calls from an untraced client\n")
         print(markdown(server.run.stage_stats, server.capture_mode) + "\n")
 
 
