@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import toygrpc
 from toygrpc.analysis.stages import StageStats
@@ -30,6 +31,8 @@ def main(rpcs: int = 100) -> None:
                                      out=out / "hooks")
         core = toygrpc.trace_client(rpcs=rpcs, python_layer=False, out=out / "core")
         server = toygrpc.trace_server(rpcs=rpcs, python_layer=False, out=out / "server")
+        light_server = toygrpc.trace_server(rpcs=rpcs, python_layer=False, core_trace=False,
+                                            out=out / "server-hooks")
         v = core.run.manifest.versions
         print(f"grpcio {v.get('grpcio')}, protobuf {v.get('protobuf')} "
               f"({v.get('protobuf_backend')}), Python {v.get('python')}, "
@@ -41,6 +44,9 @@ def main(rpcs: int = 100) -> None:
         print(markdown(hooks.run.hook_span_stats, hooks.capture_mode) + "\n")
         print(f"### server, {rpcs} sequential unary calls from an untraced client\n")
         print(markdown(server.run.stage_stats, server.capture_mode) + "\n")
+        print("server RPC latency (summary.json's latency), p50: "
+              + ", ".join(f"{median(r.latency for r in t.rpcs) / 1000:.1f} µs "
+                          f"({t.capture_mode})" for t in (server, light_server)) + "\n")
 
 
 if __name__ == "__main__":

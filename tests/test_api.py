@@ -106,6 +106,12 @@ def test_the_mode_is_named_beside_the_numbers(trace: Trace) -> None:
     page = visible_text(trace._repr_mimebundle_()["text/html"])
     assert "captured with hooks + core trace" in page
     assert "(hooks + core trace)" in repr(trace)
+    summary = trace.summary
+    assert summary["capture_mode"] == "hooks + core trace"
+    assert [row["name"] for row in summary["hook_spans"]] == [
+        s.name for s in trace.run.hook_span_stats]
+    latency = next(row for row in summary["hook_spans"] if row["name"] == "latency")
+    assert latency["count"] == 3 and latency["p50"] == sorted(r.latency for r in trace.rpcs)[1]
 
 
 def test_compare_sets_runs_side_by_side_with_their_modes(trace: Trace, tmp_path: Path) -> None:

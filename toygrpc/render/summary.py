@@ -88,7 +88,9 @@ def build_summary(run: Run) -> dict[str, Any]:
         "rpc_count": len(analysis.rpcs),
         "complete_rpcs": sum(r.complete for r in analysis.rpcs),
         "chains_outside_rpcs": [_chain(c) for c in analysis.chains if id(c) not in in_rpcs],
+        "capture_mode": cap.capture_mode,  # the observers whose cost is inside the stages
         "stages": stage_rows(run.stage_stats),
+        "hook_spans": stage_rows(run.hook_span_stats),
         "rpcs": [_rpc(i, r, timeline.processes) for i, r in enumerate(analysis.rpcs, 1)],
     }
 
