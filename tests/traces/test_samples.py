@@ -58,6 +58,8 @@ def test_the_checks_catch_a_broken_sample(tmp_path: Path) -> None:
     assert any("flow starts" in p for p in samples.check(client, broken))
     failure = next(s for s in samples.SAMPLES if s.name == "failure")
     assert any("statuses" in p for p in samples.check(failure, broken))
+    (broken / "trace.json").write_text("")
+    assert any("no trace file, or an empty one" in p for p in samples.check(client, broken))
     (broken / "summary.json").unlink()
     assert samples.check(client, broken) == ["client: summary.json is missing or empty"]
     assert samples.main(["check", str(tmp_path / "nowhere")]) == 1

@@ -82,9 +82,14 @@ def check(sample: Sample, run_dir: Path) -> list[str]:
     """What is wrong with ``run_dir`` as the sample ``sample`` (empty: nothing)."""
     layout = RunLayout(run_dir)
     problems: list[str] = []
-    for required in (layout.manifest, layout.summary, layout.trace):
+    for required in (layout.manifest, layout.summary):
         if not required.is_file() or required.stat().st_size == 0:
             return [f"{sample.name}: {required.name} is missing or empty"]
+    # The trace under the layout's name, in whatever formats the run holds: Chrome JSON is
+    # checked event by event, another format (a native Perfetto trace) for being there.
+    traces = [p for p in sorted(run_dir.glob(f"{layout.trace.stem}.*")) if p.is_file()]
+    if not traces or any(p.stat().st_size == 0 for p in traces):
+        return [f"{sample.name}: no trace file, or an empty one ({layout.trace.stem}.*)"]
     manifest, summary = _load(layout.manifest), _load(layout.summary)
     if manifest["mode"] != sample.mode:
         problems.append(f"{sample.name}: mode {manifest['mode']}, not {sample.mode}")
@@ -105,8 +110,9 @@ def check(sample: Sample, run_dir: Path) -> list[str]:
     if clients and most < sample.min_client_chains:
         problems.append(f"{sample.name}: at most {most} chains per client RPC, expected "
                         f"{sample.min_client_chains}")
-    if layout.trace.suffix == ".json":
-        problems += [f"{sample.name}: {p}" for p in _check_chrome_json(layout.trace, summary)]
+    for trace in traces:
+        if trace.suffix == ".json":
+            problems += [f"{sample.name}: {p}" for p in _check_chrome_json(trace, summary)]
     return problems
 
 
