@@ -8,7 +8,14 @@ from pathlib import Path
 
 from toygrpc.analysis.chains import Rpc
 from toygrpc.analysis.run import Run
-from toygrpc.model.events import CoreApiCall, CoreRequestCall, CoreReturnEvent, FutureResolved
+from toygrpc.model.events import (
+    CoreApiCall,
+    CoreRequestCall,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    FutureResolved,
+    TaskFinished,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "server-runtime.md"
 REPLY = ("SendInitialMetadataOperation", "SendMessageOperation",
@@ -74,12 +81,18 @@ def test_claim_9_shutdown_fails_pending_request_calls(server_run: Run) -> None:
     assert shutdown.ts > max(r.end for r in server_run.analysis.rpcs)
     posted = [e for e in events if isinstance(e, CoreRequestCall)]
     pending = len(posted) - len(server_run.analysis.rpcs)
-    unregistered = [e for e in posted if not e.registered]
-    assert len(unregistered) == 1  # posted once, never used by the Hello client
-    failed = [e for e in events if isinstance(e, FutureResolved) and not e.ok
-              and e.ts > shutdown.ts]
-    assert len(failed) == pending > 1
-    assert {e.error for e in failed} == {"_RequestCallError"}
+    assert len([e for e in posted if not e.registered]) == 1  # never used by the client
+    after = [e for e in events if e.ts > shutdown.ts]
+    failed_tags = [e for e in after if isinstance(e, CoreTagCompleted) and not e.ok]
+    failed_returns = [e for e in after if isinstance(e, CoreReturnEvent) and not e.ok
+                      and e.event_type == "OP_COMPLETE"]
+    finished = [e for e in after if isinstance(e, TaskFinished)
+                and e.name in ("_request_registered_call", "_request_call")]
+    assert pending > 1 and len(failed_tags) >= pending and len(failed_returns) >= pending
+    assert len(finished) == pending
+    failed = [e for e in after if isinstance(e, FutureResolved) and not e.ok]
+    assert len(failed) <= pending  # the others were cancelled with their tasks
+    assert {e.error for e in failed} <= {"_RequestCallError"}
 
 
 def test_claim_10_queue_shutdown_ends_the_poller(server_run: Run) -> None:
