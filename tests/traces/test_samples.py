@@ -47,20 +47,44 @@ def test_a_fresh_stream_and_failure_pass_the_same_checks(tmp_path: Path) -> None
 
 
 def test_the_checks_catch_a_broken_sample(tmp_path: Path) -> None:
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+
     broken = tmp_path / "client"
     shutil.copytree(COMMITTED / "client", broken)
-    trace = json.loads((broken / "trace.json").read_text())
-    events = trace["traceEvents"]
-    first_flow = next(i for i, e in enumerate(events) if e["ph"] == "s")
-    del events[first_flow]
-    (broken / "trace.json").write_text(json.dumps(trace))
+    (trace_file,) = broken.glob("trace.*")
+    trace = Trace()
+    trace.ParseFromString(trace_file.read_bytes())
+    first = next(p for p in trace.packet if p.HasField("track_event")
+                 and p.track_event.flow_ids)
+    del first.track_event.flow_ids[0]  # one arrow that starts nowhere
+    trace_file.write_bytes(trace.SerializeToString())
     client = next(s for s in samples.SAMPLES if s.name == "client")
-    assert any("flow starts" in p for p in samples.check(client, broken))
+    assert any("flows started" in p for p in samples.check(client, broken))
     failure = next(s for s in samples.SAMPLES if s.name == "failure")
     assert any("statuses" in p for p in samples.check(failure, broken))
-    (broken / "trace.json").write_text("")
+    trace_file.write_bytes(b"")
     assert any("no trace file, or an empty one" in p for p in samples.check(client, broken))
     (broken / "summary.json").unlink()
     assert samples.check(client, broken) == ["client: summary.json is missing or empty"]
     assert samples.main(["check", str(tmp_path / "nowhere")]) == 1
     assert samples.main(["frobnicate"]) == 2
+
+
+def test_a_chrome_json_trace_is_checked_too(tmp_path: Path) -> None:
+    """The first sample (traces/sample-both) is Chrome JSON: the same checks read it."""
+    both = next(s for s in samples.SAMPLES if s.name == "both")
+    copy = tmp_path / "both"
+    shutil.copytree(COMMITTED / "both", copy)
+    for native in copy.glob("trace.*"):
+        native.unlink()
+    shutil.copy(COMMITTED.parent / "sample-both" / "trace.json", copy / "trace.json")
+    data = json.loads((copy / "trace.json").read_text())
+    problems = samples.check(both, copy)  # another run's trace: its arrows do not match
+    assert problems and all("flow starts" in p for p in problems), problems
+    events = data["traceEvents"]
+    flows = sum(e["ph"] == "s" for e in events)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["links"] = flows
+    (copy / "summary.json").write_text(json.dumps(summary))
+    if sum(e["ph"] == "f" for e in events) == flows:
+        assert samples.check(both, copy) == []

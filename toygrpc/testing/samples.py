@@ -111,8 +111,8 @@ def check(sample: Sample, run_dir: Path) -> list[str]:
         problems.append(f"{sample.name}: at most {most} chains per client RPC, expected "
                         f"{sample.min_client_chains}")
     for trace in traces:
-        if trace.suffix == ".json":
-            problems += [f"{sample.name}: {p}" for p in _check_chrome_json(trace, summary)]
+        check_format = _check_chrome_json if trace.suffix == ".json" else _check_native
+        problems += [f"{sample.name}: {p}" for p in check_format(trace, summary)]
     return problems
 
 
@@ -131,6 +131,33 @@ def _check_chrome_json(path: Path, summary: dict[str, Any]) -> list[str]:
         problems.append(f"threads named {sorted(threads)}: no main or poller")
     if any(e["ph"] == "X" and e.get("dur", 0) < 0 for e in events):
         problems.append("a slice with a negative duration")
+    return problems
+
+
+def _check_native(path: Path, summary: dict[str, Any]) -> list[str]:
+    """A native Perfetto trace: it parses, every link is a flow that starts and ends, the
+    main and poller threads are named (needs the ``perfetto`` package of the test extra)."""
+    try:
+        from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    except ImportError:
+        return []  # nothing to read it with: its presence was checked
+    trace = Trace()
+    trace.ParseFromString(path.read_bytes())
+    starts: Counter[int] = Counter()
+    ends: Counter[int] = Counter()
+    threads = set()
+    for packet in trace.packet:
+        if packet.HasField("track_descriptor") and packet.track_descriptor.HasField("thread"):
+            threads.add(packet.track_descriptor.thread.thread_name)
+        if packet.HasField("track_event"):
+            starts.update(packet.track_event.flow_ids)
+            ends.update(packet.track_event.terminating_flow_ids)
+    problems = []
+    if not len(starts) == len(ends) == summary["links"] or set(starts) != set(ends):
+        problems.append(f"{len(starts)} flows started, {len(ends)} ended, "
+                        f"{summary['links']} links")
+    if not {"main", "poller"} <= threads:
+        problems.append(f"threads named {sorted(threads)}: no main or poller")
     return problems
 
 
