@@ -78,8 +78,8 @@ def test_only_the_ui_and_the_one_trace_for_a_loopback_host(both_run: Run) -> Non
 
 
 def test_a_run_directory_with_a_damaged_trace_is_refused(both_run: Run, tmp_path: Path) -> None:
-    PerfettoRenderer().render(both_run)
-    whole = (both_run.run_dir / "trace.json").read_bytes()
+    (written,) = PerfettoRenderer(trace_format="json").render(both_run)
+    whole = written.read_bytes()
     (tmp_path / "trace.json").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(UsageError, match="is not a whole trace"):
         PerfettoServer(tmp_path)

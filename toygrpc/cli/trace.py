@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toygrpc.cmdline import Subcommands, positive_int
+from toygrpc.cmdline import Subcommands, positive_int, positive_seconds
 from toygrpc.errors import EXIT_INTERRUPTED, UsageError
 from toygrpc.model.types import DRIVERS, Mode
 
@@ -94,16 +94,6 @@ def register(commands: Subcommands) -> None:
                             help="no progress bar and no report: only warnings and errors")
         sub.set_defaults(handler=run)
 
-
-def positive_seconds(text: str) -> float:
-    """An argument type: a number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < 10**7:
-        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
-    return value
 
 
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:

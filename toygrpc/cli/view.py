@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toygrpc.cmdline import Subcommands
+from toygrpc.cmdline import Subcommands, port_number
 
 
 def register(commands: Subcommands) -> None:
@@ -23,16 +23,6 @@ def register(commands: Subcommands) -> None:
                       help="only print the address, do not open a browser")
     view.set_defaults(handler=run)
 
-
-def port_number(text: str) -> int:
-    """An argument type: a TCP port, 0 (any free one) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
