@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.capture import hooks
+from toygrpc.capture.threads import TASKS, ThreadSampler
 from toygrpc.model.layout import ProcessLayout
 
 CLOCK_SAMPLES = 25
@@ -99,6 +100,19 @@ def start_on_first_grpc_use(start: Callable[[], None]) -> None:
     wrap(_server.Server)
 
 
+def start_sampler(recorder: hooks.Recorder, interval_ms: int) -> ThreadSampler | None:
+    """Start the /proc thread sampler if asked for; say so in the hook report either way."""
+    if interval_ms <= 0:
+        return None
+    if not TASKS.is_dir():
+        recorder.note_failure("threads.sample", f"{TASKS} does not exist (Linux only)")
+        return None
+    sampler = ThreadSampler(recorder.add, recorder.pid, interval_ms / 1000)
+    sampler.start()
+    recorder.attached["threads.sample"] = f"/proc/self/task every {interval_ms} ms"
+    return sampler
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toygrpc.capture.bootstrap")
     parser.add_argument("--out", required=True, type=Path)
@@ -107,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-from-start", action="store_true",
                         help="record the Python layer from interpreter start, not from the "
                         "program's first channel or server")
+    parser.add_argument("--sample-threads", type=int, default=0, metavar="MS",
+                        help="sample every thread's name, state and system call from /proc "
+                        "every MS milliseconds (0: off)")
     parser.add_argument("-m", dest="module", action="store_true",
                         help="the target is a module name, as with python -m")
     parser.add_argument("target")
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     recorder = hooks.RECORDER
     recorder.start_writing(files)  # before viztracer starts: its thread is not traced
+    sampler = start_sampler(recorder, options.sample_threads)  # likewise
     hooks.install(recorder)
     recorder.write_report(files)
     tracer = None
@@ -167,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             # literal it holds) into the run; nothing here reads it.
             tracer.save(verbose=0, file_info=False)
         hooks.check_loop(recorder)
+        if sampler is not None:
+            sampler.stop()
         recorder.save(files)
     if interrupted or status == 130:  # stopped by Ctrl-C, whoever caught it
         sys.stdout.flush()

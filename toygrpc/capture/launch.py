@@ -59,6 +59,7 @@ class CaptureOptions:
     tracer_entries: int | None = None  # None: sized for the run (tracer_entries_for)
     timeout_s: float | None = None  # trace run: stop the program (as Ctrl-C) after this
     keep_values: bool = False  # keep metadata values in core.log (redacted otherwise)
+    sample_threads_ms: int = 0  # sample every thread from /proc this often (0: off)
 
 
 def check_scenario(name: str) -> str:
@@ -88,8 +89,10 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
 
 def traced_command(out: Path, target: list[str], python_layer: bool,
                    tracer_entries: int = MIN_TRACER_ENTRIES,
-                   from_start: bool = False) -> list[str]:
+                   from_start: bool = False, sample_threads_ms: int = 0) -> list[str]:
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
+    if sample_threads_ms:
+        command += ["--sample-threads", str(sample_threads_ms)]
     if python_layer:
         command += ["--viztracer", "--tracer-entries", str(tracer_entries)]
         if from_start:
@@ -233,7 +236,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                            "scenario": options.scenario or None,
                            "tracer_entries": tracer_entries_for(options),
                            "timeout_s": options.timeout_s,
-                           "keep_values": options.keep_values})
+                           "keep_values": options.keep_values,
+                           "sample_threads_ms": options.sample_threads_ms})
     options.out.mkdir(parents=True, exist_ok=True)
     cap.save()  # a run from the start: --force may replace it, show explains it
     env = core_env(options.tracers)
@@ -261,7 +265,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer, entries,
-                                         options.python_from_start)
+                                         options.python_from_start, options.sample_threads_ms)
                 server = RunningServer(command, env, cap.layout.process("server").core_log,
                                        stopper, traced=True)
             else:
@@ -287,7 +291,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc.exit_status = code = run_traced(
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
-                               entries, options.python_from_start),
+                               entries, options.python_from_start, options.sample_threads_ms),
                 {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress)
             if options.scenario:
                 outcome = cap.layout.process(role).stdout.read_text().strip()
@@ -316,7 +320,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc.exit_status = code = run_traced(
                 cap.process_dir("program"),
                 traced_command(cap.process_dir("program"), command_target,
-                               options.python_layer, entries, options.python_from_start),
+                               options.python_layer, entries, options.python_from_start,
+                               options.sample_threads_ms),
                 env, stopper, proc, on_line=echo)
             if not options.keep_values:  # before any of it reaches the terminal
                 redact_file(cap.layout.process("program").core_log)

@@ -74,6 +74,12 @@ def register(commands: Subcommands) -> None:
         sub.add_argument("--tracer", action="append", default=[], metavar="NAME",
                          help="an extra core tracer besides api (http, tcp, call, channel...); "
                          "repeatable")
+        sub.add_argument("--sample-threads", type=positive_int, metavar="MS",
+                         help="every MS milliseconds, record what each thread of the traced "
+                         "process is doing, read from /proc (Linux): name, state, the system "
+                         "call it waits in, and for an epoll wait the fds it watches. Shows "
+                         "grpc's C threads (poller, EventEngine pool, lifeguard), which log "
+                         "nothing while they wait. Off by default")
         sub.add_argument("--force", action="store_true",
                          help="replace --out if it holds a previous run (only a run: any "
                          "other directory, or a file the run did not make, is refused)")
@@ -130,6 +136,7 @@ def options_from_args(args: argparse.Namespace) -> CaptureOptions:
         messages=getattr(args, "messages", 3), scenario=getattr(args, "scenario", None) or "",
         tracer_entries=args.tracer_entries, keep_values=args.keep_values,
         timeout_s=getattr(args, "timeout", None),
+        sample_threads_ms=args.sample_threads or 0,
     )
 
 

@@ -202,6 +202,24 @@ class DrainSpan(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSample(Event):
+    """Every thread of the process at one instant, as /proc shows it (``--sample-threads``):
+    OS tid -> ``name``, scheduler ``state``, the ``syscall`` it is blocked in and, for an
+    epoll wait, its epoll ``fd``, ``timeout_ms`` and the kinds of fd it ``watches``. The C
+    threads (poller, EventEngine pool) are visible nowhere else while they wait."""
+
+    kind: ClassVar[str] = "threads.sample"
+    threads: dict[str, dict[str, Any]]
+
+    def title(self) -> str:
+        return f"threads sampled ({len(self.threads)})"
+
+    def details(self) -> dict[str, Any]:
+        return {tid: " ".join(str(info.get(key, "")) for key in ("name", "state", "syscall"))
+                for tid, info in self.threads.items()}
+
+
+@dataclass(frozen=True, slots=True)
 class GlueSpan(Event):
     """A module-level function of the Cython glue, wrapped (``execute_batch``, ``_handle_rpc``...).
 
