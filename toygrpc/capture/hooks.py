@@ -129,8 +129,9 @@ class Recorder:
     drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     batch_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     link_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))  # process-wide
-    current_drain: int = 0
-    resolved_in_drain: int = 0
+    # OS tid -> [id, futures resolved so far] of the drain running on that thread: per
+    # thread, because several loops (one per thread) may drain the one poller at once.
+    drains: dict[int, list[int]] = field(default_factory=dict)
     socketpairs: dict[int, int] = field(default_factory=dict)  # read fd -> write fd
     poller_fds: set[int] = field(default_factory=set)
 
@@ -271,10 +272,13 @@ def _caller(depth: int = 2) -> str:
 def _record_resolution(future_id: int, ok: bool, error: str) -> None:
     """A future resolved, inside the queue drain that is running, if any."""
     rec = RECORDER
-    drain = rec.current_drain
-    if drain:
-        rec.resolved_in_drain += 1
-    rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=native_id(), future_id=future_id,
+    tid = native_id()
+    running = rec.drains.get(tid)
+    drain = 0
+    if running is not None:
+        drain = running[0]
+        running[1] += 1
+    rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=tid, future_id=future_id,
             ok=ok, in_drain=drain, error=error)
 
 
@@ -385,14 +389,19 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
         drain_id = next(rec.drain_seq)  # type: ignore[call-overload]  # an itertools.count
         if drain_id in SAMPLE_THREADS_AT_DRAINS:
             rec.sample_thread_names()  # the core's threads exist while calls are in flight
-        outer, rec.current_drain, rec.resolved_in_drain = rec.current_drain, drain_id, 0
+        tid = native_id()
+        outer = rec.drains.get(tid)
+        running = rec.drains[tid] = [drain_id, 0]
         started = now()
         try:
             handle_events()
         finally:
-            rec.add(DrainSpan, ts=started, pid=rec.pid, tid=native_id(), dur=now() - started,
-                    drain_id=drain_id, resolved=rec.resolved_in_drain)
-            rec.current_drain = outer
+            rec.add(DrainSpan, ts=started, pid=rec.pid, tid=tid, dur=now() - started,
+                    drain_id=drain_id, resolved=running[1])
+            if outer is None:
+                del rec.drains[tid]
+            else:
+                rec.drains[tid] = outer
 
     return drain
 

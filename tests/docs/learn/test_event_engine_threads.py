@@ -1,0 +1,55 @@
+"""docs/learn/04-event-engine-threads.md, claim by claim, on the session's
+``threads_run`` (every thread of the traced client sampled from /proc every 5 ms)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from tests.docs.learn.observe import named, samples_during_rpcs
+from toygrpc.analysis.run import Run
+from toygrpc.model.events import CoreApiCall, ThreadSample
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "04-event-engine-threads.md"
+CORE_THREADS = ("event_engine", "lifeguard", "grpc_global_tim")
+
+
+def reserve_threads() -> int:
+    """The pool's reserve as the core computes it: the online cores, clamped to 4..16."""
+    return min(max(os.sysconf("SC_NPROCESSORS_ONLN"), 4), 16)
+
+
+def test_the_page_names_the_tests() -> None:
+    text = DOC.read_text()
+    for name in [n for n in globals() if n.startswith("test_claim_")]:
+        assert f"tests/docs/learn/test_event_engine_threads.py::{name}" in text, name
+
+
+def test_claim_1_no_core_thread_before_grpc_init(threads_run: Run) -> None:
+    timeline = threads_run.timeline
+    first_init = min(e.ts for e in timeline.of(CoreApiCall) if e.name == "grpc_init")
+    before = [s for s in timeline.of(ThreadSample) if s.ts < first_init]
+    assert before, "no sample before the first grpc_init"
+    for sample in before:
+        assert not any(named(sample, name) for name in CORE_THREADS)
+    for sample in samples_during_rpcs(threads_run):
+        assert all(named(sample, name) for name in CORE_THREADS)
+
+
+def test_claim_2_the_pool_holds_its_reserve(threads_run: Run) -> None:
+    samples = samples_during_rpcs(threads_run)
+    sizes = Counter(len(named(s, "event_engine")) for s in samples)
+    assert min(sizes) >= reserve_threads()
+    assert sizes.most_common(1)[0][0] == reserve_threads(), sizes
+    for sample in samples:
+        assert len(named(sample, "lifeguard")) == len(named(sample, "grpc_global_tim")) == 1
+
+
+def test_claim_3_idle_pool_threads_wait_on_a_futex(threads_run: Run) -> None:
+    samples = samples_during_rpcs(threads_run)
+    states = Counter(info.get("syscall") for s in samples for info in named(s, "event_engine"))
+    assert states["futex"] > 0 and states["epoll_wait"] > 0, states
+    for sample in samples:
+        for name in ("lifeguard", "grpc_global_tim"):
+            assert {info.get("syscall") for info in named(sample, name)} <= {"futex", "running"}

@@ -1,0 +1,89 @@
+"""docs/learn/02-socket-pair.md, claim by claim, on live captures: the session's
+``client_run`` (Python layer on), ``two_loops_run`` (programs/two_loops.py: two threads,
+one loop each) and ``no_add_reader_run`` (programs/no_add_reader.py: a loop without
+``add_reader``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from tests.docs.learn.observe import poller_tid
+from toygrpc.analysis.run import Run
+from toygrpc.model.events import (
+    CoreReturnEvent,
+    DrainSpan,
+    FutureCreated,
+    FutureResolved,
+    LoopWake,
+    PollerSocket,
+    PythonSlice,
+    RpcFinished,
+)
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "02-socket-pair.md"
+
+
+def test_the_page_names_the_tests() -> None:
+    text = DOC.read_text()
+    for name in [n for n in globals() if n.startswith("test_claim_")]:
+        assert f"tests/docs/learn/test_socket_pair.py::{name}" in text, name
+
+
+def returned(run: Run) -> list[CoreReturnEvent]:
+    return [e for e in run.timeline.of(CoreReturnEvent) if e.event_type == "OP_COMPLETE"]
+
+
+def test_claim_1_no_python_on_the_poller_thread(client_run: Run) -> None:
+    poller = poller_tid(client_run)
+    events = returned(client_run)
+    assert len(events) >= 100  # it handed over every completion...
+    assert client_run.manifest.processes[-1].viztracer
+    python = [e.name for e in client_run.timeline.of(PythonSlice)
+              if e.tid == poller and events[0].ts <= e.ts <= events[-1].ts]
+    assert python == [], python[:5]  # ...without starting a Python function meanwhile
+    assert any(e.tid != poller for e in client_run.timeline.of(PythonSlice))
+
+
+def test_claim_2_loops_share_one_socket_pair(two_loops_run: Run) -> None:
+    timeline = two_loops_run.timeline
+    registered = list(timeline.of(PollerSocket))
+    assert len(registered) == 2 and len({e.tid for e in registered}) == 2
+    assert len({e.read_fd for e in registered}) == 1
+    drainers = {e.tid for e in timeline.of(DrainSpan)}
+    assert drainers == {e.tid for e in registered}  # both loops drain the one queue
+    assert len(list(timeline.of(LoopWake))) >= len(returned(two_loops_run))
+
+
+def test_claim_3_an_event_goes_back_to_its_own_loop(two_loops_run: Run) -> None:
+    timeline = two_loops_run.timeline
+    made_on: dict[int, int] = {}  # future id (reused once freed) -> thread that made it
+    waiters: list[FutureResolved] = []
+    for event in timeline.events:  # in time order
+        if isinstance(event, FutureCreated):
+            if event.in_batch:  # a batch's waiter, not one of asyncio's own futures
+                made_on[event.future_id] = event.tid
+            else:
+                made_on.pop(event.future_id, None)
+        elif isinstance(event, FutureResolved) and made_on.get(event.future_id) is not None:
+            assert event.tid == made_on.pop(event.future_id)  # on its own loop's thread
+            waiters.append(event)
+    assert len(waiters) == 40
+    handed_over = [e for e in waiters if not e.in_drain]
+    assert handed_over, "no event was drained by the other loop"
+    assert all(e.in_drain or e in handed_over for e in waiters)
+    assert {e.status for e in timeline.of(RpcFinished)} == {"OK"}
+
+
+def test_claim_4_without_add_reader_the_poller_hands_over(no_add_reader_run: Run) -> None:
+    timeline = no_add_reader_run.timeline
+    poller = poller_tid(no_add_reader_run)
+    events = returned(no_add_reader_run)
+    assert len(events) == 10 and {e.tid for e in events} == {poller}
+    assert not list(timeline.of(PollerSocket)) and not list(timeline.of(LoopWake))
+    assert not list(timeline.of(DrainSpan))
+    handovers = Counter(e.tid for e in timeline.of(PythonSlice)
+                        if e.name.startswith("BaseEventLoop.call_soon_threadsafe"))
+    assert handovers == {poller: len(events)}  # the poller thread, once per event
+    finished = list(timeline.of(RpcFinished))
+    assert len(finished) == 10 and {e.status for e in finished} == {"OK"}

@@ -1,0 +1,56 @@
+"""docs/learn/03-where-io-happens.md, claim by claim, on the session's ``threads_run``
+(40 sequential unary RPCs with the core's ``event_engine_endpoint`` tracer on: one line
+per socket write and read, on the thread that makes it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.docs.learn.observe import endpoint_lines, is_read_done, is_write, poller_tid
+from toygrpc.analysis.run import Run
+from toygrpc.model.events import CoreBatchStarted, CoreLine
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "03-where-io-happens.md"
+
+
+def test_the_page_names_the_tests() -> None:
+    text = DOC.read_text()
+    for name in [n for n in globals() if n.startswith("test_claim_")]:
+        assert f"tests/docs/learn/test_where_io_happens.py::{name}" in text, name
+
+
+def inline_writes(run: Run) -> tuple[int, int]:
+    """(batches whose first core line after ``grpc_call_start_batch``, on the calling
+    thread, is a socket write; all batches). Core lines only: one clock, exact order."""
+    lines = sorted([e for e in run.timeline.events
+                    if isinstance(e, CoreBatchStarted | CoreLine)], key=lambda e: e.ts)
+    batches = [i for i, e in enumerate(lines) if isinstance(e, CoreBatchStarted)]
+    inline = 0
+    for index in batches:
+        batch = lines[index]
+        after = next((e for e in lines[index + 1:] if e.tid == batch.tid), None)
+        if isinstance(after, CoreLine) and is_write(after):
+            inline += 1
+    return inline, len(batches)
+
+
+def test_claim_1_the_calling_thread_writes_the_request(threads_run: Run) -> None:
+    inline, batches = inline_writes(threads_run)
+    main = threads_run.manifest.processes[-1].pid
+    assert {e.tid for e in threads_run.timeline.of(CoreBatchStarted)} == {main}
+    assert batches == 40 and inline > batches // 2, (inline, batches)
+
+
+def test_claim_2_reads_complete_on_event_engine_threads(threads_run: Run) -> None:
+    timeline = threads_run.timeline
+    reads = [e for e in endpoint_lines(threads_run) if is_read_done(e)]
+    assert len(reads) >= 40  # at least one per response
+    assert {timeline.thread_role(e.pid, e.tid) for e in reads} == {"event_engine"}
+
+
+def test_claim_3_the_poller_does_no_io(threads_run: Run) -> None:
+    timeline = threads_run.timeline
+    lines = endpoint_lines(threads_run)
+    assert poller_tid(threads_run) not in {e.tid for e in lines}
+    writers = {timeline.thread_role(e.pid, e.tid) for e in lines if is_write(e)}
+    assert writers == {"main", "event_engine"}, writers
