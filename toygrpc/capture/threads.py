@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toygrpc.model.events import ThreadSample
+from toygrpc.model.events import EPOLL_WAITS, ThreadSample
 
 SAMPLER_THREAD_NAME = "toygrpc-threads"
 TASKS = Path("/proc/self/task")
@@ -36,7 +36,6 @@ SYSCALLS: dict[str, dict[int, str]] = {
     "aarch64": {22: "epoll_pwait", 63: "read", 72: "pselect6", 73: "ppoll", 98: "futex",
                 101: "nanosleep", 115: "clock_nanosleep", 441: "epoll_pwait2"},
 }
-EPOLL_WAITS = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
 
 
 def _read(path: Path) -> str:

@@ -201,6 +201,10 @@ class DrainSpan(Event):
         return {"resolved": self.resolved, "drain": self.drain_id}
 
 
+# The system calls of an epoll wait, as ``ThreadSample`` names them.
+EPOLL_WAITS = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadSample(Event):
     """Every thread of the process at one instant, as /proc shows it (``--sample-threads``):

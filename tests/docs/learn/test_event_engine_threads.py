@@ -7,8 +7,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from tests.docs.learn.observe import named, samples_during_rpcs
 from toygrpc.analysis.run import Run
+from toygrpc.analysis.threads import named, samples_during_rpcs
 from toygrpc.model.events import CoreApiCall, ThreadSample
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "04-event-engine-threads.md"

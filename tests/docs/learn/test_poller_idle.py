@@ -4,22 +4,22 @@ kick, the Hello client run under strace."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 from tests.conftest import require
-from tests.docs.learn.observe import (
+from toygrpc.analysis.run import Run
+from toygrpc.analysis.threads import (
+    kicks,
     member_kinds,
     named,
     poller_tid,
     samples_during_rpcs,
+    strace_calls,
     waiting_in_epoll,
 )
-from toygrpc.analysis.run import Run
 from toygrpc.model.events import CoreReturnEvent, DrainSpan, LoopWake, PollerSocket
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "01-poller-idle.md"
@@ -83,23 +83,6 @@ def test_claim_4_one_wake_and_one_drain_per_event(threads_run: Run) -> None:
     assert {d.resolved for d in drains} == {1}  # one call at a time: one event per byte
 
 
-def _strace_calls(path: Path) -> list[tuple[int, str]]:
-    """(tid, call text) of an ``strace -f`` output, unfinished and resumed halves joined."""
-    pending: dict[int, str] = {}
-    calls = []
-    for line in path.read_text().splitlines():
-        tid_text, _, rest = line.partition(" ")
-        tid, rest = int(tid_text), rest.strip()
-        if rest.endswith("<unfinished ...>"):
-            pending[tid] = rest.removesuffix("<unfinished ...>")
-            continue
-        resumed = re.match(r"<\.\.\. \w+ resumed>(.*)", rest)
-        if resumed:
-            rest = pending.pop(tid, "") + resumed.group(1)
-        calls.append((tid, rest))
-    return calls
-
-
 def test_claim_5_the_core_kicks_only_an_empty_queue(tmp_path: Path, hello_server: str) -> None:
     """Under strace each system call of the poller stops it, so completions pile up in the
     core's queue while it hands the previous one over: the count of kicks shows the rule."""
@@ -110,17 +93,8 @@ def test_claim_5_the_core_kicks_only_an_empty_queue(tmp_path: Path, hello_server
                     sys.executable, "-m", "toygrpc.client", "--target", hello_server,
                     "--rpcs", str(STRACE_RPCS), "--concurrency", str(STRACE_CONCURRENCY),
                     "--quiet"], check=True, timeout=120)
-    calls = _strace_calls(out)
-    # the poller: the thread that writes the one-byte "1" into the socket pair
-    (poller, pair_fd), *_ = [(t, int(m.group(1))) for t, c in calls
-                             if (m := re.match(r'write\((\d+), "1", 1\)', c))]
-    waits = [c for t, c in calls if t == poller and re.match(r"epoll_p?wait\(", c)]
-    (core_set, _), = Counter(int(re.findall(r"\d+", c)[0]) for c in waits).most_common(1)
-    (wakeup_fd,) = [int(m.group(1)) for _, c in calls
-                    if (m := re.match(rf"epoll_ctl\({core_set}, EPOLL_CTL_ADD, (\d+)", c))]
-    kicks = [t for t, c in calls if c.startswith(f'write({wakeup_fd}, "\\1\\0\\0\\0')]
-    bytes_written = [c for t, c in calls if t == poller and c.startswith(f"write({pair_fd},")]
-    assert len(bytes_written) == STRACE_RPCS  # one byte per event: one event per unary call
-    assert poller not in kicks  # the kick comes from the thread that completes the op
-    assert len(waits) == len(kicks)  # every return from its wait is a kick...
-    assert len(kicks) < STRACE_RPCS  # ...and fewer kicks than events: queued ones wake no one
+    seen = kicks(strace_calls(out))
+    assert seen.pair_bytes == STRACE_RPCS  # one byte per event: one event per unary call
+    assert seen.poller not in seen.kicks  # the thread that completes the op kicks
+    assert seen.waits == len(seen.kicks)  # every return from its wait is a kick...
+    assert len(seen.kicks) < STRACE_RPCS  # ...and fewer kicks than events: queued ones wake no one

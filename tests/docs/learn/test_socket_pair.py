@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tests.docs.learn.observe import poller_tid
 from toygrpc.analysis.run import Run
+from toygrpc.analysis.threads import poller_tid
 from toygrpc.model.events import (
     CoreReturnEvent,
     DrainSpan,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.docs.learn.observe import endpoint_lines, is_read_done, is_write, poller_tid
 from toygrpc.analysis.run import Run
+from toygrpc.analysis.threads import endpoint_lines, is_read_done, is_write, poller_tid
 from toygrpc.model.events import CoreBatchStarted, CoreLine
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "03-where-io-happens.md"

@@ -20,7 +20,9 @@ class NoReaderLoop(asyncio.SelectorEventLoop):
     """A selector loop whose public add_reader is unsupported (its own self-pipe still
     works: asyncio registers it through the private ``_add_reader``)."""
 
-    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+    def add_reader(  # type: ignore[override]  # refuses whatever it is given
+        self, fd: Any, callback: Any, *args: Any
+    ) -> None:
         raise NotImplementedError("this loop does not watch file descriptors")
 
 
