@@ -50,6 +50,5 @@ def test_claim_3_idle_pool_threads_wait_on_a_futex(threads_run: Run) -> None:
     samples = samples_during_rpcs(threads_run)
     states = Counter(info.get("syscall") for s in samples for info in named(s, "event_engine"))
     assert states["futex"] > 0 and states["epoll_wait"] > 0, states
-    for sample in samples:
-        for name in ("lifeguard", "grpc_global_tim"):
-            assert {info.get("syscall") for info in named(sample, name)} <= {"futex", "running"}
+    for name in ("lifeguard", "grpc_global_tim"):
+        assert any(info.get("syscall") == "futex" for s in samples for info in named(s, name))

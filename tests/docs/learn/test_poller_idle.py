@@ -1,5 +1,5 @@
 """docs/learn/01-poller-idle.md, claim by claim, on live captures: the session's
-``threads_run`` (every thread sampled from /proc while 40 RPCs ran) and, for the core's
+``threads_run`` (every thread sampled from /proc while 100 RPCs ran) and, for the core's
 kick, the Hello client run under strace."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import require
+from tests.docs.learn.conftest import THREADS_RUN_RPCS
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.threads import (
     kicks,
@@ -79,7 +80,7 @@ def test_claim_4_one_wake_and_one_drain_per_event(threads_run: Run) -> None:
     timeline = threads_run.timeline
     returned = [e for e in timeline.of(CoreReturnEvent) if e.event_type == "OP_COMPLETE"]
     drains = list(timeline.of(DrainSpan))
-    assert len(returned) == len(list(timeline.of(LoopWake))) == len(drains) >= 40
+    assert len(returned) == len(list(timeline.of(LoopWake))) == len(drains) >= THREADS_RUN_RPCS
     assert {d.resolved for d in drains} == {1}  # one call at a time: one event per byte
 
 

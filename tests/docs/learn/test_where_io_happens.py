@@ -1,11 +1,12 @@
 """docs/learn/03-where-io-happens.md, claim by claim, on the session's ``threads_run``
-(40 sequential unary RPCs with the core's ``event_engine_endpoint`` tracer on: one line
+(100 sequential unary RPCs with the core's ``event_engine_endpoint`` tracer on: one line
 per socket write and read, on the thread that makes it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tests.docs.learn.conftest import THREADS_RUN_RPCS
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.threads import endpoint_lines, is_read_done, is_write, poller_tid
 from toygrpc.model.events import CoreBatchStarted, CoreLine
@@ -38,13 +39,13 @@ def test_claim_1_the_calling_thread_writes_the_request(threads_run: Run) -> None
     inline, batches = inline_writes(threads_run)
     main = threads_run.manifest.processes[-1].pid
     assert {e.tid for e in threads_run.timeline.of(CoreBatchStarted)} == {main}
-    assert batches == 40 and inline > batches // 2, (inline, batches)
+    assert batches == THREADS_RUN_RPCS and inline > batches // 2, (inline, batches)
 
 
 def test_claim_2_reads_complete_on_event_engine_threads(threads_run: Run) -> None:
     timeline = threads_run.timeline
     reads = [e for e in endpoint_lines(threads_run) if is_read_done(e)]
-    assert len(reads) >= 40  # at least one per response
+    assert len(reads) >= THREADS_RUN_RPCS  # at least one per response
     assert {timeline.thread_role(e.pid, e.tid) for e in reads} == {"event_engine"}
 
 
