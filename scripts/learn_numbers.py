@@ -19,7 +19,9 @@ from pathlib import Path
 
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.threads import (
+    WRITE_IN_CURRENT_THREAD,
     endpoint_lines,
+    inline_writes,
     is_read_done,
     is_write,
     kicks,
@@ -32,7 +34,6 @@ from toygrpc.analysis.threads import (
 )
 from toygrpc.capture.launch import CaptureOptions
 from toygrpc.model.events import (
-    CoreBatchStarted,
     CoreLine,
     CoreReturnEvent,
     DrainSpan,
@@ -85,15 +86,12 @@ def threads_numbers(run: Run) -> None:
     writes = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_write(e))
     reads = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_read_done(e))
     print(f"socket writes by thread: {dict(writes)}; reads completed by thread: {dict(reads)}")
-    core = sorted([e for e in run.timeline.events
-                   if isinstance(e, CoreBatchStarted | CoreLine)], key=lambda e: e.ts)
-    inline = 0
-    batches = [i for i, e in enumerate(core) if isinstance(e, CoreBatchStarted)]
-    for index in batches:
-        after = next((e for e in core[index + 1:] if e.tid == core[index].tid), None)
-        inline += isinstance(after, CoreLine) and is_write(after)
-    print(f"batches whose next core line on the calling thread is a socket write: "
-          f"{inline} of {len(batches)}")
+    inline, batches = inline_writes(run)
+    print(f"batches whose socket write is made by the calling thread before its next batch: "
+          f"{inline} of {batches}")
+    begun = Counter(run.timeline.thread_role(e.pid, e.tid) for e in run.timeline.of(CoreLine)
+                    if e.text.endswith(WRITE_IN_CURRENT_THREAD))
+    print(f"HTTP/2 transport '{WRITE_IN_CURRENT_THREAD}' by thread: {dict(begun)}")
     drains = list(run.timeline.of(DrainSpan))
     returned = [e for e in run.timeline.of(CoreReturnEvent) if e.event_type == "OP_COMPLETE"]
     print(f"OP_COMPLETE returned by the poller: {len(returned)}; drains: {len(drains)}, "
@@ -147,7 +145,7 @@ def main() -> None:
             out = Path(scratch)
             threads_numbers(capture_run(CaptureOptions(
                 mode="client", out=out / "threads", rpcs=100, python_layer=False,
-                tracers=("api", "event_engine_endpoint"), sample_threads_ms=5)))
+                tracers=("api", "event_engine_endpoint", "http"), sample_threads_ms=5)))
             loops_numbers(capture_run(CaptureOptions(
                 mode="run", out=out / "loops", python_layer=False,
                 script=(str(PROGRAMS / "two_loops.py"), target))))

@@ -14,6 +14,7 @@ from typing import Any
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
     EPOLL_WAITS,
+    CoreBatchStarted,
     CoreLine,
     RpcFinished,
     RpcStarted,
@@ -64,6 +65,31 @@ def is_write(line: CoreLine) -> bool:
 
 def is_read_done(line: CoreLine) -> bool:
     return line.text.endswith("]: Read complete")
+
+
+# The chttp2 transport's ``http`` trace line when a thread encodes and writes the
+# pending frames itself, now (chttp2_transport.cc, begin_writing_desc).
+WRITE_IN_CURRENT_THREAD = "[begin write in current thread]"
+
+
+def inline_writes(run: Run) -> tuple[int, int]:
+    """(batches whose socket write the calling thread makes itself, before it starts its
+    next batch; all batches). Core lines only: one clock, their exact order."""
+    core = [e for e in run.timeline.events if isinstance(e, CoreBatchStarted | CoreLine)]
+    core.sort(key=lambda e: e.ts)
+    starts = [i for i, e in enumerate(core) if isinstance(e, CoreBatchStarted)]
+    inline = 0
+    for index in starts:
+        tid = core[index].tid
+        for later in core[index + 1:]:
+            if later.tid != tid:
+                continue
+            if isinstance(later, CoreBatchStarted):
+                break
+            if isinstance(later, CoreLine) and later.text.startswith("Endpoint["):
+                inline += is_write(later)
+                break
+    return inline, len(starts)
 
 
 # --- strace: the core's kicks, which no tracer of a release build logs ---------------

@@ -18,12 +18,13 @@ THREADS_RUN_RPCS = 100
 @pytest.fixture(scope="session")
 def threads_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """100 sequential unary RPCs of the traced client, every thread sampled from /proc every
-    5 ms, with the core's ``event_engine_endpoint`` tracer (each socket read and write,
-    on the thread that does it) besides ``api``. Chapters 1, 3 and 4."""
+    5 ms, with the core's ``event_engine_endpoint`` tracer (each socket read and write, on
+    the thread that does it) and ``http`` (the HTTP/2 transport's writes) besides ``api``.
+    Chapters 1, 3 and 4."""
     out = tmp_path_factory.mktemp("learn") / "threads"
     return capture_run(CaptureOptions(mode="client", out=out, rpcs=THREADS_RUN_RPCS,
                                       python_layer=False,
-                                      tracers=("api", "event_engine_endpoint"),
+                                      tracers=("api", "event_engine_endpoint", "http"),
                                       sample_threads_ms=SAMPLE_EVERY_MS))
 
 
