@@ -101,13 +101,15 @@ def threads_numbers(run: Run) -> None:
 def loops_numbers(run: Run) -> None:
     timeline = run.timeline
     print("## two loops")
-    print("poller socket registered:", [(e.tid, e.read_fd) for e in timeline.of(PollerSocket)])
-    print("drains per thread:", dict(Counter(timeline.thread_role(e.pid, e.tid)
+    print("poller socket registered:", [(timeline.thread_role(e.pid, e.tid), e.read_fd)
+                                        for e in timeline.of(PollerSocket)])
+    print("drains per thread:", dict(Counter((timeline.thread_role(e.pid, e.tid), e.resolved)
                                             for e in timeline.of(DrainSpan))))
     waiters = {e.future_id for e in timeline.of(FutureCreated) if e.in_batch}
     resolved = [e for e in timeline.of(FutureResolved) if e.future_id in waiters]
-    print(f"waiters resolved: {len(resolved)}, of which handed over by the other loop "
-          f"(outside any drain of their thread): {sum(1 for e in resolved if not e.in_drain)}")
+    print("waiters resolved, by thread and inside a drain of that thread:",
+          dict(Counter((timeline.thread_role(e.pid, e.tid), bool(e.in_drain))
+                       for e in resolved)))
 
 
 def fallback_numbers(run: Run) -> None:

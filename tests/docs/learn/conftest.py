@@ -35,7 +35,8 @@ def _program(tmp: Path, name: str, target: str, python_layer: bool) -> Run:
 
 @pytest.fixture(scope="session")
 def two_loops_run(tmp_path_factory: pytest.TempPathFactory, hello_server: str) -> Run:
-    """programs/two_loops.py: two threads, one asyncio loop each, 20 calls per loop."""
+    """programs/two_loops.py: two threads, one asyncio loop each: 11 calls on one, while
+    the other, bound to the same poller, idles."""
     return _program(tmp_path_factory.mktemp("learn"), "two_loops", hello_server, False)
 
 

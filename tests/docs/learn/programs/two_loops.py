@@ -1,41 +1,58 @@
-"""Two threads, each running its own asyncio loop, call one Hello server through grpc.aio.
+"""Two threads, each running its own asyncio loop, both bound to grpc.aio's one poller.
 
 grpc.aio has one poller (one completion queue, one poller thread, one socket pair) per
-process: both loops register the same read socket, and whichever loop drains an event
-that belongs to the other hands it over with ``call_soon_threadsafe``. Traced by
-tests/docs/learn/test_socket_pair.py: ``toygrpc trace run PROGRAM HOST:PORT``."""
+process: every loop that makes a channel registers the same read socket. Here the
+``idle`` loop only makes a channel and waits; the ``calling`` loop makes the calls, and
+after starting each one blocks its own thread for a moment (``time.sleep``), so that the
+reply's event is drained by the idle loop, which hands it over with
+``call_soon_threadsafe``. Traced by tests/docs/learn/test_socket_pair.py:
+``toygrpc trace run PROGRAM HOST:PORT``."""
 
 import asyncio
 import sys
 import threading
+import time
 
 import grpc
 
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
 
-CALLS_PER_LOOP = 20
+CALLS = 10
+BLOCK_S = 0.1  # the calling loop's thread sleeps this long after starting each call
+
+bound = threading.Event()
+done = threading.Event()
+
+
+async def idle(target: str) -> None:
+    async with grpc.aio.insecure_channel(target):  # binds this loop to the poller
+        bound.set()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
 
 
 async def calls(target: str) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = hello_pb2_grpc.HelloServiceStub(channel)
-        for _ in range(CALLS_PER_LOOP):
-            await stub.Hello(hello_pb2.HelloRequest(x="hey"))
-
-
-def run_loop(target: str) -> None:
-    asyncio.run(calls(target))
+        await stub.Hello(hello_pb2.HelloRequest(x="connect"))
+        for _ in range(CALLS):
+            call = asyncio.ensure_future(stub.Hello(hello_pb2.HelloRequest(x="hey")))
+            await asyncio.sleep(0)  # the call's task runs: its batch is started
+            time.sleep(BLOCK_S)  # this loop is blocked: the other one drains the reply
+            await call
+    done.set()
 
 
 def main() -> None:
     target = sys.argv[1]
-    threads = [threading.Thread(target=run_loop, args=(target,), name=f"loop-{i}")
-               for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    print(f"{len(threads)} loops made {len(threads) * CALLS_PER_LOOP} calls")
+    idle_thread = threading.Thread(target=asyncio.run, args=(idle(target),), name="idle")
+    idle_thread.start()
+    bound.wait()
+    calling = threading.Thread(target=asyncio.run, args=(calls(target),), name="calling")
+    calling.start()
+    calling.join()
+    idle_thread.join()
+    print(f"{CALLS + 1} calls on one loop, a second loop bound to the same poller")
 
 
 main()
