@@ -1,7 +1,7 @@
 """docs/learn/02-socket-pair.md, claim by claim, on live captures: the session's
 ``client_run`` (Python layer on), ``two_loops_run`` (programs/two_loops.py: two threads,
-one loop each, one making the calls and blocking after each start, one idle) and ``no_add_reader_run`` (programs/no_add_reader.py: a loop without
-``add_reader``)."""
+one loop each, one making the calls and blocking after each start, one idle) and
+``no_add_reader_run`` (programs/no_add_reader.py: a loop without ``add_reader``)."""
 
 from __future__ import annotations
 
