@@ -86,6 +86,9 @@ def threads_numbers(run: Run) -> None:
     writes = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_write(e))
     reads = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_read_done(e))
     print(f"socket writes by thread: {dict(writes)}; reads completed by thread: {dict(reads)}")
+    sizes = Counter((run.timeline.thread_role(e.pid, e.tid), e.text.split()[-2])
+                    for e in lines if is_write(e))
+    print("write sizes (thread, bytes): count", dict(sorted(sizes.items())))
     inline, batches = inline_writes(run)
     print(f"batches whose socket write is made by the calling thread before its next batch: "
           f"{inline} of {batches}")

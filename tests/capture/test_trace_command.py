@@ -72,6 +72,7 @@ def test_a_loop_that_cannot_be_hooked_is_named(tmp_path: Path) -> None:
     (["trace", "client", "--target", "nohost"], "malformed --target"),
     (["trace", "run", "no_such_program.py"], "no such program"),
     (["trace", "fly"], "invalid choice"),
+    (["trace", "client", "--sample-threads", "0"], "must be at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     result = toygrpc(*args, cwd=tmp_path)

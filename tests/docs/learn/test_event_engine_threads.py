@@ -26,6 +26,11 @@ def test_the_page_names_the_tests() -> None:
         assert f"tests/docs/learn/test_event_engine_threads.py::{name}" in text, name
 
 
+def test_the_capture_says_it_sampled(threads_run: Run) -> None:
+    assert threads_run.manifest.options["sample_threads_ms"] == 5
+    assert threads_run.timeline.hooks["client"]["attached"]["threads.sample"].endswith("5 ms")
+
+
 def test_claim_1_no_core_thread_before_grpc_init(threads_run: Run) -> None:
     timeline = threads_run.timeline
     first_init = min(e.ts for e in timeline.of(CoreApiCall) if e.name == "grpc_init")
