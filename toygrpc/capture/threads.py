@@ -8,8 +8,8 @@ blocked in (``syscall``: number and arguments). A thread blocked in an epoll wai
 gets the epoll set's members (``fdinfo``), each named by what its fd is (``socket``,
 ``eventfd``, ...): that tells the core's poll set (a wake-up eventfd) from the
 EventEngine's (the TCP sockets) and from asyncio's selector. One ``ThreadSample`` event
-per sample. Off unless asked for (``--sample-threads MS``): it costs a few hundred µs of
-the GIL per sample.
+per sample. Off unless asked for (``--sample-threads MS``): a sample reads three files per
+thread, several milliseconds in all (docs/capture.md).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Spans also have ``dur`` (nanoseconds). Sources:
 
 - hooks installed in the traced process (``toygrpc.capture.hooks``): futures, drains,
   wake-ups, the poller's socket and thread, the Cython glue's module functions, RPCs;
+- the thread sampler (``toygrpc.capture.threads``, ``--sample-threads``): every thread
+  as /proc shows it (``ThreadSample``);
 - the core's own trace (``GRPC_TRACE=api``), parsed by ``toygrpc.capture.corelog``;
 - viztracer, for the pure-Python layer (``PythonSlice``).
 
