@@ -5,17 +5,22 @@ one loop each, one making the calls and blocking after each start, one idle) and
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
+from tests.conftest import require
+from tests.docs.learn.conftest import PROGRAMS
 from toygrpc.analysis.run import Run
-from toygrpc.analysis.threads import poller_tid
+from toygrpc.analysis.threads import poller_tid, strace_calls
 from toygrpc.model.events import (
     CoreReturnEvent,
     DrainSpan,
     FutureCreated,
     FutureResolved,
-    LoopWake,
     PollerSocket,
     PythonSlice,
     RpcFinished,
@@ -80,10 +85,21 @@ def test_claim_4_without_add_reader_the_poller_hands_over(no_add_reader_run: Run
     poller = poller_tid(no_add_reader_run)
     events = returned(no_add_reader_run)
     assert len(events) == 10 and {e.tid for e in events} == {poller}
-    assert not list(timeline.of(PollerSocket)) and not list(timeline.of(LoopWake))
-    assert not list(timeline.of(DrainSpan))
     handovers = Counter(e.tid for e in timeline.of(PythonSlice)
                         if e.name.startswith("BaseEventLoop.call_soon_threadsafe"))
     assert handovers == {poller: len(events)}  # the poller thread, once per event
     finished = list(timeline.of(RpcFinished))
     assert len(finished) == 10 and {e.status for e in finished} == {"OK"}
+
+
+def test_claim_5_without_add_reader_no_byte_is_written(tmp_path: Path,
+                                                       hello_server: str) -> None:
+    """The harness cannot hook a loop it did not make, so it sees no wake-up either way:
+    strace tells whether the poller still writes its byte."""
+    require(shutil.which("strace") is not None, "strace is not installed (apt-get install strace)")
+    out = tmp_path / "strace.txt"
+    result = subprocess.run(["strace", "-f", "-qq", "-o", str(out), "-e", "trace=write",
+                             sys.executable, str(PROGRAMS / "no_add_reader.py"), hello_server],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "10 calls without add_reader"
+    assert not [c for _, c in strace_calls(out) if re.match(r'write\(\d+, "1", 1\)', c)]
