@@ -86,9 +86,9 @@ def threads_numbers(run: Run) -> None:
     writes = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_write(e))
     reads = Counter(run.timeline.thread_role(e.pid, e.tid) for e in lines if is_read_done(e))
     print(f"socket writes by thread: {dict(writes)}; reads completed by thread: {dict(reads)}")
-    sizes = Counter((run.timeline.thread_role(e.pid, e.tid), e.text.split()[-2])
-                    for e in lines if is_write(e))
-    print("write sizes (thread, bytes): count", dict(sorted(sizes.items())))
+    write_sizes = Counter((run.timeline.thread_role(e.pid, e.tid), e.text.split()[-2])
+                          for e in lines if is_write(e))
+    print("write sizes (thread, bytes): count", dict(sorted(write_sizes.items())))
     inline, batches = inline_writes(run)
     print(f"batches whose socket write is made by the calling thread before its next batch: "
           f"{inline} of {batches}")
@@ -138,6 +138,13 @@ def strace_numbers(target: str, scratch: Path, rpcs: int = 200, concurrency: int
     print(f"## strace, {rpcs} RPCs at concurrency {concurrency}: {seen.pair_bytes} socket-pair "
           f"bytes, {seen.waits} returns from the poller's epoll_wait, {len(seen.kicks)} kicks "
           f"(by the poller: {seen.kicks.count(seen.poller)})")
+    fallback = scratch / "strace-fallback.txt"
+    subprocess.run(["strace", "-f", "-qq", "-o", str(fallback), "-e", "trace=write",
+                    sys.executable, str(PROGRAMS / "no_add_reader.py"), target], check=True,
+                   stdout=subprocess.DEVNULL)
+    bytes_written = sum(1 for _, c in strace_calls(fallback) if c.startswith('write(') and
+                        ', "1", 1)' in c)
+    print(f"## strace, no_add_reader.py: {bytes_written} one-byte '1' writes")
 
 
 def main() -> None:
