@@ -41,7 +41,8 @@ def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
             return f"venv failed: {made.stderr.strip()[-200:]}"
     installed = run([str(python), "-m", "pip", "install", "-q", f"grpcio=={version}",
                      f"grpcio-tools=={tools}", f"grpcio-reflection=={tools}",
-                     f"grpcio-health-checking=={tools}", "viztracer", "rich"])
+                     f"grpcio-health-checking=={tools}", "viztracer", "rich", "perfetto>=0.59",
+                     "shtab"])
     if installed.returncode:
         return f"install failed: {installed.stderr.strip().splitlines()[-1:]}"
     source = root / f"src-{version}"
@@ -65,8 +66,10 @@ def capture(version: str, root: Path, rpcs: int) -> dict[str, object]:
     python, source = prepared
     out = root / f"run-{version}"
     shutil.rmtree(out, ignore_errors=True)
+    # Chrome JSON: the native trace's protos (the perfetto package) need a newer protobuf
+    # than the grpcio-tools of old releases pins; the hooks are what is checked here.
     traced = run([str(python), "-m", "toygrpc", "trace", "client", "--rpcs", str(rpcs),
-                  "--no-python", "--out", str(out)],
+                  "--no-python", "--format", "json", "--out", str(out)],
                  env={**os.environ, "PYTHONPATH": str(source)}, cwd=root, timeout=600)
     summary_path = out / "summary.json"
     if not summary_path.is_file():

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from toygrpc.capture.merge import _read_viztracer as read_viztracer
 from toygrpc.capture.merge import check_core_clock
-from toygrpc.model.events import CoreBatchStarted, FutureCreated, PythonSlice, TaskResumed
+from toygrpc.model.events import (
+    CoreBatchStarted,
+    FutureCreated,
+    LoopWake,
+    PythonSlice,
+    TaskResumed,
+)
 from toygrpc.model.timeline import Timeline
 
 REALTIME = 1_000_000_000_000  # ns on the common clock at the first clock sample
@@ -63,6 +69,31 @@ def test_core_clock_offsets_consistent_with_every_bracket(tmp_path: Path) -> Non
     assert report["offset_interval_ns"] == [-1200, 200]
     assert report["consistent"] is True
     assert report["error_bound_ns"] == 1200
+
+
+def test_without_the_await_a_batch_is_bracketed_by_the_thread_s_next_hook_instant() -> None:
+    """The hooks no longer record the await: no hook runs between a waiter's creation and
+    its batch start, so the next instant a hook read on that thread bounds the start. A
+    wake's select() began ``waited`` before it; other threads, the core and viztracer's
+    slices do not count."""
+    events = [
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+        PythonSlice(1_700, 1, 1, dur=10, name="not a hook"),
+        TaskResumed(1_800, 1, 2, future_id=99),  # another thread
+        LoopWake(5_000, 1, 1, fd=9, waited=2_500),  # its select() began at 2_500
+        TaskResumed(5_100, 1, 1, future_id=11),
+        FutureCreated(6_000, 1, 1, future_id=12, caller="c", in_batch=2),
+        CoreBatchStarted(6_200, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+        TaskResumed(7_000, 1, 1, future_id=12),
+    ]
+    # bracket 1: [1000 - 1500 - 1000, 2500 - 1500] = [-1500, 1000]
+    # bracket 2: [6000 - 6200 - 1000, 7000 - 6200] = [-1200, 800]
+    report = check_core_clock(events)
+    assert report["brackets"] == 2
+    assert report["offset_interval_ns"] == [-1200, 800]
+    assert report["consistent"] is True and report["error_bound_ns"] == 1200
+    assert report["method"].endswith("the thread's next hook instant")
 
 
 def test_inconsistent_brackets_are_reported_as_such() -> None:

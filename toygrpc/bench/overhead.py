@@ -1,20 +1,21 @@
 """Latency and throughput of the Hello workload under each capture mode, interleaved.
 
-Every round runs every mode once, in a rotated order, against one untraced server, so
-machine noise hits all modes alike; results are medians over rounds.
+Every round runs every mode's process at once against one untraced server, their timed
+calls taking turns every few milliseconds (``toygrpc.bench.ring``; the ring's order
+rotates from round to round), so machine noise hits all modes alike; results are medians
+over rounds.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from toygrpc.bench.ring import OUT, Launch, Outcome, run_round
 from toygrpc.capture.launch import RunningServer
 from toygrpc.model.layout import ProcessLayout
 
@@ -49,23 +50,14 @@ def _command(mode: str, out: Path, args: list[str]) -> tuple[list[str], dict[str
     return [*boot, *script], env
 
 
-def _once(mode: str, target: str, calls: int, concurrency: int, scratch: Path) -> dict[str, float]:
-    out = Path(tempfile.mkdtemp(dir=scratch))
-    result_file = out / "result.json"
-    command, env = _command(mode, out, [target, str(calls), str(concurrency), str(result_file)])
-    with ProcessLayout(out).core_log.open("w") as stderr:
-        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, check=True,
-                       timeout=600)
-    data = json.loads(result_file.read_text())
-    latencies = sorted(data["latencies_ns"])
-    written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and p != result_file)
-    return {
-        "p50": latencies[len(latencies) // 2] / 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] / 1000,
-        "throughput": len(latencies) / (data["wall_ns"] / 1e9),
-        "bytes": written / len(latencies),
-        "rss": data["maxrss_kb"] / 1024,
-    }
+def _sample(outcome: Outcome) -> dict[str, float]:
+    data = outcome.result
+    calls = len(data["latencies_ns"])
+    written = sum(p.stat().st_size for p in outcome.out.rglob("*")
+                  if p.is_file() and not p.name.startswith("result.json"))
+    return {"p50": outcome.p50_us, "p99": outcome.p99_us,
+            "throughput": calls / (data["wall_ns"] / 1e9), "bytes": written / calls,
+            "rss": data["maxrss_kb"] / 1024}
 
 
 def measure(calls: int, concurrency: int, rounds: int,
@@ -78,10 +70,13 @@ def measure(calls: int, concurrency: int, rounds: int,
         try:
             for r in range(rounds):
                 order = MODES[r % len(MODES):] + MODES[: r % len(MODES)]
-                for mode in order:
-                    if callable(progress):
-                        progress(f"round {r + 1}/{rounds}: {mode}, concurrency {concurrency}")
-                    samples[mode].append(_once(mode, server.address, calls, concurrency, scratch))
+                if callable(progress):
+                    progress(f"round {r + 1}/{rounds}, concurrency {concurrency}: every mode, "
+                             "taking turns")
+                launches = {mode: Launch(*_command(mode, Path(OUT), [])) for mode in order}
+                for mode, outcome in run_round(launches, server.address, calls, concurrency,
+                                               scratch).items():
+                    samples[mode].append(_sample(outcome))
         finally:
             server.stop()
     med = statistics.median

@@ -113,6 +113,14 @@ def start_sampler(recorder: hooks.Recorder, interval_ms: int) -> ThreadSampler |
     return sampler
 
 
+def _hook_groups(text: str) -> tuple[str, ...]:
+    groups = tuple(g for g in text.split(",") if g)
+    unknown = [g for g in groups if g not in hooks.HOOK_GROUPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no hook group {', '.join(unknown)}")
+    return groups
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toygrpc.capture.bootstrap")
     parser.add_argument("--out", required=True, type=Path)
@@ -124,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-threads", type=int, default=0, metavar="MS",
                         help="sample every thread's name, state and system call from /proc "
                         "every MS milliseconds (0: off)")
+    parser.add_argument("--hook-groups", type=_hook_groups, default=tuple(hooks.HOOK_GROUPS),
+                        metavar="G1,G2", help="install only these groups of hooks, comma-"
+                        f"separated, of {', '.join(hooks.HOOK_GROUPS)} (default: all; "
+                        "toygrpc bench --ablation measures each one's cost)")
     parser.add_argument("-m", dest="module", action="store_true",
                         help="the target is a module name, as with python -m")
     parser.add_argument("target")
@@ -137,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     recorder = hooks.RECORDER
+    hooks.KEEP_ASYNCIO_FRAMES = options.viztracer  # the Python layer shows asyncio as it runs
     recorder.start_writing(files)  # before viztracer starts: its thread is not traced
     sampler = start_sampler(recorder, options.sample_threads)  # likewise
-    hooks.install(recorder)
+    hooks.install(recorder, options.hook_groups)
     recorder.write_report(files)
     tracer = None
     clock: dict[str, Any] = {}
@@ -184,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             # No file_info: it would copy the source of every traced file (and whatever
             # literal it holds) into the run; nothing here reads it.
             tracer.save(verbose=0, file_info=False)
-        hooks.check_loop(recorder)
+        if "loop" in options.hook_groups:
+            hooks.check_loop(recorder)
         if sampler is not None:
             sampler.stop()
         recorder.save(files)

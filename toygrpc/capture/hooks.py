@@ -7,18 +7,21 @@ those is a seam this module takes (see docs/capture.md for the evidence):
 - ``socket.socketpair()`` when the poller is created: the poller's wake-up fds;
 - ``loop.add_reader(read_socket, partial(_handle_events, loop))``: wrapped, each call
   is one drain of the poller's queue on the loop's thread;
-- ``loop.create_future()``: every waiter future grpc makes; returns ``TracedFuture``;
-- ``future.set_result``/``set_exception`` called by ``CallbackWrapper.functor_run``;
-- ``future.add_done_callback`` by the awaiting task: when it runs, the task resumes;
+- ``loop.create_future()``: every waiter future grpc makes (asyncio's own C Future:
+  no subclass, so the awaiting C task keeps its fast path);
+- ``loop.call_soon(callback, future)``: how a future that ``CallbackWrapper.functor_run``
+  resolved (``set_result``/``set_exception``) schedules its done callbacks, from C; the
+  first is the resolution, and the awaiting task's wake-up, wrapped, is its resume;
 - the selector's ``select()`` returning the poller's fd: the wake-up;
 - ``threading.Thread.run``: the poller thread's birth and native id;
 - module-level functions of cygrpc called through the module's globals
   (``execute_batch``, the server's ``_handle_rpc`` ...): wrapped into spans;
 - grpc.aio's multicallables (pure Python): where each client RPC starts and ends.
 
-Each event is appended to one in-memory list (``Recorder``), so the hot path does no
-I/O; a writer thread appends them to ``hooks.jsonl`` in chunks as the run goes, so a
-process killed or cut off keeps what it recorded up to its last chunk. The hook report
+Each event is appended to one in-memory list (``Recorder``) as a tuple, so the hot path
+does no I/O and builds no dict; a writer thread appends them to ``hooks.jsonl`` in chunks
+as the run goes, so a process killed or cut off keeps what it recorded up to its last
+chunk. The hook report
 says how many events were written and whether the process finished, so a reader can
 tell a whole file from a cut one.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import itertools
 import json
@@ -61,6 +65,7 @@ from toygrpc.model.layout import ProcessLayout
 
 now = time.time_ns  # CLOCK_REALTIME, the clock the core's log lines are stamped with
 native_id = threading.get_native_id
+current_task = asyncio.current_task
 
 # Module-level coroutine functions of cygrpc that its own code calls through the module's
 # globals, so that replacing them on the module intercepts those calls.
@@ -123,7 +128,9 @@ class Recorder:
     """Collects events and per-hook diagnostics; one per traced process."""
 
     pid: int = field(default_factory=os.getpid)
-    events: list[tuple[type[Event], dict[str, Any]]] = field(default_factory=list)
+    # (kind, ts, tid, *its other fields in declaration order): one tuple, no dict, no
+    # dataclass, on the hot path; the writer names the fields (``record_fields``).
+    events: list[tuple[Any, ...]] = field(default_factory=list)
     attached: dict[str, str] = field(default_factory=dict)  # hook -> how it attached
     failed: dict[str, str] = field(default_factory=dict)  # hook -> why it could not
     drain_seq: Iterable[int] = field(default_factory=lambda: itertools.count(1))
@@ -149,10 +156,23 @@ class Recorder:
                 continue
 
     def add(self, kind: type[Event], **fields: Any) -> None:
-        """Record an event by its field names (those of its ``model.events`` class); the
-        frozen dataclass costs a few µs to build, too much inside every RPC: the writer
-        writes the fields as they are, and the reader builds the dataclass."""
-        self.events.append((kind, fields))
+        """Record an event by its field names (those of its ``model.events`` class; ``pid``
+        is the recorder's). Hooks on the hot path append the tuple themselves: a frozen
+        dataclass costs a few µs to build, a dict of keywords about one; the writer writes
+        the fields, and the reader builds the dataclass."""
+        values: list[Any] = []
+        for f in dataclasses.fields(kind):
+            if f.name in ("ts", "pid", "tid"):
+                continue
+            if f.name in fields:
+                values.append(fields[f.name])
+            elif f.default is not dataclasses.MISSING:
+                values.append(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                values.append(f.default_factory())
+            else:
+                raise TypeError(f"{kind.kind} needs {f.name}")
+        self.events.append((kind, fields["ts"], fields["tid"], *values))
 
     def note_failure(self, hook: str, why: str) -> None:
         self.failed[hook] = why
@@ -199,10 +219,10 @@ class Recorder:
         chunk = self.events[:count]
         del self.events[:count]
         lines = []
-        for kind, fields in chunk:
+        pid = str(self.pid)
+        for entry in chunk:
             try:
-                lines.append(json.dumps({"kind": kind.kind, **fields},
-                                        separators=(",", ":")))
+                lines.append(_json_line(entry, pid))
             except (TypeError, ValueError):
                 self.dropped += 1  # not JSON-able: counted in the report, never silent
         try:
@@ -253,6 +273,60 @@ class Recorder:
 
 
 RECORDER = Recorder()
+_record = RECORDER.events.append  # the hot path's one call per event (the list is never replaced)
+
+
+_record_fields: dict[type[Event], tuple[str, ...]] = {}
+
+
+def record_fields(kind: type[Event]) -> tuple[str, ...]:
+    """The fields a recorded tuple holds after (kind, ts, tid), in declaration order."""
+    names = _record_fields.get(kind)
+    if names is None:
+        names = _record_fields[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in ("ts", "pid", "tid"))
+    return names
+
+
+_caller_names: dict[Any, str] = {}  # code object -> "path-tail:function"
+
+
+_line_keys: dict[type[Event], list[str]] = {}  # kind -> the JSON text before each value
+_encoded: dict[Any, str] = {}  # strings and tuples that recur (callers, names, ops...)
+ENCODED_CACHE_SIZE = 4096
+
+
+def _encode(value: Any) -> str:
+    """A field value as ``json.dumps`` writes it (ints, bools, strings, tuples of them)."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is bool:
+        return "true" if value else "false"
+    text = _encoded.get(value) if kind is str or kind is tuple else None
+    if text is None:
+        text = json.dumps(value, separators=(",", ":"))
+        if (kind is str or kind is tuple) and len(_encoded) < ENCODED_CACHE_SIZE:
+            _encoded[value] = text
+    return text
+
+
+def _json_line(entry: tuple[Any, ...], pid: str) -> str:
+    """A recorded tuple as its ``hooks.jsonl`` line: the bytes ``json.dumps`` would write
+    for the event's dict (kind, ts, pid, tid, then its fields in order), about four times
+    faster, which matters: the writer thread shares the GIL with the traced program."""
+    kind = entry[0]
+    keys = _line_keys.get(kind)
+    if keys is None:
+        keys = _line_keys[kind] = [f'{{"kind":{json.dumps(kind.kind)},"ts":', ',"pid":',
+                                   ',"tid":'] + [f',"{name}":' for name in record_fields(kind)]
+    parts = [keys[0], str(entry[1]), keys[1], pid, keys[2], str(entry[2])]
+    # (a tuple may leave out trailing fields that have defaults)
+    for key, value in zip(keys[3:], entry[3:], strict=False):
+        parts.append(key)
+        parts.append(_encode(value))
+    parts.append("}")
+    return "".join(parts)
 
 
 def _caller(depth: int = 2) -> str:
@@ -263,14 +337,38 @@ def _caller(depth: int = 2) -> str:
     if frame is None:
         return "?"
     code = frame.f_code
-    filename = code.co_filename
-    cut = filename.rfind("site-packages/")
-    tail = filename[cut + 14 :] if cut >= 0 else filename.rsplit("/", 2)[-1]
-    return f"{tail}:{code.co_name}"
+    name = _caller_names.get(code)
+    if name is None:
+        filename = code.co_filename
+        cut = filename.rfind("site-packages/")
+        tail = filename[cut + 14 :] if cut >= 0 else filename.rsplit("/", 2)[-1]
+        name = _caller_names[code] = f"{tail}:{code.co_name}"
+    return name
 
 
-def _record_resolution(future_id: int, ok: bool, error: str) -> None:
-    """A future resolved, inside the queue drain that is running, if any."""
+# asyncio's future as asyncio itself makes it: the C ``_asyncio.Future`` when the
+# accelerator is built (always, on CPython). The hooks never subclass it: a C task awaits
+# an exact Future or Task on its fast path, anything else through Python attribute calls.
+PLAIN_FUTURE: type[asyncio.Future[Any]] = asyncio.Future
+TASK_WAKEUPS = ("task_wakeup", "__wakeup")  # the C task's wake-up callback, the Python one's
+_loop_call_soon = asyncio.BaseEventLoop.call_soon
+KEEP_ASYNCIO_FRAMES = False  # set by the bootstrap when viztracer records the Python layer
+_default_select = selectors.DefaultSelector.select
+_poller_fds = RECORDER.poller_fds  # the recorder's set, never replaced
+
+
+def _done_marker(future: Any) -> None:
+    """The first done callback of every future the loop makes: ``call_soon`` records the
+    resolution when the future schedules it, and drops it (it never runs)."""
+
+
+def _record_done(future: Any, future_id: int) -> None:
+    """A future the loop made has just resolved or been cancelled: it is scheduling its
+    first done callback (the marker), which a future does inside ``set_result``,
+    ``set_exception`` or ``cancel``, in the queue drain that is running, if any."""
+    if future.cancelled():
+        _record((FutureCancelled, now(), native_id(), future_id))
+        return
     rec = RECORDER
     tid = native_id()
     running = rec.drains.get(tid)
@@ -278,59 +376,34 @@ def _record_resolution(future_id: int, ok: bool, error: str) -> None:
     if running is not None:
         drain = running[0]
         running[1] += 1
-    rec.add(FutureResolved, ts=now(), pid=rec.pid, tid=tid, future_id=future_id,
-            ok=ok, in_drain=drain, error=error)
+    exception = future._exception  # the attribute, not exception(): that marks it retrieved
+    if exception is None:
+        _record((FutureResolved, now(), tid, future_id, True, drain, ""))
+    else:
+        _record((FutureResolved, now(), tid, future_id, False, drain, type(exception).__name__))
 
 
-class TracedFuture(asyncio.Future):  # type: ignore[type-arg]  # asyncio.Future is generic only in stubs
-    """A future that records its resolution and the resumption of the task awaiting it."""
+def _record_resume(future_id: int, wakeup: Callable[[Any], None]) -> Callable[[Any], None]:
+    """The task's wake-up, recording when it runs: the awaiting coroutine goes on."""
 
-    def set_result(self, result: Any) -> None:
-        _record_resolution(id(self), True, "")
-        super().set_result(result)
+    def resumed(future: Any) -> None:
+        _record((TaskResumed, now(), native_id(), future_id))
+        wakeup(future)
 
-    def set_exception(self, exception: Any) -> None:
-        _record_resolution(id(self), False, type(exception).__name__)
-        super().set_exception(exception)
-
-    def cancel(self, msg: Any = None) -> bool:
-        if self.done():
-            return super().cancel(msg)
-        rec = RECORDER
-        rec.add(FutureCancelled, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(self))
-        return super().cancel(msg)
-
-    def add_done_callback(self, fn: Any, *, context: contextvars.Context | None = None) -> None:
-        # Only a task's own wake-up is wrapped: other callers may remove their callback
-        # later by identity, which a wrapper would break.
-        if getattr(fn, "__name__", "") in ("task_wakeup", "__wakeup"):
-            future_id = id(self)
-            awaited = now()
-
-            def resumed(future: asyncio.Future[Any]) -> None:
-                rec = RECORDER
-                rec.add(TaskResumed, ts=now(), pid=rec.pid, tid=native_id(), future_id=future_id,
-                        awaited_ts=awaited)
-                fn(future)
-
-            super().add_done_callback(resumed, context=context)
-        else:
-            super().add_done_callback(fn, context=context)
+    return resumed
 
 
 class TracingSelector(selectors.DefaultSelector):
     """Records when ``select()`` returns with the poller's read fd ready."""
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        poller_fds = RECORDER.poller_fds
         started = now()
-        ready: list[tuple[selectors.SelectorKey, int]] = super().select(timeout)
-        if poller_fds:
+        ready: list[tuple[selectors.SelectorKey, int]] = _default_select(self, timeout)
+        if ready and _poller_fds:
             for key, _ in ready:
-                if key.fd in poller_fds:
+                if key.fd in _poller_fds:
                     ended = now()
-                    RECORDER.add(LoopWake, ts=ended, pid=RECORDER.pid, tid=native_id(), fd=key.fd,
-                                 waited=ended - started)
+                    _record((LoopWake, ended, native_id(), key.fd, ended - started))
                     break
         return ready
 
@@ -340,15 +413,48 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         super().__init__(TracingSelector())
+        # what call_soon returns for the marker it drops (a C future ignores it)
+        self._dropped = asyncio.Handle(_done_marker, (None,), self)
+        self._dropped.cancel()
+        self._last_done: Any = None  # the future resolved last (its task's wake-up is next)
+        # asyncio's own call_soon checks the loop is open, then queues a handle with
+        # _call_soon (3.8 to 3.13); where that is not so, or where viztracer records the
+        # Python layer (which should show asyncio's own call_soon), it is called instead
+        self._inline_call_soon = (not KEEP_ASYNCIO_FRAMES and hasattr(self, "_closed")
+                                  and hasattr(self, "_call_soon"))
 
     def create_future(self) -> asyncio.Future[Any]:
-        rec = RECORDER
-        future = TracedFuture(loop=self)
-        task = asyncio.current_task(self)
-        rec.add(FutureCreated, ts=now(), pid=rec.pid, tid=native_id(), future_id=id(future),
-                caller=_caller(), in_batch=_current_batch.get(),
-                task_id=id(task) if task is not None else 0)
+        future = PLAIN_FUTURE(loop=self)
+        future.add_done_callback(_done_marker)
+        task = current_task(self)
+        _record((FutureCreated, now(), native_id(), id(future), _caller(), _current_batch.get(),
+                 0 if task is None else id(task)))
         return future
+
+    def call_soon(  # type: ignore[override]  # the same call, without the stubs' generics
+        self, callback: Callable[..., Any], *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        """Where a resolved future schedules its done callbacks (from C, for a C future):
+        the marker ``create_future`` put first is its resolution (recorded, dropped); the
+        awaiting task's wake-up that follows is wrapped to record the resume. Other calls
+        (task steps...) pass straight on."""
+        if callback is _done_marker:
+            self._last_done = future = args[0]
+            _record_done(future, id(future))
+            return self._dropped
+        if args and args[0] is self._last_done and (
+                getattr(callback, "__name__", "") in TASK_WAKEUPS):
+            callback = _record_resume(id(args[0]), callback)
+        loop: Any = self  # asyncio's private attributes, which the stubs do not declare
+        if loop._debug or not self._inline_call_soon:
+            return _loop_call_soon(self, callback, *args, context=context)
+        # BaseEventLoop.call_soon without debug, one frame less: this override then costs
+        # the untraced loop nothing on the calls it only passes on (task steps...)
+        if loop._closed:
+            raise RuntimeError("Event loop is closed")
+        handle: asyncio.Handle = loop._call_soon(callback, args, context)
+        return handle
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         task = super().create_task(coro, **kwargs)
@@ -357,10 +463,9 @@ class TracingEventLoop(asyncio.SelectorEventLoop):
             task_id = id(task)
 
             def finished(done: asyncio.Task[Any]) -> None:
-                rec = RECORDER
                 result = None if done.cancelled() or done.exception() else done.result()
-                rec.add(TaskFinished, ts=now(), pid=rec.pid, tid=native_id(), task_id=task_id,
-                        name=name, result_id=id(result) if result is not None else 0)
+                _record((TaskFinished, now(), native_id(), task_id, name,
+                         0 if result is None else id(result)))
 
             task.add_done_callback(finished)
         return task
@@ -396,8 +501,7 @@ def _traced_drain(handle_events: Callable[[], None]) -> Callable[[], None]:
         try:
             handle_events()
         finally:
-            rec.add(DrainSpan, ts=started, pid=rec.pid, tid=tid, dur=now() - started,
-                    drain_id=drain_id, resolved=running[1])
+            _record((DrainSpan, started, tid, now() - started, drain_id, running[1]))
             if outer is None:
                 del rec.drains[tid]
             else:
@@ -451,11 +555,9 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         tid = native_id()
         batch_id, token, call_token, detail = 0, None, None, ""
         ops: tuple[str, ...] = ()
-        if is_batch:
-            if len(args) > 2 and not isinstance(args[2], TracingEventLoop):
-                _foreign_loop(rec, args[2])
+        if is_batch:  # (installed as _wrap_execute_batch; kept for a batch by another name)
             batch_id = next(rec.batch_seq)  # type: ignore[call-overload]  # an itertools.count
-            ops = tuple(type(op).__name__ for op in args[1])
+            ops = _op_names(args[1])
             token = _current_batch.set(batch_id)
         call = id(args[call_position]) if 0 <= call_position < len(args) else 0
         if is_handler:
@@ -467,8 +569,8 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         elif is_message and args:
             detail = "client" if type(args[0]).__name__ == "_AioCall" else "server"
         elif is_error_status and len(args) > 2:
-            rec.add(RpcFinished, ts=started, pid=rec.pid, tid=tid, call_id=call,
-                    status=_code_name(args[1]), side="server", status_details=str(args[2] or ""))
+            _record((RpcFinished, started, tid, call, _code_name(args[1]), "server",
+                     str(args[2] or "")))
         error = ""
         try:
             return await original(*args, **kwargs)
@@ -478,17 +580,54 @@ def _wrap_glue(name: str, original: Callable[..., Any], rec: Recorder) -> Callab
         finally:
             if is_finisher and error in ("", "CancelledError") and len(args) > 3:
                 status, details = _handler_status(args[3], cancelled=bool(error))
-                rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=tid, call_id=call, status=status,
-                        side="server", status_details=details)
+                _record((RpcFinished, now(), tid, call, status, "server", details))
             if token is not None:
                 _current_batch.reset(token)
             if call_token is not None:
                 _current_call.reset(call_token)
-            rec.add(GlueSpan, ts=started, pid=rec.pid, tid=tid, dur=now() - started, name=name,
-                    batch_id=batch_id, ops=ops, error=error, call=call, detail=detail)
+            _record((GlueSpan, started, tid, now() - started, name, batch_id, ops, error, call,
+                     detail))
 
     traced.__name__ = traced.__qualname__ = name
     return traced
+
+
+def _wrap_execute_batch(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
+    """``execute_batch`` (one per batch of every RPC: the hot one), with no more than its
+    span needs: the batch's number for the waiter it makes, its ops, its call, its end."""
+    batch_seq = rec.batch_seq
+
+    async def execute_batch(*args: Any, **kwargs: Any) -> Any:
+        started = now()
+        if len(args) > 2 and not isinstance(args[2], TracingEventLoop):
+            _foreign_loop(rec, args[2])
+        batch_id: int = next(batch_seq)  # type: ignore[call-overload]  # an itertools.count
+        token = _current_batch.set(batch_id)
+        error = ""
+        try:
+            return await original(*args, **kwargs)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            _current_batch.reset(token)
+            _record((GlueSpan, started, native_id(), now() - started, "execute_batch", batch_id,
+                     _op_names(args[1]) if len(args) > 1 else (), error,
+                     id(args[0]) if args else 0, ""))
+
+    return execute_batch
+
+
+_op_names_of: dict[tuple[type, ...], tuple[str, ...]] = {}  # op classes -> their names
+
+
+def _op_names(operations: Any) -> tuple[str, ...]:
+    """The class names of a batch's operations (a handful of shapes recur: cached)."""
+    classes = tuple(map(type, operations))
+    names = _op_names_of.get(classes)
+    if names is None:
+        names = _op_names_of[classes] = tuple(cls.__name__ for cls in classes)
+    return names
 
 
 def _foreign_loop(rec: Recorder, loop: Any) -> None:
@@ -525,7 +664,9 @@ def _install_glue(rec: Recorder) -> None:
         if original is None:
             missing.append(name)
             continue
-        setattr(cygrpc, name, _wrap_glue(name, original, rec))
+        wrap = _wrap_execute_batch if name == "execute_batch" else _wrap_glue
+        setattr(cygrpc, name, wrap(original, rec) if wrap is _wrap_execute_batch
+                else _wrap_glue(name, original, rec))
     if "execute_batch" in missing:
         rec.note_failure("glue.execute_batch",
                          f"cygrpc has no module-level execute_batch in grpcio {_grpc_version()}")
@@ -568,11 +709,11 @@ def _install_unary_await(rec: Recorder) -> None:
         try:
             response = yield from original(self)
         finally:
+            ended = now()
             cython_call = getattr(self, "_cython_call", None)
             status, details = _status_of(self)
-            rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(),
-                    call_id=id(cython_call) if cython_call is not None else 0,
-                    status=status, side="client", status_details=details)
+            _record((RpcFinished, ended, native_id(),
+                     0 if cython_call is None else id(cython_call), status, "client", details))
         return response
 
     _UnaryResponseMixin.__await__ = __await__
@@ -580,6 +721,7 @@ def _install_unary_await(rec: Recorder) -> None:
 
 def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     link_calls = os.environ.get(LINK_ENV) == "1"
+    method_names: dict[Any, str] = {}  # the method's bytes -> its name
     try:
         from grpc.aio._call import _UnaryResponseMixin as unary_response
     except ImportError:
@@ -589,6 +731,10 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = now()
         method = getattr(self, "_method", b"")
+        name = method_names.get(method)
+        if name is None:
+            name = method_names[method] = (method.decode() if isinstance(method, bytes)
+                                           else str(method))
         link = ""
         if link_calls:
             link = f"{rec.pid}-{next(rec.link_seq)}"  # type: ignore[call-overload]  # an itertools.count
@@ -596,17 +742,15 @@ def _traced_multicallable(original: Callable[..., Any], rec: Recorder) -> Callab
         result = original(self, *args, **kwargs)
         cython_call = getattr(result, "_cython_call", None)
         call_id = id(cython_call) if cython_call is not None else 0
-        rec.add(RpcStarted, ts=started, pid=rec.pid, tid=native_id(), call_id=call_id,
-                method=method.decode() if isinstance(method, bytes) else str(method),
-                side="client", link=link)
+        _record((RpcStarted, started, native_id(), call_id, name, "client", link))
         if unary_response is not None and isinstance(result, unary_response):
             pass  # its end is when the caller's await returns: see _install_unary_await
         elif hasattr(result, "add_done_callback"):
 
             def finished(done_call: Any) -> None:
+                ended = now()
                 status, details = _status_of(done_call)
-                rec.add(RpcFinished, ts=now(), pid=rec.pid, tid=native_id(), call_id=call_id,
-                        status=status, side="client", status_details=details)
+                _record((RpcFinished, ended, native_id(), call_id, status, "client", details))
             result.add_done_callback(finished)
         return result
 
@@ -661,17 +805,39 @@ def _grpc_version() -> str:
         return "unknown"
 
 
-def install(rec: Recorder = RECORDER) -> Recorder:
-    """Install every hook; a hook that cannot attach is reported, the others still work."""
-    _install_socketpair(rec)
-    _install_thread_run(rec)
+def _install_loop(rec: Recorder) -> None:
     asyncio.set_event_loop_policy(TracingEventLoopPolicy())
-    rec.attached["loop.create_future"] = "TracingEventLoop.create_future"
-    rec.attached["future.resolve"] = "TracedFuture.set_result/set_exception"
-    rec.attached["task.resume"] = "TracedFuture.add_done_callback"
-    _install_glue(rec)
+    rec.attached["loop.create_future"] = "TracingEventLoop.create_future (asyncio's C Future)"
+    rec.attached["future.resolve"] = "TracingEventLoop.call_soon: a future's first done callback"
+    rec.attached["task.resume"] = "TracingEventLoop.call_soon: the awaiting task's wake-up"
+
+
+def _install_rpc(rec: Recorder) -> None:
     _install_multicallables(rec)
     _install_unary_await(rec)
+
+
+def _install_startup(rec: Recorder) -> None:
+    _install_socketpair(rec)
+    _install_thread_run(rec)
+
+
+# The hooks in groups that can be installed alone (``toygrpc bench --ablation`` measures
+# each one's cost): "startup" fires once per process; the others on every RPC.
+HOOK_GROUPS: dict[str, Callable[[Recorder], None]] = {
+    "startup": _install_startup,
+    "loop": _install_loop,
+    "glue": _install_glue,
+    "rpc": _install_rpc,
+}
+
+
+def install(rec: Recorder = RECORDER, groups: Iterable[str] = tuple(HOOK_GROUPS)) -> Recorder:
+    """Install the hooks of ``groups`` (all by default); a hook that cannot attach is
+    reported, the others still work. ``rec`` gets the attachments and failures; events
+    always go to ``RECORDER`` (the hot path appends to its list without a lookup)."""
+    for group in groups:
+        HOOK_GROUPS[group](rec)
     return rec
 
 

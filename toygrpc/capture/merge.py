@@ -30,6 +30,7 @@ from toygrpc.model.events import (
     Event,
     FutureCreated,
     GlueSpan,
+    LoopWake,
     PollerSocket,
     PythonSlice,
     RpcStarted,
@@ -320,14 +321,20 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     created_by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
     for f in sorted(created, key=lambda e: e.ts):
         created_by_tid[f.tid].append(f)
+    later = _hook_instants(events) if not awaited else {}
     for tid, futures in created_by_tid.items():
         for future, start in zip(futures, sorted(starts_by_tid.get(tid, []), key=lambda e: e.ts),
                                  strict=False):
             times = awaited.get(future.future_id, [])
             at = bisect.bisect_left(times, future.ts)  # in time order: ids recur, never scan
-            if at == len(times):
-                continue
-            upper = times[at]
+            if at < len(times):
+                upper = times[at]
+            else:  # no await recorded: the thread's next instant any hook read is after it
+                instants = later.get(tid, [])
+                at = bisect.bisect_right(instants, future.ts)
+                if at == len(instants):
+                    continue
+                upper = instants[at]
             # true core time = logged + delta, delta in [0, 1us) from truncation
             lo = max(lo, future.ts - start.ts - TRUNCATION_NS)
             hi = min(hi, upper - start.ts)
@@ -338,12 +345,29 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     consistent = lo <= hi
     return {
         "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
-                  "between its waiter's creation and the await",
+                  "between its waiter's creation and " + (
+                      "the await" if awaited else "the thread's next hook instant"),
         "brackets": brackets,
         "offset_interval_ns": [lo, hi],
         "consistent": consistent,
         "error_bound_ns": max(abs(lo), abs(hi), TRUNCATION_NS) if consistent else abs(lo - hi),
     }
+
+
+def _hook_instants(events: list[Event]) -> dict[int, list[int]]:
+    """Every instant a hook read the clock at, per thread, in time order. Between a batch
+    waiter's creation and ``grpc_call_start_batch`` no hook runs, so the thread's first
+    instant after the creation is after the batch start: an upper bound of the bracket
+    where the hooks do not record the await itself (``TaskResumed.awaited_ts``)."""
+    instants: dict[int, list[int]] = defaultdict(list)
+    for e in events:
+        if e.category in ("hook", "glue", "rpc"):
+            instants[e.tid].append(e.ts)
+            if isinstance(e, LoopWake):
+                instants[e.tid].append(e.ts - e.waited)  # when the select() began
+    for times in instants.values():
+        times.sort()
+    return instants
 
 
 def not_grpc_aio(events: list[Event]) -> str:

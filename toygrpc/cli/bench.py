@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from toygrpc.cmdline import Subcommands, positive_int
 
 
-def register(commands: Subcommands) -> None:
+def _run(args: argparse.Namespace) -> int:
+    if args.ablation:
+        from toygrpc.bench import ablation
+
+        return ablation.run(args)
     from toygrpc.bench.suite import run
 
+    return run(args)
+
+
+def register(commands: Subcommands) -> None:
     bench = commands.add_parser(
         "bench", help="measure what each capture mode costs, and how analysis scales",
         description="Run the Hello workload untraced, with hooks, hooks + core trace, full "
@@ -21,4 +30,8 @@ def register(commands: Subcommands) -> None:
     bench.add_argument("--rounds", type=positive_int, help="rounds (every mode once per round)")
     bench.add_argument("--sizes", type=positive_int, nargs="+", metavar="RPCS",
                        help="capture sizes for the analysis cost")
-    bench.set_defaults(handler=run)
+    bench.add_argument("--ablation", action="store_true",
+                       help="instead, run the workload with one group of hooks installed at a "
+                       "time (interleaved rounds, concurrency 1 and 8) and print each group's "
+                       "p50 against none: what each hook group costs")
+    bench.set_defaults(handler=_run)

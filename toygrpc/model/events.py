@@ -161,7 +161,9 @@ class TaskResumed(Event):
     kind: ClassVar[str] = "task.resumed"
     hook: ClassVar[str] = "task.resume"
     future_id: int
-    awaited_ts: int = 0  # when the task began awaiting the future (registered its wake-up)
+    # when the task began awaiting; 0 when not recorded (the hooks no longer record it:
+    # toygrpc.capture.merge.check_core_clock bounds a batch by the next hook instant)
+    awaited_ts: int = 0
 
     def title(self) -> str:
         return "task resumed"
