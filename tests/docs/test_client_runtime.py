@@ -45,7 +45,7 @@ def test_the_page_lists_the_claims_checked_here() -> None:
     text = DOC.read_text()
     tests = " ".join(name for name in globals() if name.startswith("test_claim_"))
     for number in range(1, 9):
-        assert f"| {number} |" in text and f"test_claim_{number}_" in tests
+        assert f"| ({number}) " in text and f"test_claim_{number}_" in tests
 
 
 def test_claim_1_poller_blocks_on_a_next_queue_before_the_channel(client_run: Run) -> None:
