@@ -151,3 +151,5 @@ def test_the_core_trace_writes_its_op_lines_inside_core_and_network(client_run: 
         chain = rpc.chains[0]
         assert isinstance(chain.core_call, CoreBatchStarted)
         assert [s.stage for s in chain.steps() if s.name == "completed"] == ["core_and_network"]
+        # the task awaits the waiter only once the call (and its trace lines) returned
+        assert chain.resumed is not None and chain.resumed.awaited_ts > chain.core_call.ts
