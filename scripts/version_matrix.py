@@ -4,7 +4,8 @@ Not part of the test run (it installs packages): ``python scripts/version_matrix
 For each release it makes a virtual environment with that grpcio (and the matching
 grpcio-tools, reflection and health packages), copies the toygrpc package next to it,
 regenerates the Hello stubs with that release's grpcio-tools (the committed ones need
-grpcio >= 1.85.1), runs ``toygrpc trace client --no-python`` and reads ``summary.json``,
+grpcio >= 1.85.1), runs ``toygrpc trace client --no-python --format json`` (the native
+Perfetto trace needs a newer protobuf than old releases allow) and reads ``summary.json``,
 then reads the client's ``core.log`` for what changed between releases: which core
 functions made the channel and the calls, and which thread completed the tags (the poller
 itself, in ``grpc_completion_queue_next``; the main thread, inline; or another thread).
@@ -45,7 +46,7 @@ def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
             return f"venv failed: {made.stderr.strip()[-200:]}"
     installed = run([str(python), "-m", "pip", "install", "-q", f"grpcio=={version}",
                      f"grpcio-tools=={tools}", f"grpcio-reflection=={tools}",
-                     f"grpcio-health-checking=={tools}", "viztracer", "rich", "perfetto"])
+                     f"grpcio-health-checking=={tools}", "viztracer", "rich"])
     if installed.returncode:
         return f"install failed: {installed.stderr.strip().splitlines()[-1:]}"
     source = root / f"src-{version}"
@@ -99,7 +100,7 @@ def capture(version: str, root: Path, rpcs: int) -> dict[str, object]:
     out = root / f"run-{version}"
     shutil.rmtree(out, ignore_errors=True)
     traced = run([str(python), "-m", "toygrpc", "trace", "client", "--rpcs", str(rpcs),
-                  "--no-python", "--out", str(out)],
+                  "--no-python", "--format", "json", "--out", str(out)],
                  env={**os.environ, "PYTHONPATH": str(source)}, cwd=root, timeout=600)
     summary_path = out / "summary.json"
     if not summary_path.is_file():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toygrpc.analysis.completions import completion_sites
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
     CoreApiCall,
@@ -54,7 +55,11 @@ def test_claim_1_poller_blocks_on_a_next_queue_before_the_channel(client_run: Ru
     (channel,) = api(client_run, "grpc_channel_create")
     first_next = min(e.ts for e in api(client_run, "grpc_completion_queue_next")
                      if e.tid == poller_tid(client_run))
-    assert created.ts < first_next < channel.ts
+    # the queue comes first; the poller thread is started before the channel, but nothing
+    # waits for it to block: its first grpc_completion_queue_next may follow the channel
+    assert created.ts < channel.ts and created.ts < first_next
+    returns = [e.ts for e in of(client_run, CoreReturnEvent)]
+    assert returns and first_next < min(returns)
 
 
 def test_claim_2_channel_from_grpc_channel_create_with_credentials(client_run: Run) -> None:
@@ -93,6 +98,17 @@ def test_claim_5_a_core_thread_completes_the_poller_only_returns(client_run: Run
         chain = rpc.chains[0]
         assert chain.completed is not None and chain.returned is not None
         assert chain.completed.tid != poller and chain.returned.tid == poller
+
+
+def test_claim_5_at_concurrency_1_and_under_load(client_run: Run, both_run: Run) -> None:
+    """Where each client tag was completed: a core thread, or the main thread inline in
+    that batch's own grpc_call_start_batch; never the poller, nor main outside the call."""
+    for run in (client_run, both_run):
+        sites = [s for s in completion_sites(run.timeline, run.analysis)
+                 if run.timeline.processes[s.chain.pid] == "client"]
+        assert len(sites) == sum(r.side == "client" for r in run.analysis.rpcs)
+        assert all(s.thread == "core" or s.inline_in_own_call for s in sites)
+        assert any(s.thread == "core" for s in sites)
 
 
 def test_claim_6_one_waiter_per_call_made_in_execute_batch_from_invoke(

@@ -16,7 +16,7 @@ import pytest
 import toygrpc
 from toygrpc.analysis.run import Run
 from toygrpc.generated import hello_pb2
-from toygrpc.model.events import PythonSlice
+from toygrpc.model.events import CoreBatchStarted, HandlerSerialization, PythonSlice
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protobuf-serialization.md"
 SERIALIZE = "HelloRequest.SerializeToString"
@@ -45,7 +45,7 @@ def probe(backend: str | None) -> dict[str, str]:
 def test_the_page_lists_the_claims_checked_here() -> None:
     text = DOC.read_text()
     tests = " ".join(name for name in globals() if name.startswith("test_claim_"))
-    for number in range(1, 6):
+    for number in range(1, 7):
         assert f"| ({number}) " in text and f"test_claim_{number}_" in tests
 
 
@@ -94,3 +94,22 @@ def test_claim_5_grpc_frames_it_in_ten_bytes(http_server_run: toygrpc.Trace) -> 
     message = b"\x00" + len(payload).to_bytes(4, "big") + payload
     assert message.hex(" ") in DOC.read_text()
     assert frames.count(len(message)) == len(http_server_run.rpcs) == 2
+
+
+def test_claim_6_the_server_handler_deserializes_and_serializes_on_main(
+        server_run: Run) -> None:
+    events = [e for e in server_run.timeline.events if isinstance(e, HandlerSerialization)]
+    rpcs = [r for r in server_run.analysis.rpcs if r.side == "server"]
+    payload = len(hello_pb2.HelloRequest(x="hey").SerializeToString())
+    for rpc in rpcs:
+        mine = [e for e in events if e.call == rpc.call and rpc.start <= e.ts <= rpc.end]
+        assert [e.name for e in mine] == ["request_deserializer", "response_serializer"]
+        parse, write = mine
+        assert parse.tid == write.tid == rpc.pid and parse.method == "/HelloService/Hello"
+        assert parse.size == payload and write.size > 0
+        receive, reply = rpc.chains[2], rpc.chains[3]
+        assert isinstance(receive.core_call, CoreBatchStarted)
+        assert receive.core_call.ops == ("RECV_MESSAGE",) and receive.resumed is not None
+        assert isinstance(reply.core_call, CoreBatchStarted)
+        assert receive.resumed.ts <= parse.ts < parse.ts + parse.dur <= write.ts
+        assert write.ts + write.dur <= reply.future.ts < reply.core_call.ts
