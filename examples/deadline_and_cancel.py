@@ -1,6 +1,6 @@
 """A grpc.aio server whose handler is slow, and a client that gives up on it twice: a
-50 ms deadline, then a cancel after 50 ms. Traced as the failure sample (traces/) and in
-notebooks/05: `toygrpc trace run examples/deadline_and_cancel.py`."""
+50 ms deadline, then a cancel after 50 ms, server and client in one process. Traced as
+the failure sample (traces/): `toygrpc trace run examples/deadline_and_cancel.py`."""
 
 import asyncio
 

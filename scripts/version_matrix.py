@@ -4,7 +4,11 @@ Not part of the test run (it installs packages): ``python scripts/version_matrix
 For each release it makes a virtual environment with that grpcio (and the matching
 grpcio-tools, reflection and health packages), copies the toygrpc package next to it,
 regenerates the Hello stubs with that release's grpcio-tools (the committed ones need
-grpcio >= 1.85.1), runs ``toygrpc trace client --no-python`` and reads ``summary.json``.
+grpcio >= 1.85.1), runs ``toygrpc trace client --no-python --format json`` (the native
+Perfetto trace needs a newer protobuf than old releases allow) and reads ``summary.json``,
+then reads the client's ``core.log`` for what changed between releases: which core
+functions made the channel and the calls, and which thread completed the tags (the poller
+itself, in ``grpc_completion_queue_next``; the main thread, inline; or another thread).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +64,35 @@ def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
     return python, source
 
 
+CORE_LINE = re.compile(r"^[IWE]\d{4} \S+\s+(\d+) \S+\]\s+(\w+)\(")
+CREATION = ("grpc_insecure_channel_create", "grpc_secure_channel_create", "grpc_channel_create",
+            "grpc_channel_register_call", "grpc_channel_create_call",
+            "grpc_channel_create_registered_call")
+
+
+def core_facts(core_log: Path) -> dict[str, object]:
+    """The channel and call creation functions the api tracer logged (with counts), and
+    which thread logged each ``cq_end_op_for_next``: ``poller`` (the thread that calls
+    ``grpc_completion_queue_next``), ``main`` (the thread that starts the batches) or
+    ``other`` (the core's own threads)."""
+    calls: dict[str, int] = {}
+    lines: list[tuple[int, str]] = []
+    for line in core_log.read_text(errors="replace").splitlines():
+        found = CORE_LINE.match(line)
+        if found:
+            lines.append((int(found.group(1)), found.group(2)))
+    poller = {tid for tid, name in lines if name == "grpc_completion_queue_next"}
+    main = {tid for tid, name in lines if name == "grpc_call_start_batch"}
+    completed: dict[str, int] = {"poller": 0, "main": 0, "other": 0}
+    for tid, name in lines:
+        if name in CREATION:
+            calls[name] = calls.get(name, 0) + 1
+        if name == "cq_end_op_for_next":
+            where = "poller" if tid in poller else "main" if tid in main else "other"
+            completed[where] += 1
+    return {"calls": calls, "completed_on": completed}
+
+
 def capture(version: str, root: Path, rpcs: int) -> dict[str, object]:
     prepared = prepare(version, root)
     if isinstance(prepared, str):
@@ -77,7 +111,8 @@ def capture(version: str, root: Path, rpcs: int) -> dict[str, object]:
     summary = json.loads(summary_path.read_text())
     return {"version": version, "counts": summary["hook_counts"].get("client", {}),
             "failed": summary["hooks"].get("client", {}).get("failed", {}),
-            "complete": f"{summary['complete_rpcs']}/{summary['rpc_count']}"}
+            "complete": f"{summary['complete_rpcs']}/{summary['rpc_count']}",
+            **core_facts(out / "client" / "core.log")}
 
 
 def main() -> int:
@@ -100,6 +135,8 @@ def main() -> int:
         print(f"{version:>8}  {result['complete']:>8}  {cells}")
         for hook, why in dict(result["failed"]).items():  # type: ignore[call-overload]
             print(f"{'':>8}  {hook} did not attach: {why}")
+        print(f"{'':>8}  core calls: {result['calls']}; tags completed on: "
+              f"{result['completed_on']}")
     return 0
 
 

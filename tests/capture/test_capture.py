@@ -83,6 +83,9 @@ def test_each_hook_fires_in_client_and_server_runs(client_run: Run, server_run: 
             assert client[hook] == 0  # a client's glue is not counted as the server's
         elif hook == "glue.client":
             assert server[hook] == 0  # unary calls send and receive in one batch
+        elif hook == "glue.serialization":
+            assert server[hook] == 2 * 20  # each handler's deserializer and serializer
+            assert client[hook] == 0
         else:
             assert client[hook] > 0, hook
             assert server[hook] > 0, hook

@@ -1,6 +1,6 @@
 """The learning pages hang together: the glossary defines the words the issue asks for,
-and every relative link in docs/, docs/learn/, notebooks/README.md and traces/README.md
-resolves."""
+and every relative link in docs/ (and below: docs/learn/), notebooks/README.md and
+traces/README.md resolves."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted([*ROOT.glob("docs/*.md"), *ROOT.glob("docs/learn/*.md"),
-                ROOT / "notebooks" / "README.md",
+PAGES = sorted([*ROOT.glob("docs/**/*.md"), ROOT / "notebooks" / "README.md",
                 ROOT / "traces" / "README.md", ROOT / "README.md"])
 
 

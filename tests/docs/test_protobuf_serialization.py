@@ -16,7 +16,7 @@ import pytest
 import toygrpc
 from toygrpc.analysis.run import Run
 from toygrpc.generated import hello_pb2
-from toygrpc.model.events import PythonSlice
+from toygrpc.model.events import CoreBatchStarted, HandlerSerialization, PythonSlice
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protobuf-serialization.md"
 SERIALIZE = "HelloRequest.SerializeToString"
@@ -45,8 +45,8 @@ def probe(backend: str | None) -> dict[str, str]:
 def test_the_page_lists_the_claims_checked_here() -> None:
     text = DOC.read_text()
     tests = " ".join(name for name in globals() if name.startswith("test_claim_"))
-    for number in range(1, 6):
-        assert f"| {number} |" in text and f"test_claim_{number}_" in tests
+    for number in range(1, 7):
+        assert f"| ({number}) " in text and f"test_claim_{number}_" in tests
 
 
 def test_claim_1_the_traced_processes_run_upb(client_run: Run) -> None:
@@ -78,7 +78,7 @@ def test_claim_3_the_pure_python_backend_writes_the_same_bytes() -> None:
 
 
 def test_claim_4_a_hello_request_on_the_wire() -> None:
-    assert hello_pb2.HelloRequest(x="hey").SerializeToString() == bytes.fromhex("0a03686579")
+    assert probe(None)["small"] == "0a03686579"  # a fresh interpreter, the upb backend
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,22 @@ def test_claim_5_grpc_frames_it_in_ten_bytes(http_server_run: toygrpc.Trace) -> 
     message = b"\x00" + len(payload).to_bytes(4, "big") + payload
     assert message.hex(" ") in DOC.read_text()
     assert frames.count(len(message)) == len(http_server_run.rpcs) == 2
+
+
+def test_claim_6_the_server_handler_deserializes_and_serializes_on_main(
+        server_run: Run) -> None:
+    events = [e for e in server_run.timeline.events if isinstance(e, HandlerSerialization)]
+    rpcs = [r for r in server_run.analysis.rpcs if r.side == "server"]
+    payload = len(hello_pb2.HelloRequest(x="hey").SerializeToString())
+    for rpc in rpcs:
+        mine = [e for e in events if e.call == rpc.call and rpc.start <= e.ts <= rpc.end]
+        assert [e.name for e in mine] == ["request_deserializer", "response_serializer"]
+        parse, write = mine
+        assert parse.tid == write.tid == rpc.pid and parse.method == "/HelloService/Hello"
+        assert parse.size == payload and write.size > 0
+        receive, reply = rpc.chains[2], rpc.chains[3]
+        assert isinstance(receive.core_call, CoreBatchStarted)
+        assert receive.core_call.ops == ("RECV_MESSAGE",) and receive.resumed is not None
+        assert isinstance(reply.core_call, CoreBatchStarted)
+        assert receive.resumed.ts <= parse.ts < parse.ts + parse.dur <= write.ts
+        assert write.ts + write.dur <= reply.future.ts < reply.core_call.ts

@@ -123,10 +123,10 @@ def test_the_views_hold_the_numbers_of_the_runs_it_captured(
 
 
 
-def test_notebook_5_traces_the_example_program() -> None:
-    """The failure program shown in notebook 5 is examples/deadline_and_cancel.py, the one
-    the failure sample in traces/ is made from."""
+def test_notebook_5_fails_calls_with_the_scenarios() -> None:
+    """Notebook 5's deadline and cancellation are the Hello service's own scenarios
+    (``--scenario``), not a program of its own."""
     (path,) = [p for p in NOTEBOOKS if p.stem.startswith("05-")]
     source = "\n".join(c.source for c in read_notebook(path).cells)
-    program = (path.parents[1] / "examples" / "deadline_and_cancel.py").read_text()
-    assert program.strip() in source
+    assert 'scenario="deadline-exceeded"' in source and 'scenario="client-cancel"' in source
+    assert "deadline_and_cancel" not in source

@@ -53,6 +53,7 @@ from toygrpc.model.events import (
     FutureCreated,
     FutureResolved,
     GlueSpan,
+    HandlerSerialization,
     LoopWake,
     PollerSocket,
     RpcFinished,
@@ -680,6 +681,82 @@ def _install_glue(rec: Recorder) -> None:
         rec.attached["glue.server"] = f"{len(GLUE_FUNCTIONS) - 1} cygrpc server functions"
 
 
+def _traced_codec(name: str, method: str, original: Callable[[Any], Any],
+                  rec: Recorder) -> Callable[[Any], Any]:
+    """A handler's (de)serializer that records each call (``HandlerSerialization``)."""
+    def codec(value: Any) -> Any:
+        started = now()
+        result = original(value)
+        raw = value if name == "request_deserializer" else result
+        rec.add(HandlerSerialization, ts=started, pid=rec.pid, tid=native_id(),
+                dur=now() - started, name=name, method=method,
+                size=len(raw) if isinstance(raw, bytes | bytearray) else -1,
+                call=_current_call.get())
+        return result
+
+    codec.__name__ = codec.__qualname__ = name
+    return codec
+
+
+def _traced_handler(method: str, handler: Any, rec: Recorder) -> Any:
+    """The same method handler, its two callables wrapped (a handler without them, or
+    not a namedtuple, is returned as it is)."""
+    if handler is None or not hasattr(handler, "_replace"):
+        return handler
+    wrapped = {name: _traced_codec(name, method, getattr(handler, name), rec)
+               for name in ("request_deserializer", "response_serializer")
+               if callable(getattr(handler, name, None))}
+    return handler._replace(**wrapped) if wrapped else handler
+
+
+class _TracedGenericHandler:
+    """A generic handler whose method handlers come back wrapped."""
+
+    def __init__(self, inner: Any, rec: Recorder) -> None:
+        self._inner, self._rec = inner, rec
+
+    def service(self, handler_call_details: Any) -> Any:
+        handler = self._inner.service(handler_call_details)
+        return _traced_handler(str(getattr(handler_call_details, "method", "")), handler,
+                               self._rec)
+
+
+def _install_server_serialization(rec: Recorder) -> None:
+    """Wrap the (de)serializers of every handler given to a grpc.aio server."""
+    try:
+        import grpc
+        from grpc.aio._server import Server
+    except ImportError as exc:
+        rec.note_failure("glue.serialization", f"grpc.aio._server did not import: {exc}")
+        return
+    registered = getattr(Server, "add_registered_method_handlers", None)
+    generic = getattr(Server, "add_generic_rpc_handlers", None)
+    if generic is None:
+        rec.note_failure("glue.serialization",
+                         "grpc.aio._server.Server has no add_generic_rpc_handlers")
+        return
+
+    # a GenericRpcHandler too, for any isinstance check on the way
+    traced_generic = type("TracedGenericHandler",
+                          (_TracedGenericHandler, grpc.GenericRpcHandler), {})
+
+    def add_generic_rpc_handlers(self: Any, handlers: Any) -> Any:
+        return generic(self, tuple(traced_generic(h, rec) for h in handlers))
+
+    setattr(Server, "add_generic_rpc_handlers", add_generic_rpc_handlers)  # noqa: B010
+    how = "grpc.aio Server.add_generic_rpc_handlers"
+    if registered is not None:
+        def add_registered_method_handlers(self: Any, service: str, handlers: Any) -> Any:
+            return registered(self, service, {
+                name: _traced_handler(f"/{service}/{name}", handler, rec)
+                for name, handler in dict(handlers).items()})
+
+        setattr(Server, "add_registered_method_handlers",  # noqa: B010
+                add_registered_method_handlers)
+        how += " and add_registered_method_handlers"
+    rec.attached["glue.serialization"] = how + ": handlers' (de)serializers wrapped"
+
+
 def _install_multicallables(rec: Recorder) -> None:
     try:
         from grpc.aio import _channel
@@ -815,6 +892,7 @@ def _install_loop(rec: Recorder) -> None:
 def _install_rpc(rec: Recorder) -> None:
     _install_multicallables(rec)
     _install_unary_await(rec)
+    _install_server_serialization(rec)
 
 
 def _install_startup(rec: Recorder) -> None:

@@ -30,6 +30,7 @@ from toygrpc.model.events import (
     Event,
     FutureCreated,
     GlueSpan,
+    HandlerSerialization,
     LoopWake,
     PollerSocket,
     PythonSlice,
@@ -375,7 +376,8 @@ def not_grpc_aio(events: list[Event]) -> str:
     follows grpc.aio's calls; a synchronous program's core activity is kept, unexplained."""
     batches = sum(isinstance(e, CoreBatchStarted) for e in events)
     hooked = any(e.category != "core" and e.category != "python" for e in events)
-    aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted | PollerSocket) and
+    aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted | PollerSocket
+                         | HandlerSerialization) and
               (not isinstance(e, FutureCreated) or e.in_batch) for e in events)
     # grpc.aio's poller socket is made when its first channel or server starts: a process
     # killed before writing any call still shows it (synchronous grpc never makes one)

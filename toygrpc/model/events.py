@@ -34,7 +34,7 @@ Category = Literal["hook", "glue", "rpc", "core", "python"]
 HOOK_NAMES = (
     "poller.socketpair", "poller.thread", "loop.add_reader", "loop.create_future",
     "future.resolve", "task.resume", "loop.wake", "glue.execute_batch", "glue.client",
-    "glue.server", "rpc.client",
+    "glue.server", "glue.serialization", "rpc.client",
 )
 # Glue functions that client calls and server handlers both use: a span of one of them
 # names its side in ``detail``.
@@ -265,6 +265,33 @@ class GlueSpan(Event):
         if self.name in MESSAGE_GLUE and self.detail == "client":
             return "glue.client"
         return "glue.server"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSerialization(Event):
+    """A server method handler's ``request_deserializer`` or ``response_serializer`` ran.
+
+    The Cython glue calls them itself (``deserialize``/``serialize`` in
+    ``aio/common.pyx.pxi``, C functions), so neither viztracer nor the glue hooks see them:
+    the hooks wrap the handler's two callables when the servicer is registered with the
+    server. ``call`` is the RPC's call identity (as ``GlueSpan.call``), ``size`` the
+    message's bytes.
+    """
+
+    kind: ClassVar[str] = "server.serialization"
+    category: ClassVar[Category] = "glue"
+    hook: ClassVar[str] = "glue.serialization"
+    dur: int
+    name: str  # request_deserializer or response_serializer
+    method: str
+    size: int
+    call: int = 0
+
+    def title(self) -> str:
+        return self.name
+
+    def details(self) -> dict[str, Any]:
+        return {"method": self.method, "bytes": self.size, "call": hex(self.call)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,14 @@ from typing import Any, ClassVar, Literal
 
 from toygrpc.analysis.chains import Chain, Rpc, Step
 from toygrpc.analysis.run import Run
-from toygrpc.model.events import CoreLine, DrainSpan, Event, GlueSpan, PythonSlice
+from toygrpc.model.events import (
+    CoreLine,
+    DrainSpan,
+    Event,
+    GlueSpan,
+    HandlerSerialization,
+    PythonSlice,
+)
 from toygrpc.render.base import FileRenderer
 
 Format = Literal["proto", "json"]
@@ -207,7 +214,7 @@ def build_model(run: Run) -> TraceModel:
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
                 stack.append(item)
-            elif isinstance(event, GlueSpan | DrainSpan):
+            elif isinstance(event, GlueSpan | DrainSpan | HandlerSerialization):
                 item.end = item.ts + (dur or 0)
                 spans.append(item)
             else:
