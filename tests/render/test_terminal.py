@@ -12,14 +12,16 @@ import numpy
 import pytest
 from rich.console import Console
 
+from tests.render import oracle
 from tests.render.conftest import FIXTURE_RUN
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
-from toygrpc.analysis.stages import stage_samples, stage_statistics
+from toygrpc.analysis.run import Run
+from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import RpcSwimlane, StageTable
+from toygrpc.render.terminal import RpcSwimlane, RunReport, StageTable
 
 ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
                  r"call arrived|handler done)\s+(?P<thread>\S+)")
@@ -193,3 +195,107 @@ def test_views_display_in_a_notebook(fixture_run: tuple[Timeline, Analysis]) -> 
 
 def test_fixture_is_read_not_written(fixture_run: tuple[Timeline, Analysis]) -> None:
     assert not (Path(FIXTURE_RUN) / "swimlane.svg").exists()
+
+
+# --- against the values read by hand from the raw events (tests/render/oracle.py) -------
+
+STAGE_ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
+                       r"call arrived|handler done)\s+(?P<thread>\S+)"
+                       r"(?:\s+(?P<stage>[a-z_]+)\s+(?P<delta>\d+\.\d))?\s*$")
+
+
+def stage_column(text: str) -> dict[str, tuple[str, str, str | None, str | None]]:
+    """Row label -> (offset, thread, stage, Δ µs) as the swimlane prints them."""
+    return {m["label"]: (m["offset"], m["thread"], m["stage"], m["delta"])
+            for line in text.splitlines() if (m := STAGE_ROW.match(line))}
+
+
+@pytest.mark.parametrize("call", oracle.CLIENT_CALLS, ids=lambda c: f"rpc{c.index}")
+def test_swimlane_stage_column_against_the_raw_events(call: oracle.ClientCall) -> None:
+    """Every row of the client batch names the stage that ends there and its share, as
+    read by hand from events.jsonl; the request call's completion is ``awaiting_call``
+    and a batch's ``core_and_network``.
+
+    Kills the listed mutation "the swimlane's batch/request-call stage test inverted"
+    (the stage of a ``completed`` step chosen by ``kind != "batch"``, now in
+    ``Chain.stage_of``; applied by hand: this test fails), and the legend's own
+    batch/request-call test in render/terminal.py."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    text = render(RpcSwimlane(run.swimlane(call.index)), 140)
+    rows = stage_column(text)
+    us = oracle.us
+    deltas = call.deltas()
+    assert rows["RPC start"] == ("+0.0", "main", None, None)
+    assert rows["#2 created"] == (f"+{us(call.ts('created') - call.start)}", "main",
+                                  "python_before_core", us(call.ts("created") - call.start))
+    expected_threads = {"completed": "event_engine", "returned": "poller"}
+    for step, stage in (("core_call", "python_before_core"), ("completed", "core_and_network"),
+                        ("returned", "core_to_poller"), ("woken", "poller_to_wake"),
+                        ("drained", "wake_to_drain"), ("resolved", "drain_to_resolution"),
+                        ("resumed", "resolution_to_resume")):
+        offset = f"+{us(call.ts(step) - call.start)}"
+        assert rows[f"#2 {step}"] == (offset, expected_threads.get(step, "main"), stage,
+                                      us(deltas[stage])), step
+    assert rows["RPC end"] == (f"+{us(call.latency)}", "main", "python_after_core",
+                               us(call.rpc_stages()["python_after_core"]))
+    assert rows["#1 completed"][1:3] == ("event_engine", "awaiting_call")
+    for number in (3, 4, 5):  # the server's batches
+        assert rows[f"#{number} completed"][2] == "core_and_network"
+    assert rows["call arrived"][2] is None
+    legend = text.split("#1 server: ")[1]
+    assert legend.startswith("request_call\n#2 client: batch SendInitialMetadata SendMessage "
+                             "SendCloseFromClient ReceiveInitialMetadata ReceiveMessage "
+                             "ReceiveStatusOnClient\n#3 server: batch ReceiveCloseOnServer\n")
+    stages = ", ".join(f"{name} {us(value)}" for name, value in call.rpc_stages().items())
+    flat = " ".join(text.split())
+    assert f"client OK, latency {us(call.latency)} µs = {stages}" in flat
+    assert text.startswith(f"RPC {call.index}: client /HelloService/Hello OK, "
+                           f"{us(call.latency)} µs; its server side shown too")
+    assert "#1 completed: a client's call arrived" in text
+
+
+def test_stage_table_against_the_raw_events() -> None:
+    """The rows whose samples are the client calls alone, percentiles by nearest rank."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    text = render(StageTable(run.stage_stats, "hooks + core trace"), 140)
+    assert text.startswith("Stages over the run (µs, captured with hooks + core trace)")
+    cells = {line.split()[0]: line.split()[1:6] for line in text.splitlines()
+             if line.split() and line.split()[0] in oracle.STAGE_NAMES}
+    assert list(cells) == oracle.STAGE_NAMES
+    for name in ("python_before_core", "python_after_core"):
+        values = oracle.client_stage_values(name)
+        assert cells[name] == ["3", *(oracle.us(oracle.nearest_rank(values, q))
+                                      for q in (50, 90, 99)), oracle.us(max(values))]
+    assert cells["core_and_network"][0] == str(oracle.BATCH_STARTS)
+    assert cells["core_and_network"][4] == "4204.0"  # client call 1, lines 85 -> 144
+    assert cells["awaiting_call"][0] == str(oracle.REQUEST_CALLS)
+    no_samples = render(StageTable([StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]), 120)
+    assert no_samples.splitlines()[-1].split()[:6] == ["awaiting_call", "0", "-", "-", "-", "-"]
+    untitled = render(StageTable(run.stage_stats), 120)
+    assert untitled.splitlines()[0].rstrip() == "Stages over the run (µs)"
+
+
+def test_run_report_against_the_raw_events() -> None:
+    """The report's counts and footer: hooks fired per process, complete RPCs, files."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    console = Console(file=io.StringIO(), width=240, record=True)
+    RunReport(run).print(console)
+    text = console.export_text()
+    printed = render(RunReport(run), 240)
+    for out in (text, printed):
+        assert out.startswith("RPC 5: client /HelloService/Hello OK")
+        assert ("client (pid 22792) hooks fired: poller.socketpair 1, poller.thread 1, "
+                "loop.add_reader 3, loop.create_future 3, future.resolve 3, task.resume 3, "
+                "loop.wake 3, glue.execute_batch 3, glue.client 0, glue.server 0, "
+                "rpc.client 6") in out
+        assert f"6/6 RPCs with complete chains, {oracle.LINKS} links" in out
+        assert f"  {oracle.FIXTURE_RUN / 'events.jsonl'}  the merged timeline" in out
+        assert f"  {oracle.FIXTURE_RUN / 'client'}/  the raw inputs of the client process" in out
+        assert (f"another RPC: toygrpc show {oracle.FIXTURE_RUN} --rpc N  (N from 1 to 6)"
+                in out)
+        assert f"open the trace: toygrpc view {oracle.FIXTURE_RUN}" in out
+        assert out.index("RPC end") < out.index("Stages over the run") < out.index("files:")
+    bundle = RunReport(run, 1)._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("RPC 1: client")
+    visible = html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
+    assert "6/6 RPCs with complete chains" in visible
