@@ -7,6 +7,7 @@ tests/render/test_perfetto.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -214,8 +215,8 @@ def test_each_step_is_an_instant_on_its_thread_joined_by_flows(
         assert (item.end is None) == (step != "drained"), step
         steps.append((step, item))
     deltas = call.deltas()
-    for (_, a), (step, b) in zip(steps, steps[1:], strict=False):
-        [flow] = set(a.flows_out) & set(b.flows_in)
+    for (_, a), (step, b) in itertools.pairwise(steps):
+        assert len(set(a.flows_out) & set(b.flows_in)) == 1, step
         stage = dict(zip(("core_call", "completed", "returned", "woken", "drained", "resolved",
                           "resumed"), list(deltas), strict=True))[step]
         assert b.args[f"{stage}_us"] == round(deltas[stage] / 1000, 3), step
@@ -242,7 +243,7 @@ def test_the_client_server_arrows(native: DecodedTrace) -> None:
     client = native.track_named("main", oracle.CLIENT_PID)
     batch_start = native.at(client, rel(call.ts("core_call")), "grpc_call_start_batch")
     assert len(batch_start.flows_out) == 2  # to its completion, and across
-    [flow] = set(batch_start.flows_out) & set(arrived.flows_in)
+    assert len(set(batch_start.flows_out) & set(arrived.flows_in)) == 1
     assert arrived.args["network_client_to_server_us"] == round(
         (start - call.ts("core_call")) / 1000, 3)
     assert arrived.args["awaiting_call_us"] > 0
@@ -338,8 +339,8 @@ def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
     [end] = [e for e in ends if e["tid"] == point["tid"] and e["ts"] == round(
         (rel(call.ts("completed")) + 1) / 1000, 3)]
     assert end["pid"] == oracle.CLIENT_PID
-    order = {e["tid"]: e["args"]["sort_index"] for e in events if e.get("name") == "thread_sort_index"
-             and e["pid"] == oracle.CLIENT_PID}
+    order = {e["tid"]: e["args"]["sort_index"] for e in events
+             if e.get("name") == "thread_sort_index" and e["pid"] == oracle.CLIENT_PID}
     main = next(t for (p, t), n in threads.items() if p == oracle.CLIENT_PID and n == "main")
     assert order[main] < order[point["tid"]] or order[rpc_tid] < order[main]
 
