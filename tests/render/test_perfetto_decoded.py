@@ -297,7 +297,8 @@ def test_the_server_rpcs(native: DecodedTrace) -> None:
     assert sorted(i.name for i in overflow) == sorted(
         ["request call (waiting for a client)", "message 1 received", "message 1 sent"] * 3)
     assert overflow[0].ts == rel(1795573896940305000)  # line 32: the first request call
-    assert overflow[0].end is not None and overflow[0].end < calls[0].end
+    assert overflow[0].end is not None and calls[0].end is not None
+    assert overflow[0].end < calls[0].end
 
 
 def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
