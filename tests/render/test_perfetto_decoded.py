@@ -139,9 +139,10 @@ def run() -> Run:
     return Run.load(oracle.FIXTURE_RUN)
 
 
-@pytest.fixture(scope="module")
-def native(run: Run, tmp_path_factory: pytest.TempPathFactory) -> DecodedTrace:
-    out = tmp_path_factory.mktemp("native")
+@pytest.fixture
+def native(run: Run, tmp_path: Path) -> DecodedTrace:
+    """The native trace, written for each test (mutation testing sees each test render)."""
+    out = tmp_path
     renderer = PerfettoRenderer(out=out)
     [path] = renderer.render(run)
     assert path == out / "trace.perfetto-trace"
@@ -178,7 +179,7 @@ def test_processes_and_threads(native: DecodedTrace) -> None:
     assert native.tracks[spans].parent_uuid == threads[22792].uuid
 
 
-@pytest.mark.parametrize("number, call", enumerate(oracle.CLIENT_CALLS, 1),
+@pytest.mark.parametrize("number, call", list(enumerate(oracle.CLIENT_CALLS, 1)),
                          ids=lambda v: str(getattr(v, "index", v)))
 def test_each_client_rpc_and_its_batch_on_the_rpc_track(
         native: DecodedTrace, number: int, call: oracle.ClientCall) -> None:

@@ -37,10 +37,11 @@ HOOK_OF_KIND = {"thread.started": "poller.thread", "poller.socketpair": "poller.
                 "rpc.finished": "rpc.client"}
 
 
-@pytest.fixture(scope="module")
-def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """summary.json as the renderer writes it, read back from disk."""
-    out = tmp_path_factory.mktemp("summary")
+@pytest.fixture
+def summary(tmp_path: Path) -> dict[str, Any]:
+    """summary.json as the renderer writes it, read back from disk (made for each test, so
+    that mutation testing sees each test run the renderer)."""
+    out = tmp_path
     [path] = SummaryRenderer(out=out).render(Run.load(FIXTURE_RUN))
     assert path == out / "summary.json" and path.read_text().endswith("}\n")
     data: dict[str, Any] = json.loads(path.read_text())
