@@ -21,7 +21,7 @@ from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import RpcSwimlane, RunReport, StageTable
+from toygrpc.render.terminal import RpcSwimlane, RunReport, StageComparison, StageTable
 
 ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
                  r"call arrived|handler done)\s+(?P<thread>\S+)")
@@ -299,3 +299,42 @@ def test_run_report_against_the_raw_events() -> None:
     assert bundle["text/plain"].startswith("RPC 1: client")
     visible = html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
     assert "6/6 RPCs with complete chains" in visible
+
+
+def test_stage_comparison_against_the_raw_events() -> None:
+    """Runs side by side: the hook spans of the client calls (read by hand) beside the
+    stages; "-" where a run has no sample of a row, rows with no sample anywhere dropped."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    calls = oracle.CLIENT_CALLS
+    spans = [s for s in run.hook_span_stats if s.name != "after_resume"]
+    empty = [StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0),
+             StageStats("unseen", "", 0, 0, 0, 0, 0)]
+    view = StageComparison({"full": run.stage_stats, "light": spans, "none": empty},
+                           modes={"full": "hooks + core trace"}, statistic="max")
+    waiter = max(c.ts("resolved") - c.ts("created") for c in calls)
+    before = max(c.ts("created") - c.start for c in calls)
+    assert view.value("light", "waiter") == waiter
+    assert view.value("light", "latency") == max(c.latency for c in calls)
+    assert view.value("light", "core_and_network") is None
+    assert view.value("none", "awaiting_call") is None
+    assert view.value("full", "python_before_core") == max(
+        oracle.client_stage_values("python_before_core"))
+    text = render(view, 100)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[4:]
+            if line.strip()}
+    us = oracle.us
+    assert rows["before_waiter"] == ["-", us(before), "-"]
+    assert rows["waiter"] == ["-", us(waiter), "-"]
+    assert rows["resolution_to_resume"][1] == us(max(
+        c.deltas()["resolution_to_resume"] for c in calls))
+    assert rows["core_and_network"] == ["4204.0", "-", "-"]
+    assert "unseen" not in rows and "after_resume" not in rows
+    assert list(rows)[:9] == oracle.STAGE_NAMES
+    assert text.startswith("max (µs) by run")
+    assert "(hooks + core trace)" in text and "light" in text
+    p50 = StageComparison({"full": run.stage_stats})
+    assert p50.value("full", "python_before_core") == oracle.nearest_rank(
+        oracle.client_stage_values("python_before_core"), 50)
+    bundle = p50._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("p50 (µs) by run")
+    assert "273.8" in html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
