@@ -91,3 +91,16 @@ def test_without_matplotlib_no_picture_but_the_rows(run: Run,
     assert swimlane_svg(run) == ""
     page = RunView(run)._repr_html_()
     assert "toygrpc-swimlane" not in page and "#2 completed" in visible(page)
+
+
+def test_a_view_shows_once_printing_nothing(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    """A notebook displays the bundle a view returns: building it must print nothing (to
+    stdout rich would show it a second time, in Jupyter mode as a display object)."""
+    from toygrpc.render.terminal import RpcSwimlane, RunReport, StageComparison, StageTable
+
+    views = [RunView(run), RunReport(run), RpcSwimlane(run.swimlane()),
+             StageTable(run.stage_stats), StageComparison({"run": run.stage_stats})]
+    for view in views:
+        bundle = view._repr_mimebundle_()
+        assert bundle["text/plain"].strip() and "<pre" in bundle["text/html"]
+    assert capsys.readouterr() == ("", "")
