@@ -38,8 +38,12 @@ def test_the_html_holds_the_runs_numbers(run: Run) -> None:
     page = bundle["text/html"]
     call = oracle.MEDIAN_CLIENT
     us = oracle.us
-    assert page.startswith(f"<h4>toygrpc run {oracle.FIXTURE_RUN} (both; captured with "
-                           "hooks + core trace)</h4>")
+    lines = page.split("\n")
+    assert lines[0] == (f"<h4>toygrpc run {oracle.FIXTURE_RUN} (both; captured with "
+                        "hooks + core trace)</h4>")
+    assert lines[-1] == (f"<p>6/6 RPCs with complete chains, {oracle.LINKS} links. Trace: "
+                         f"<code>{oracle.FIXTURE_RUN / 'trace.perfetto-trace'}</code>; open it "
+                         f"with <code>toygrpc view {oracle.FIXTURE_RUN}</code></p>")
     picture = page.split("<div class='toygrpc-swimlane'>")[1].split("</div>")[0]
     assert "<svg" in picture and picture.rstrip().endswith("</svg>")
     assert f"RPC {call.index}: client /HelloService/Hello OK, {us(call.latency)} µs" in (
@@ -58,6 +62,7 @@ def test_the_html_holds_the_runs_numbers(run: Run) -> None:
     after = oracle.client_stage_values("python_after_core")
     assert f"python_after_core 3 {us(oracle.nearest_rank(after, 50))}" in text
     assert f"core_and_network {oracle.BATCH_STARTS} " in text
+    assert "Stages over the run (µs, captured with hooks + core trace)" in text
     assert f"6/6 RPCs with complete chains, {oracle.LINKS} links." in text
     assert f"Trace: {oracle.FIXTURE_RUN / 'trace.perfetto-trace'}" in text
     assert f"open it with toygrpc view {oracle.FIXTURE_RUN}" in text
@@ -68,9 +73,10 @@ def test_the_html_holds_the_runs_numbers(run: Run) -> None:
 
 def test_another_rpc_and_the_terminal_view(run: Run) -> None:
     call = oracle.CLIENT_CALLS[0]
-    text = visible(RunView(run, call.index)._repr_html_())
-    assert f"RPC {call.index}: client /HelloService/Hello OK, {oracle.us(call.latency)} µs" in (
-        text)
+    page = RunView(run, call.index)._repr_html_()
+    title = f"RPC {call.index}: client /HelloService/Hello OK, {oracle.us(call.latency)} µs"
+    picture, rows = page.split("<div class='toygrpc-swimlane'>")[1].split("</div>", 1)
+    assert title in html.unescape(picture) and title in visible(rows)
     console = Console(file=io.StringIO(), width=120, record=True)
     console.print(RunView(run, call.index))
     printed = console.export_text()
@@ -81,11 +87,11 @@ def test_a_run_without_rpcs_says_so(run: Run) -> None:
     empty = Run(run.manifest, run.timeline)
     empty.__dict__["analysis"] = Analysis([], [])
     page = RunView(empty)._repr_html_()
-    assert "<p>no RPCs in this run: no swimlane to draw</p>" in page
+    assert "<p>no RPCs in this run: no swimlane to draw</p>" in page.split("\n")
     assert "<svg" not in page and "0/0 RPCs with complete chains" in visible(page)
 
 
-def test_without_matplotlib_no_picture_but_the_rows(run: Run,
+def test_no_plots_extra_no_picture_but_the_rows(run: Run,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "toygrpc.render.plots", None)
     assert swimlane_svg(run) == ""

@@ -77,6 +77,9 @@ def test_a_client_rpc_step_by_step(run: Run, call: ClientCall) -> None:
     assert [(c["chain"], c["side"], c["kind"]) for c in rpc["chains"]] == [
         (1, "server", "request_call"), (2, "client", "batch"), (3, "server", "batch"),
         (4, "server", "batch"), (5, "server", "batch")]
+    assert all(set(c) == {"chain", "side", "kind", "ops", "complete", "missing",
+                          "shared_wake", "outcome"} for c in rpc["chains"])
+    assert [c["shared_wake"] for c in rpc["chains"]] == [False] * 5
     batch = rpc["chains"][1]
     assert batch["ops"][0] == "SendInitialMetadataOperation" and len(batch["ops"]) == 6
     assert batch["complete"] is True and batch["outcome"] == "ok" and batch["missing"] is None
@@ -147,3 +150,11 @@ def test_a_run_without_rpcs_has_no_rpc(run: Run) -> None:
     empty.__dict__["analysis"] = Analysis([], [])
     data = ShowJson().render(empty)
     assert data["rpc"] is None and data["rpc_count"] == 0 and data["complete_rpcs"] == 0
+
+
+def test_a_client_only_run_has_no_peer() -> None:
+    """traces/samples/client: only the client traced, so no RPC has another side."""
+    sample = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
+    rpc = ShowJson(1).render(sample)["rpc"]
+    assert rpc["side"] == "client" and rpc["peer_index"] is None
+    assert rpc["lanes"] == ["client main", "client core", "client poller"]

@@ -156,3 +156,41 @@ def test_written_into_the_run_directory_by_default(tmp_path: Path) -> None:
     [path] = SummaryRenderer().render(Run.load(run_dir))
     assert path == run_dir / "summary.json"
     assert json.loads(path.read_text())["rpcs"][0]["latency"] == CLIENT_CALLS[0].latency
+
+
+def test_the_file_is_one_space_indented_json(tmp_path: Path) -> None:
+    [path] = SummaryRenderer(out=tmp_path).render(Run.load(FIXTURE_RUN))
+    lines = path.read_text().splitlines()
+    assert lines[:3] == ["{", ' "format": 1,', ' "mode": "both",']
+
+
+def test_a_hook_that_failed_to_attach_is_reported() -> None:
+    """The hooks' own report, copied: what attached and what failed (this run's hooks all
+    attached; a report saying one failed is given to the renderer as the hooks write it)."""
+    import dataclasses
+
+    from toygrpc.render.summary import build_summary
+
+    run = Run.load(FIXTURE_RUN)
+    hooks = {role: {**report, "failed": {"loop.wake": "no selector to watch"}}
+             for role, report in run.timeline.hooks.items()}
+    summary = build_summary(Run(run.manifest, dataclasses.replace(run.timeline, hooks=hooks)))
+    assert summary["hooks"]["client"] == {"attached": hooks["client"]["attached"],
+                                          "failed": {"loop.wake": "no selector to watch"}}
+
+
+def test_without_the_core_log_a_chain_has_no_tag() -> None:
+    """The same run as hooks alone record it (no core events): chains stop before the core
+    call, with no tag and no ops."""
+    import dataclasses
+
+    from toygrpc.render.summary import build_summary
+
+    run = Run.load(FIXTURE_RUN)
+    hooks_only = dataclasses.replace(run.timeline, events=[
+        e for e in run.timeline.events if e.category != "core"])
+    summary = build_summary(Run(run.manifest, hooks_only))
+    chain = summary["rpcs"][0]["chains"][0]
+    assert (chain["tag"], chain["ops"], chain["missing"]) == (None, [], "core_call")
+    assert chain["steps"]["created"] == [CLIENT_CALLS[0].ts("created"), 22792]
+    assert chain["steps"]["core_call"] is None
