@@ -7,6 +7,7 @@ import html
 import io
 import re
 import sys
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -104,7 +105,7 @@ def test_a_view_shows_once_printing_nothing(run: Run, capsys: pytest.CaptureFixt
     stdout rich would show it a second time, in Jupyter mode as a display object)."""
     from toygrpc.render.terminal import RpcSwimlane, RunReport, StageComparison, StageTable
 
-    views = [RunView(run), RunReport(run), RpcSwimlane(run.swimlane()),
+    views: list[Any] = [RunView(run), RunReport(run), RpcSwimlane(run.swimlane()),
              StageTable(run.stage_stats), StageComparison({"run": run.stage_stats})]
     for view in views:
         bundle = view._repr_mimebundle_()
