@@ -177,6 +177,20 @@ def test_processes_and_threads(native: DecodedTrace) -> None:
     assert not rpcs.HasField("thread") and not rpcs.HasField("process")
     spans = native.track_named("main: grpc spans", oracle.CLIENT_PID)
     assert native.tracks[spans].parent_uuid == threads[22792].uuid
+    # The server's glue spans at lines 116 (_handle_cancellation_from_core, 4029447 ns) and
+    # 124 (_handle_exceptions, starting 155 us later, 4034947 ns) overlap without nesting:
+    # they go on two span tracks under the server's main thread, ranked in order.
+    first = native.track_named("main: grpc spans", oracle.SERVER_PID)
+    second = native.track_named("main: grpc spans (2)", oracle.SERVER_PID)
+    assert (native.tracks[first].sibling_order_rank, native.tracks[second].sibling_order_rank
+            ) == (0, 1)
+    assert native.tracks[first].parent_uuid == native.tracks[second].parent_uuid
+    cancellation = native.at(first, rel(1795573897138616731),
+                             "cygrpc._handle_cancellation_from_core")
+    exceptions = native.at(second, rel(1795573897138771942), "cygrpc._handle_exceptions")
+    assert cancellation.end == rel(1795573897138616731 + 4029447)
+    assert exceptions.end == rel(1795573897138771942 + 4034947)
+    assert not any(t.name.startswith("main: grpc spans (3") for t in native.tracks.values())
 
 
 @pytest.mark.parametrize("number, call", list(enumerate(oracle.CLIENT_CALLS, 1)),
