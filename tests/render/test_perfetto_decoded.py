@@ -362,8 +362,11 @@ def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
 
 
 def test_a_trace_format_is_checked_and_renderers_are_found_by_name_or_file() -> None:
-    with pytest.raises(ValueError, match="choose one of proto, json"):
+    with pytest.raises(ValueError) as bad:
         PerfettoRenderer(trace_format="svg")  # type: ignore[arg-type]  # what a caller may pass
+    assert str(bad.value) == "trace format 'svg': choose one of proto, json"
+    assert PerfettoRenderer(trace_format="json").trace_format == "json"
+    assert PerfettoRenderer().trace_format == "proto" and PerfettoRenderer().counts == {}
     assert PerfettoRenderer.file_names == ("trace.perfetto-trace", "trace.json")
     for name, cls in (("perfetto", PerfettoRenderer), ("summary", SummaryRenderer),
                       ("swimlane", SwimlanePlot), ("stages", StagesPlot),
