@@ -111,3 +111,9 @@ def test_a_view_shows_once_printing_nothing(run: Run, capsys: pytest.CaptureFixt
         bundle = view._repr_mimebundle_()
         assert bundle["text/plain"].strip() and "<pre" in bundle["text/html"]
     assert capsys.readouterr() == ("", "")
+
+
+def test_the_text_form_is_the_report_of_the_chosen_rpc_120_columns_wide(run: Run) -> None:
+    plain = RunView(run, 1)._repr_mimebundle_()["text/plain"]
+    assert plain.startswith("RPC 1: client /HelloService/Hello OK")
+    assert max(len(line) for line in plain.splitlines()) == 120

@@ -338,3 +338,44 @@ def test_stage_comparison_against_the_raw_events() -> None:
     bundle = p50._repr_mimebundle_()
     assert bundle["text/plain"].startswith("p50 (µs) by run")
     assert "273.8" in html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
+
+
+def test_stage_comparison_as_printed() -> None:
+    """The whole table, character for character: the title on the left, a column per run
+    with its mode under its name, values on the right, the stage names unbroken even
+    where the terminal is narrow."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    calls = oracle.CLIENT_CALLS
+    waiter = oracle.nearest_rank([c.ts("resolved") - c.ts("created") for c in calls], 50)
+    latency = oracle.nearest_rank([c.latency for c in calls], 50)
+    assert (oracle.us(waiter), oracle.us(latency)) == ("4445.9", "4759.7")
+    spans = [s for s in run.hook_span_stats if s.name in ("waiter", "latency")]
+    view = StageComparison({"light": spans, "other run": [StageStats("waiter", "", 1, 5, 5, 5,
+                                                                     5)]},
+                           modes={"light": "hooks"})
+    assert render(view, 60) == (
+        "p50 (µs) by run              \n"
+        "            light            \n"
+        "stage     (hooks)   other run\n"
+        "─────────────────────────────\n"
+        "waiter     4445.9         0.0\n"
+        "latency    4759.7           -\n")
+    narrow = render(StageComparison({"a run with a long name": run.stage_stats}), 30)
+    assert "resolution_to_resume" in narrow.split()
+
+
+def test_report_lines_naming_files_are_never_broken() -> None:
+    """On a narrow terminal the paths stay whole (a user copies them)."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    console = Console(file=io.StringIO(), width=60, record=True)
+    RunReport(run).print(console)
+    lines = console.export_text().splitlines()
+    assert f"open the trace: toygrpc view {oracle.FIXTURE_RUN}" in lines
+    assert f"  {oracle.FIXTURE_RUN / 'events.jsonl'}  the merged timeline" in lines
+
+
+def test_a_notebook_bundle_is_120_columns_wide() -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    for view in (RpcSwimlane(run.swimlane()), StageTable(run.stage_stats)):
+        widths = [len(line) for line in view._repr_mimebundle_()["text/plain"].splitlines()]
+        assert max(widths) == 120, type(view).__name__
