@@ -357,8 +357,41 @@ def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
     assert end["pid"] == oracle.CLIENT_PID
     order = {e["tid"]: e["args"]["sort_index"] for e in events
              if e.get("name") == "thread_sort_index" and e["pid"] == oracle.CLIENT_PID}
-    main = next(t for (p, t), n in threads.items() if p == oracle.CLIENT_PID and n == "main")
-    assert order[main] < order[point["tid"]] or order[rpc_tid] < order[main]
+    tid_of = {name: tid for (pid, tid), name in threads.items() if pid == oracle.CLIENT_PID}
+    # Tree order: a thread, then the tracks under it (its events lanes, in order).
+    assert order[tid_of["event_engine 22795: events"]] == order[22795] + 1
+    assert order[tid_of["poller: events"]] == order[22794] + 1
+    assert order[tid_of["RPCs"]] < order[22792] < order[22795] < order[22794]
+    check_point_lanes(events, threads)
+
+
+def check_point_lanes(events: list[dict[str, Any]], threads: dict[tuple[int, int], str]
+                      ) -> None:
+    """Points (1 ns slices) on an events lane never overlap, nor touch: a flow's end binds
+    to the one slice at its time. Lanes are numbered on from the first: "events", then
+    "events (2)", "(3)"..."""
+    lanes_of: dict[tuple[int, str], list[int]] = {}
+    for (pid, _), name in threads.items():
+        if ": events" in name:
+            owner, _, number = name.partition(": events")
+            lanes_of.setdefault((pid, owner), []).append(
+                int(number.strip(" ()")) if number else 1)
+    assert lanes_of
+    for numbers in lanes_of.values():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1)), numbers
+    lane_tids = {key for key, name in threads.items() if ": events" in name}
+    last_end: dict[tuple[int, int], float] = {}
+    depth: dict[tuple[int, int], int] = {}
+    for e in events:
+        key = (e["pid"], e["tid"])
+        if key not in lane_tids or e["ph"] not in ("B", "E"):
+            continue
+        if e["ph"] == "B":
+            assert depth.get(key, 0) == 0 and e["ts"] > last_end.get(key, -1.0), e
+            depth[key] = 1
+        else:
+            depth[key] = 0
+            last_end[key] = e["ts"]
 
 
 def test_a_trace_format_is_checked_and_renderers_are_found_by_name_or_file() -> None:

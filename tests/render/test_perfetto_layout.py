@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.render.test_perfetto_decoded import decode
+from tests.render.test_perfetto_decoded import check_point_lanes, decode
 from toygrpc.analysis.run import Run
 from toygrpc.render.perfetto import (
     PerfettoRenderer,
@@ -30,6 +30,7 @@ from toygrpc.render.perfetto import (
     thread_rank,
     track_events,
     under,
+    write_json,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +143,46 @@ def test_json_track_order_and_microseconds() -> None:
     assert _json_order(under_thread, tracks) == (3, 1)
     assert _json_order(thread, tracks) == (3,) and _json_order(process, tracks) == ()
     assert _us(1234567) == 1234.567 and _us(1) == 0.001 and _us(1500) == 1.5
+
+
+def test_close_points_go_to_lanes_of_their_own_in_chrome_json(tmp_path: Path) -> None:
+    """Points 0 and 1 ns apart on one thread: each on its own 1 ns slice, on lanes
+    "events", "events (2)", "events (3)" right after the thread, no two touching."""
+    process = Track(1, "client", 9, is_process=True)
+    thread = Track(2, "main", 9, tid=5, parent=1, rank=0)
+    other = Track(3, "poller", 9, tid=6, parent=1, rank=1)
+    points = [span(10, None, "a", 2), span(10, None, "b", 2), span(11, None, "c", 2),
+              span(20, None, "d", 2), span(4, 30, "e", 3)]
+    points[0].flows_out, points[4].flows_in = [1], [1]
+    model = TraceModel([process, thread, other], points, {1: "core_to_poller"})
+    path = tmp_path / "trace.json"
+    write_json(model, path)
+    events = json.loads(path.read_text())["traceEvents"]
+    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+               if e.get("name") == "thread_name"}
+    assert threads[(9, 5)] == "main" and threads[(9, 6)] == "poller"
+    lane = {name: tid for (_, tid), name in threads.items()}
+    assert {"main: events", "main: events (2)", "main: events (3)"} <= set(lane)
+    assert lane["main: events"] > 1 << 22 and len(set(lane.values())) == len(lane)
+    order = {e["tid"]: e["args"]["sort_index"] for e in events
+             if e.get("name") == "thread_sort_index"}
+    assert [order[lane[n]] for n in ("main", "main: events", "main: events (2)",
+                                     "main: events (3)", "poller")] == [1, 2, 3, 4, 5]
+    begins = {e["name"]: e for e in events if e["ph"] == "B"}
+    assert [threads[(9, begins[n]["tid"])] for n in "abcd"] == [
+        "main: events", "main: events (2)", "main: events (3)", "main: events"]
+    assert begins["a"]["ts"] == 0.01 and begins["e"]["tid"] == 6
+    ends = [e for e in events if e["ph"] == "E" and e["tid"] == lane["main: events"]]
+    assert [e["ts"] for e in ends] == [0.011, 0.021]  # a point lasts 1 ns
+    [flow_out] = [e for e in events if e["ph"] == "s"]
+    [flow_in] = [e for e in events if e["ph"] == "f"]
+    assert (flow_out["tid"], flow_out["ts"], flow_out["name"]) == (lane["main: events"], 0.01,
+                                                                   "core_to_poller")
+    assert (flow_in["tid"], flow_in["ts"], flow_in["bp"]) == (6, 0.004, "e")
+    check_point_lanes(events, threads)
+    [process_name] = [e for e in events if e.get("name") == "process_name"]
+    assert process_name == {"ph": "M", "name": "process_name", "pid": 9, "tid": 0,
+                            "args": {"name": "client"}}
 
 
 def raw_events(run_dir: Path) -> list[dict[str, Any]]:
