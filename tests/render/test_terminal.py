@@ -379,3 +379,25 @@ def test_a_notebook_bundle_is_120_columns_wide() -> None:
     for view in (RpcSwimlane(run.swimlane()), StageTable(run.stage_stats)):
         widths = [len(line) for line in view._repr_mimebundle_()["text/plain"].splitlines()]
         assert max(widths) == 120, type(view).__name__
+
+
+DIM = '<span style="color: #7f7f7f; text-decoration-color: #7f7f7f">'
+BOLD = '<span style="font-weight: bold">'
+
+
+def test_report_styles_in_the_notebook_html() -> None:
+    """What is secondary is dim, headings bold, warnings yellow, with inline styles (the
+    HTML a notebook shows carries its own colours)."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    page = RunReport(run)._repr_mimebundle_()["text/html"]
+    assert f"{DIM}server (pid 22784) hooks fired: poller.socketpair 1" in page
+    assert f"{BOLD}files:</span>" in page and f"{BOLD}open the trace: </span>" in page
+    assert "\n6/6 RPCs with complete chains, 180 links\n" in page  # plain: the result
+    assert 'class="r' not in page
+    empty = Run(run.manifest, run.timeline)
+    empty.__dict__["analysis"] = Analysis([], [])
+    nothing = RunReport(empty)._repr_mimebundle_()
+    assert nothing["text/plain"].startswith("no RPCs in this run: no swimlane to draw\n")
+    assert ('<span style="color: #808000; text-decoration-color: #808000">no RPCs in this '
+            'run: no swimlane to draw</span>') in nothing["text/html"]
+    assert "another RPC" not in nothing["text/plain"]
