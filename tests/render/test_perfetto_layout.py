@@ -176,9 +176,17 @@ def test_close_points_go_to_lanes_of_their_own_in_chrome_json(tmp_path: Path) ->
     assert [e["ts"] for e in ends] == [0.011, 0.021]  # a point lasts 1 ns
     [flow_out] = [e for e in events if e["ph"] == "s"]
     [flow_in] = [e for e in events if e["ph"] == "f"]
-    assert (flow_out["tid"], flow_out["ts"], flow_out["name"]) == (lane["main: events"], 0.01,
-                                                                   "core_to_poller")
-    assert (flow_in["tid"], flow_in["ts"], flow_in["bp"]) == (6, 0.004, "e")
+    assert flow_out == {"ph": "s", "id": 1, "name": "core_to_poller", "cat": "flow", "pid": 9,
+                        "tid": lane["main: events"], "ts": 0.01}
+    assert flow_in == {"ph": "f", "bp": "e", "id": 1, "name": "core_to_poller", "cat": "flow",
+                       "pid": 9, "tid": 6, "ts": 0.004}
+    assert {"ph": "M", "name": "thread_sort_index", "pid": 9, "tid": 5,
+            "args": {"sort_index": 1}} in events
+    assert {"ph": "M", "name": "thread_name", "pid": 9, "tid": 5,
+            "args": {"name": "main"}} in events
+    assert begins["e"] == {"ph": "B", "name": "e", "cat": "test", "pid": 9, "tid": 6,
+                           "ts": 0.004, "args": {}}
+    assert path.read_text().startswith('{"traceEvents":[{"ph":"M","name":"process_name",')
     check_point_lanes(events, threads)
     [process_name] = [e for e in events if e.get("name") == "process_name"]
     assert process_name == {"ph": "M", "name": "process_name", "pid": 9, "tid": 0,
