@@ -401,3 +401,21 @@ def test_report_styles_in_the_notebook_html() -> None:
     assert ('<span style="color: #808000; text-decoration-color: #808000">no RPCs in this '
             'run: no swimlane to draw</span>') in nothing["text/html"]
     assert "another RPC" not in nothing["text/plain"]
+
+
+def test_the_stage_definitions_are_inline_from_100_columns() -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    at_100 = render(StageTable(run.stage_stats), 100)
+    at_99 = render(StageTable(run.stage_stats), 99)
+    assert "what it measures" in at_100 and "what it measures" not in at_99
+    assert "core_and_network: in the core and on the network" in " ".join(at_99.split())
+
+
+def test_the_servers_stderr_is_not_listed_among_the_files(run_copy: Path) -> None:
+    """An untraced server's stderr (the capture writes it) is for diagnostics only."""
+    from toygrpc.render.terminal import describe_files
+
+    (run_copy / "server.stderr.txt").write_text("")
+    lines = describe_files(Run.load(run_copy))
+    assert not any("server.stderr.txt" in line for line in lines)
+    assert f"{run_copy / 'capture.json'}  the manifest" in lines
