@@ -419,3 +419,25 @@ def test_the_servers_stderr_is_not_listed_among_the_files(run_copy: Path) -> Non
     lines = describe_files(Run.load(run_copy))
     assert not any("server.stderr.txt" in line for line in lines)
     assert f"{run_copy / 'capture.json'}  the manifest" in lines
+
+
+def test_stage_table_as_printed() -> None:
+    """The table character for character, narrow (definitions after it) and wide (inline):
+    the client calls' python_before_core (n 3, p50 the middle one, the rest the largest)."""
+    values = oracle.client_stage_values("python_before_core")
+    p50, top = oracle.nearest_rank(values, 50), max(values)
+    assert (oracle.nearest_rank(values, 90), oracle.nearest_rank(values, 99)) == (top, top)
+    stats = [StageStats("python_before_core", "Python before the core", 3, p50, top, top, top),
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+    assert render(StageTable(stats, "hooks"), 60) == (
+        "Stages over the run (µs, captured with hooks)         \n"
+        "stage                n     p50     p90     p99     max\n"
+        "──────────────────────────────────────────────────────\n"
+        "python_before_core   3   273.8   299.1   299.1   299.1\n"
+        "awaiting_call        0       -       -       -       -\n"
+        "python_before_core: Python before the core\n"
+        "awaiting_call: idle\n\n")
+    assert render(StageTable(stats, "hooks"), 100).splitlines()[1:4] == [
+        "stage                n     p50     p90     p99     max   what it measures      ",
+        "─" * 79,
+        "python_before_core   3   273.8   299.1   299.1   299.1   Python before the core"]
