@@ -441,3 +441,20 @@ def test_stage_table_as_printed() -> None:
         "stage                n     p50     p90     p99     max   what it measures      ",
         "─" * 79,
         "python_before_core   3   273.8   299.1   299.1   299.1   Python before the core"]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("width", [140, 80])
+def test_swimlane_as_printed(width: int) -> None:
+    """The median client call's swimlane character for character (tests/render/golden/,
+    written by this renderer and read over by hand: its numbers are the ones
+    ``test_swimlane_stage_column_against_the_raw_events`` checks against the raw events).
+    A change of layout rewrites the golden file on purpose, in the same commit."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    expected = (GOLDEN / f"swimlane-rpc5-{width}.txt").read_text()
+    assert render(RpcSwimlane(run.swimlane()), width) == expected
+    call = oracle.MEDIAN_CLIENT
+    row = next(line for line in expected.splitlines() if "#2 completed" in line)
+    assert row.rstrip().endswith(oracle.us(call.deltas()["core_and_network"]))
