@@ -428,19 +428,22 @@ def test_stage_table_as_printed() -> None:
     p50, top = oracle.nearest_rank(values, 50), max(values)
     assert (oracle.nearest_rank(values, 90), oracle.nearest_rank(values, 99)) == (top, top)
     stats = [StageStats("python_before_core", "Python before the core", 3, p50, top, top, top),
-             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0),
+             StageStats("core_and_network", "core", oracle.BATCH_STARTS, 1, 2, 3, 4)]
     assert render(StageTable(stats, "hooks"), 60) == (
-        "Stages over the run (µs, captured with hooks)         \n"
-        "stage                n     p50     p90     p99     max\n"
-        "──────────────────────────────────────────────────────\n"
-        "python_before_core   3   273.8   299.1   299.1   299.1\n"
-        "awaiting_call        0       -       -       -       -\n"
+        "Stages over the run (µs, captured with hooks)          \n"
+        "stage                 n     p50     p90     p99     max\n"
+        + "─" * 55 + "\n"
+        "python_before_core    3   273.8   299.1   299.1   299.1\n"
+        "awaiting_call         0       -       -       -       -\n"
+        "core_and_network     12     0.0     0.0     0.0     0.0\n"
         "python_before_core: Python before the core\n"
-        "awaiting_call: idle\n\n")
+        "awaiting_call: idle\n"
+        "core_and_network: core\n\n")
     assert render(StageTable(stats, "hooks"), 100).splitlines()[1:4] == [
-        "stage                n     p50     p90     p99     max   what it measures      ",
-        "─" * 79,
-        "python_before_core   3   273.8   299.1   299.1   299.1   Python before the core"]
+        "stage                 n     p50     p90     p99     max   what it measures      ",
+        "─" * 80,
+        "python_before_core    3   273.8   299.1   299.1   299.1   Python before the core"]
 
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -458,3 +461,16 @@ def test_swimlane_as_printed(width: int) -> None:
     call = oracle.MEDIAN_CLIENT
     row = next(line for line in expected.splitlines() if "#2 completed" in line)
     assert row.rstrip().endswith(oracle.us(call.deltas()["core_and_network"]))
+
+
+def test_a_failed_rpc_names_its_status_and_details() -> None:
+    """traces/samples/failure: the deadline's and the cancel's details, as the client's
+    rpc.finished events recorded them."""
+    from toygrpc.render.terminal import rpc_stage_line
+
+    run = Run.load(oracle.FIXTURE_RUN.parents[3] / "traces" / "samples" / "failure")
+    lines = [rpc_stage_line(r) for r in run.analysis.rpcs if r.side == "client"]
+    assert lines[0].startswith("client DEADLINE_EXCEEDED (Deadline Exceeded), latency ")
+    assert lines[1].startswith("client CANCELLED (Locally cancelled by application!), ")
+    server = next(r for r in run.analysis.rpcs if r.side == "server")
+    assert rpc_stage_line(server).startswith("server DEADLINE_EXCEEDED, latency ")
