@@ -7,13 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 from matplotlib.image import imread
 
+from tests.render import oracle
 from toygrpc.analysis.chains import Analysis, cross_process_links
+from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import stage_samples, stage_statistics
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.plots import write_stage_distributions, write_swimlane
+from toygrpc.render.plots import (
+    StagesPlot,
+    SwimlanePlot,
+    write_stage_distributions,
+    write_swimlane,
+)
 
 
 def ids(svg: Path, prefix: str) -> list[str]:
@@ -89,3 +97,89 @@ def test_without_matplotlib_the_plots_say_so_in_one_line(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1 and "pip install 'toygrpc[plots]'" in result.stdout
     assert not list(tmp_path.iterdir())
+
+
+# --- against the values read by hand from the raw events (tests/render/oracle.py) -------
+
+
+def stage_points(svg: str) -> dict[str, list[float]]:
+    """The x of each point of each stage's strip (a ``<use>`` per point, in the group
+    matplotlib writes for the strip's id, closed at its own indentation)."""
+    return {name: [float(x) for x in re.findall(r'<use [^>]*x="([-\d.]+)"', body)]
+            for name, body in re.findall(r'<g id="stage-([a-z_]+)">(.*?)\n   </g>', svg, re.S)}
+
+
+def test_swimlane_picture_of_the_median_client_call(tmp_path: Path) -> None:
+    """Each step of the client batch is a marker at its time (µs from the RPC's start) on
+    its thread's lane; the title, the lanes and the RPC's start and end are written."""
+    from toygrpc.render.plots import _swimlane_figure
+
+    run = Run.load(oracle.FIXTURE_RUN)
+    call = oracle.MEDIAN_CLIENT
+    figure, counts = _swimlane_figure(run.swimlane())
+    assert counts == (6, 5 * 7, 2, 5 * 7)  # lanes, arrows, cross arrows, shaded spans
+    ax = figure.axes[0]
+    lanes = {label.get_text(): y for label, y in zip(ax.get_yticklabels(), ax.get_yticks(),
+                                                     strict=True)}
+    assert lanes == {"client main": 5, "client core": 4, "client poller": 3, "server main": 2,
+                     "server core": 1, "server poller": 0}
+    points = [(numpy.asarray(line.get_xdata()), numpy.asarray(line.get_ydata()),
+               line.get_marker()) for line in ax.lines]
+    markers = {(round(float(xs[0]), 3), int(ys[0]), marker) for xs, ys, marker in points
+               if len(xs) == 1}
+    lane_of = {"completed": "client core", "returned": "client poller"}
+    for step in call.steps:
+        at = round((call.ts(step) - call.start) / 1000, 3)
+        assert (at, lanes[lane_of.get(step, "client main")], "o") in markers, step
+    assert (0.0, 5, "D") in markers  # the RPC's start
+    assert (round(call.latency / 1000, 3), 5, "D") in markers  # its end
+    assert ax.get_title() == (f"RPC {call.index}: client /HelloService/Hello OK, "
+                              f"{oracle.us(call.latency)} µs — an arrow per chain link")
+    drawn = write_swimlane(run.swimlane(), tmp_path)
+    svg = drawn.svg.read_text()
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert [t for t in texts if t in ("RPC start", "call arrived", "handler done", "RPC end")
+            ] == ["RPC start", "call arrived", "handler done", "RPC end"]
+    assert "µs from the RPC's start" in texts and "client &lt;-&gt; server" in texts
+    legend = texts[texts.index(ax.get_title()) + 1:]
+    assert legend == [*oracle.STAGE_NAMES[:7], "awaiting_call", "chain link",
+                      "client &lt;-&gt; server"]
+
+
+def test_stage_picture_has_a_point_per_sample(tmp_path: Path) -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    drawn = write_stage_distributions(run.stage_samples, run.stage_stats, tmp_path)
+    svg = drawn.svg.read_text()
+    batches, requests = oracle.BATCH_STARTS, oracle.REQUEST_CALLS
+    expected = {"python_before_core": 3, "core_and_network": batches,
+                **dict.fromkeys(oracle.STAGE_NAMES[2:7], batches + requests),
+                "python_after_core": 3, "awaiting_call": requests}
+    points = stage_points(svg)
+    assert {name: len(xs) for name, xs in points.items()} == expected
+    # the client calls' points, left to right in the order of their durations
+    for name in ("python_before_core", "python_after_core"):
+        values = oracle.client_stage_values(name)
+        assert sorted(range(3), key=points[name].__getitem__) == sorted(
+            range(3), key=values.__getitem__), name
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts == ["µs (symmetric log scale)   ▼ p90  [red] ▼ p99   box: min, median, max",
+                     *(f"{name} (n={n})" for name, n in expected.items()),
+                     "Stage durations over the run"]
+    assert drawn.stages == tuple(oracle.STAGE_NAMES)
+    empty = write_stage_distributions({name: [] for name in oracle.STAGE_NAMES}, [],
+                                      tmp_path / "empty")
+    assert re.findall(r"<text[^>]*>([^<]*)</text>", empty.svg.read_text()) == [
+        "no complete chains: no stage durations", "Stage durations over the run"]
+
+
+def test_the_plot_renderers_write_their_files(tmp_path: Path) -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    lane = SwimlanePlot(out=tmp_path, rpc=1)
+    assert lane.render(run) == [tmp_path / "swimlane.svg", tmp_path / "swimlane.png"]
+    assert "RPC 1: client" in (tmp_path / "swimlane.svg").read_text()
+    stages = StagesPlot(out=tmp_path)
+    assert stages.render(run) == [tmp_path / "stages.svg", tmp_path / "stages.png"]
+    assert stages.drawn.stages == tuple(oracle.STAGE_NAMES)
+    assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
+    svg = (tmp_path / "swimlane.svg").read_text()
+    assert 'id="link-1"' in svg and "<dc:date>" not in svg  # no date: the same run, the same file

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from matplotlib.image import imread
 
+from tests.commands import toygrpc_script
+from tests.conftest import require
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis
 from toygrpc.analysis.swimlane import pick_rpc, rpc_number
 from toygrpc.cli import main
@@ -20,6 +21,8 @@ PICTURES = ("swimlane.svg", "swimlane.png", "stages.svg", "stages.png")
 
 
 def show(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``toygrpc show ARGS`` in this process: ``toygrpc.cli.main`` is the function the
+    console script runs ([project.scripts])."""
     code = main(["show", *args])
     out, err = capsys.readouterr()
     return code, out, err
@@ -30,9 +33,17 @@ def widest(text: str, run: Path) -> int:
     return max(len(line) for line in text.splitlines() if str(run) not in line)
 
 
+def toygrpc_argv(*args: str) -> list[str]:
+    """``toygrpc ARGS``, through the installed console script the README documents (never a
+    module's own ``__main__``: a command missing from ``toygrpc`` must fail here)."""
+    script = toygrpc_script()
+    require(script is not None, "the toygrpc console script is not installed")
+    assert script is not None
+    return [script, *args]
+
+
 def show_argv() -> list[str]:
-    """``toygrpc show``, through the entry point the README documents."""
-    return [sys.executable, "-m", "toygrpc", "show"]
+    return toygrpc_argv("show")
 
 
 def test_show_prints_swimlane_stage_table_files_and_view_command(
@@ -182,8 +193,8 @@ def test_fresh_client_run_end_to_end(tmp_path: Path) -> None:
     """``toygrpc trace`` prints the views and draws the plots; ``show`` re-renders the run."""
     out = tmp_path / "run"
     trace = subprocess.run(
-        [sys.executable, "-m", "toygrpc", "trace", "client", "--rpcs", "5", "--no-python",
-         "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+        toygrpc_argv("trace", "client", "--rpcs", "5", "--no-python", "--out", str(out)),
+        capture_output=True, text=True, timeout=300, check=False)
     assert trace.returncode == 0, trace.stderr
     assert "#1 completed" in trace.stdout and f"toygrpc view {out}" in trace.stdout
     for name in PICTURES:

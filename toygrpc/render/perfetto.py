@@ -497,7 +497,6 @@ def write_json(model: TraceModel, path: Path) -> None:
     thread (flows bind only to slices there); every slice is a ``B``/``E`` pair, written
     in nesting order, so rounding to microseconds cannot turn nesting into overlap."""
     tracks = {t.uuid: t for t in model.tracks}
-    point_lanes: dict[tuple[int, int], list[Track]] = {}
     points: dict[int, list[Slice]] = defaultdict(list)
     kept: list[Slice] = []
     for s in model.slices:
@@ -515,7 +514,6 @@ def write_json(model: TraceModel, path: Path) -> None:
                           owner.pid, parent=owner.uuid, rank=lane)
             uuid += 1
             tracks[track.uuid] = track
-            point_lanes.setdefault((owner.pid, owner.tid), []).append(track)
             for s in lane_items:
                 s.track = track.uuid
                 kept.append(s)

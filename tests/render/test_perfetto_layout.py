@@ -1,0 +1,247 @@
+"""How the Perfetto renderer lays slices out, on small hand-made inputs with answers worked
+out by hand (the layout rules are the renderer's own: these are not captures), and the
+rules every committed real run's trace keeps (tests/fixtures/runs, traces/samples)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.render.test_perfetto_decoded import check_point_lanes, decode
+from toygrpc.analysis.run import Run
+from toygrpc.render.perfetto import (
+    PerfettoRenderer,
+    Slice,
+    TraceModel,
+    Track,
+    _Interner,
+    _is_address,
+    _json_order,
+    _us,
+    flat_args,
+    lanes,
+    nested,
+    ordered_events,
+    thread_rank,
+    track_events,
+    under,
+    write_json,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_RUNS = sorted([*(ROOT / "tests" / "fixtures" / "runs").iterdir(),
+                         *(ROOT / "traces" / "samples").iterdir()])
+
+
+def span(ts: int, end: int | None, name: str = "", track: int = 1) -> Slice:
+    return Slice(track, ts, end, name, "test")
+
+
+def test_thread_rank_puts_main_then_the_core_then_the_poller() -> None:
+    assert [thread_rank(r) for r in ("main", "core", "poller")] == [0, 1, 2]
+    for core in ("event_engine", "core 7", "grpc_global_tim"):
+        assert thread_rank(core) == 1, core
+    assert thread_rank("lifeguard") == thread_rank("") == thread_rank("Thread-3") == 3
+
+
+def test_an_address_is_0x_and_up_to_16_lowercase_hex_digits() -> None:
+    assert _is_address("0x7faf7efbb778") and _is_address("0x0")
+    assert _is_address("0x" + "f" * 16) and not _is_address("0x" + "f" * 17)
+    for text in ("0x", "0x7F", "7faf", "0xg1", "x0x1", "0x1 "):
+        assert not _is_address(text), text
+
+
+def test_nested_args_are_flattened() -> None:
+    args = {"a": {"b": 1, "c": {"d": [1, 2]}}, "e": (3,), "f": "x", "g": 1.5}
+    assert list(flat_args(args)) == [("a.b", 1), ("a.c.d", "1, 2"), ("e", "3"), ("f", "x"),
+                                     ("g", 1.5)]
+
+
+def test_interned_strings_are_written_once_and_values_keep_their_type() -> None:
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import TracePacket
+
+    packet = TracePacket()
+    interned = packet.interned_data
+    interner = _Interner()
+    assert interner.fresh
+    assert interner.iid("name", "a", interned.event_names) == 1
+    assert interner.iid("name", "b", interned.event_names) == 2
+    assert interner.iid("name", "a", interned.event_names) == 1
+    assert interner.iid("arg", "a", interned.debug_annotation_names) == 1  # another table
+    assert [(e.iid, e.name) for e in interned.event_names] == [(1, "a"), (2, "b")]
+    values = [True, 7, 2.5, "0x7faf", "plain", "call=0x55c7, n=1", None]
+    annotations = [packet.track_event.debug_annotations.add() for _ in values]
+    for annotation, value in zip(annotations, values, strict=True):
+        interner.set_value(annotation, value, interned)
+    assert [a.WhichOneof("value") for a in annotations] == [
+        "bool_value", "int_value", "double_value", "pointer_value", "string_value_iid",
+        "string_value", "string_value"]
+    assert annotations[0].bool_value is True and annotations[1].int_value == 7
+    assert annotations[2].double_value == 2.5 and annotations[3].pointer_value == 0x7FAF
+    assert annotations[5].string_value == "call=0x55c7, n=1"
+    assert annotations[6].string_value == "null"
+    [plain] = interned.debug_annotation_string_values
+    assert (plain.iid, plain.str) == (annotations[4].string_value_iid, b"plain")
+
+
+def test_a_child_that_ends_after_its_parent_is_cut() -> None:
+    a, b, c, point = span(0, 10), span(5, 15), span(10, 12), span(3, None)
+    out = nested([c, point, b, a])
+    assert out == [a, point, b, c]
+    assert (b.end, c.end, a.end, point.end) == (10, 12, 10, None)
+
+
+def test_lanes_nest_or_keep_apart() -> None:
+    a, b, c, d = span(0, 10), span(2, 5), span(3, 12), span(11, 13)
+    assert lanes([d, c, b, a]) == [[a, b, d], [c]]
+    a, b, e = span(0, 10), span(2, 5), span(10, 11)
+    assert lanes([a, b, e], nest=False) == [[a, e], [b]]
+    a, b, e = span(0, 10), span(2, 5), span(10, 11)
+    assert lanes([a, b, e], nest=False, gap=2) == [[a], [b, e]]
+    p, q = span(1, None, "p"), span(1, None, "q")  # points: apart only with a gap
+    assert lanes([p, q], nest=False) == [[p, q]]
+    assert lanes([p, q], nest=False, gap=2) == [[p], [q]]
+    assert lanes([]) == []
+
+
+def test_children_fit_under_a_parent_one_after_another() -> None:
+    parent = span(0, 10)
+    c1, c2, c3, c4, point = span(1, 4), span(3, 5), span(4, 10), span(9, 11), span(10, None)
+    inside, outside = under(parent, [c4, c3, point, c2, c1])
+    assert inside == [c1, c3, point] and outside == [c2, c4]
+    assert under(span(5, 10), [span(4, 6)]) == ([], [span(4, 6)])
+
+
+def test_begin_end_and_instants_in_nesting_order() -> None:
+    a, b, point = span(0, 10, "a"), span(2, 4, "b"), span(10, None, "i")
+    got = [(ts, kind, s.name) for ts, kind, s in track_events([point, b, a])]
+    assert got == [(0, "B", "a"), (2, "B", "b"), (4, "E", "b"), (10, "I", "i"), (10, "E", "a")]
+    a, c = span(0, 10, "a"), span(10, 12, "c")
+    got = [(ts, kind, s.name) for ts, kind, s in track_events([c, a])]
+    assert got == [(0, "B", "a"), (10, "E", "a"), (10, "B", "c"), (12, "E", "c")]
+    late = [span(0, 5, "x"), span(6, None, "y")]
+    assert [(ts, kind) for ts, kind, _ in track_events(late)] == [(0, "B"), (5, "E"), (6, "I")]
+
+
+def test_events_of_all_tracks_in_time_order() -> None:
+    model = TraceModel(slices=[span(0, 10, "a", 1), span(3, 4, "b", 2), span(5, None, "c", 1)])
+    got = [(ts, kind, s.name) for ts, kind, s in ordered_events(model)]
+    assert got == [(0, "B", "a"), (3, "B", "b"), (4, "E", "b"), (5, "I", "c"), (10, "E", "a")]
+    assert model.counts() == {"slices": 3, "flows": 0, "tracks": 0}
+
+
+def test_json_track_order_and_microseconds() -> None:
+    process = Track(1, "p", 9, is_process=True)
+    thread = Track(2, "t", 9, tid=5, parent=1, rank=3)
+    under_thread = Track(3, "s", 9, parent=2, rank=1)
+    tracks = {t.uuid: t for t in (process, thread, under_thread)}
+    assert _json_order(under_thread, tracks) == (3, 1)
+    assert _json_order(thread, tracks) == (3,) and _json_order(process, tracks) == ()
+    assert _us(1234567) == 1234.567 and _us(1) == 0.001 and _us(1500) == 1.5
+
+
+def test_close_points_go_to_lanes_of_their_own_in_chrome_json(tmp_path: Path) -> None:
+    """Points 0 and 1 ns apart on one thread: each on its own 1 ns slice, on lanes
+    "events", "events (2)", "events (3)" right after the thread, no two touching."""
+    process = Track(1, "client", 9, is_process=True)
+    thread = Track(2, "main", 9, tid=5, parent=1, rank=0)
+    other = Track(3, "poller", 9, tid=6, parent=1, rank=1)
+    points = [span(10, None, "a", 2), span(10, None, "b", 2), span(11, None, "c", 2),
+              span(20, None, "d", 2), span(4, 30, "e", 3)]
+    points[0].flows_out, points[4].flows_in = [1], [1]
+    model = TraceModel([process, thread, other], points, {1: "core_to_poller"})
+    path = tmp_path / "trace.json"
+    write_json(model, path)
+    events = json.loads(path.read_text())["traceEvents"]
+    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+               if e.get("name") == "thread_name"}
+    assert threads[(9, 5)] == "main" and threads[(9, 6)] == "poller"
+    lane = {name: tid for (_, tid), name in threads.items()}
+    assert {"main: events", "main: events (2)", "main: events (3)"} <= set(lane)
+    assert lane["main: events"] > 1 << 22 and len(set(lane.values())) == len(lane)
+    order = {e["tid"]: e["args"]["sort_index"] for e in events
+             if e.get("name") == "thread_sort_index"}
+    assert [order[lane[n]] for n in ("main", "main: events", "main: events (2)",
+                                     "main: events (3)", "poller")] == [1, 2, 3, 4, 5]
+    begins = {e["name"]: e for e in events if e["ph"] == "B"}
+    assert [threads[(9, begins[n]["tid"])] for n in "abcd"] == [
+        "main: events", "main: events (2)", "main: events (3)", "main: events"]
+    assert begins["a"]["ts"] == 0.01 and begins["e"]["tid"] == 6
+    ends = [e for e in events if e["ph"] == "E" and e["tid"] == lane["main: events"]]
+    assert [e["ts"] for e in ends] == [0.011, 0.021]  # a point lasts 1 ns
+    [flow_out] = [e for e in events if e["ph"] == "s"]
+    [flow_in] = [e for e in events if e["ph"] == "f"]
+    assert flow_out == {"ph": "s", "id": 1, "name": "core_to_poller", "cat": "flow", "pid": 9,
+                        "tid": lane["main: events"], "ts": 0.01}
+    assert flow_in == {"ph": "f", "bp": "e", "id": 1, "name": "core_to_poller", "cat": "flow",
+                       "pid": 9, "tid": 6, "ts": 0.004}
+    assert {"ph": "M", "name": "thread_sort_index", "pid": 9, "tid": 5,
+            "args": {"sort_index": 1}} in events
+    assert {"ph": "M", "name": "thread_name", "pid": 9, "tid": 5,
+            "args": {"name": "main"}} in events
+    assert begins["e"] == {"ph": "B", "name": "e", "cat": "test", "pid": 9, "tid": 6,
+                           "ts": 0.004, "args": {}}
+    assert path.read_text().startswith('{"traceEvents":[{"ph":"M","name":"process_name",')
+    check_point_lanes(events, threads)
+    [process_name] = [e for e in events if e.get("name") == "process_name"]
+    assert process_name == {"ph": "M", "name": "process_name", "pid": 9, "tid": 0,
+                            "args": {"name": "client"}}
+
+
+def raw_events(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines[1:]]
+
+
+@pytest.mark.parametrize("run_dir", COMMITTED_RUNS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_committed_run_renders_a_well_formed_trace(run_dir: Path, tmp_path: Path) -> None:
+    """Decoded, each trace has one slice per client call on its RPC track (counted in the
+    raw events), a slice per sent message named in order, a flow that starts and ends once
+    per link, and tracks that nest."""
+    run = Run.load(run_dir)
+    renderer = PerfettoRenderer(out=tmp_path)
+    [path] = renderer.render(run)
+    trace = decode(path)
+    raw = raw_events(run_dir)
+    client_pids = {int(pid) for pid, role in
+                   json.loads((run_dir / "events.jsonl").read_text().splitlines()[0])[
+                       "processes"].items() if role in ("client", "run")}
+    started = [e for e in raw if e["kind"] == "rpc.started" and e["pid"] in client_pids]
+    rpc_tracks = {u for u, t in trace.tracks.items() if t.name.startswith("RPCs")}
+    calls = [i for i in trace.items if i.track in rpc_tracks and i.category == "rpc.call"
+             and trace.pid_of(i.track) in client_pids]
+    assert sorted(c.ts + trace_origin(raw) for c in calls) == sorted(e["ts"] for e in started)
+    sends = Counter(e["pid"] for e in raw if e["kind"] == "core.start_batch"
+                    and e["pid"] in client_pids and "SEND_MESSAGE" in e["ops"])
+    batch_tracks = {u for u, t in trace.tracks.items()
+                    if t.name.startswith(("RPCs", "batches"))}
+    named = [i.name for i in trace.items if i.track in batch_tracks
+             and i.category == "rpc.batch" and trace.pid_of(i.track) in client_pids]
+    sent = [n for n in named if "sent" in n]
+    assert len(sent) == sum(sends.values())
+    numbers = sorted(int(part.split()[1]) for n in sent for part in n.split(", ")
+                     if part.endswith("sent"))
+    assert numbers[:1] in ([], [1])
+    assert all(b - a in (0, 1) for a, b in itertools.pairwise(numbers))
+    starts = [f for i in trace.items for f in i.flows_out]
+    ends = [f for i in trace.items for f in i.flows_in]
+    assert sorted(starts) == sorted(ends) == list(range(1, len(starts) + 1))
+    assert renderer.counts["flows"] == len(starts)
+    for uuid in trace.tracks:
+        spans = sorted(((i.ts, i.end) for i in trace.on(uuid) if i.end is not None),
+                       key=lambda s: (s[0], -s[1]))
+        stack: list[int] = []
+        for begin, end in spans:
+            while stack and stack[-1] <= begin:
+                stack.pop()
+            assert not stack or end <= stack[-1]
+            stack.append(end)
+
+
+def trace_origin(raw: list[dict[str, Any]]) -> int:
+    return min(int(e["ts"]) for e in raw if e["kind"] != "core.line")
