@@ -278,16 +278,16 @@ def test_stage_table_against_the_raw_events() -> None:
 def test_run_report_against_the_raw_events() -> None:
     """The report's counts and footer: hooks fired per process, complete RPCs, files."""
     run = Run.load(oracle.FIXTURE_RUN)
-    console = Console(file=io.StringIO(), width=240, record=True)
+    console = Console(file=io.StringIO(), width=300, record=True)
     RunReport(run).print(console)
     text = console.export_text()
-    printed = render(RunReport(run), 240)
+    printed = render(RunReport(run), 300)
     for out in (text, printed):
         assert out.startswith("RPC 5: client /HelloService/Hello OK")
         assert ("client (pid 22792) hooks fired: poller.socketpair 1, poller.thread 1, "
                 "loop.add_reader 3, loop.create_future 3, future.resolve 3, task.resume 3, "
                 "loop.wake 3, glue.execute_batch 3, glue.client 0, glue.server 0, "
-                "rpc.client 6") in out
+                "glue.serialization 0, rpc.client 6") in out
         assert f"6/6 RPCs with complete chains, {oracle.LINKS} links" in out
         assert f"  {oracle.FIXTURE_RUN / 'events.jsonl'}  the merged timeline" in out
         assert f"  {oracle.FIXTURE_RUN / 'client'}/  the raw inputs of the client process" in out
