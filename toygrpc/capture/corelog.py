@@ -127,7 +127,8 @@ def redact_file(path: Path) -> None:
     """Rewrite a core log with its values redacted (no-op when it holds none)."""
     try:
         with path.open("rb") as source:
-            if not any(UNREDACTED.search(raw) for raw in source if b"value=" in raw):
+            if not any(UNREDACTED.search(raw) for raw in source
+                       if b"value=" in raw or b"_METADATA{" in raw):
                 return
         temporary = path.with_name(path.name + ".redacting")
         try:

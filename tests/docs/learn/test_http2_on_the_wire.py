@@ -11,7 +11,13 @@ from rich.console import Console
 from toygrpc.analysis.chains import Rpc
 from toygrpc.analysis.http2 import GRPC_MESSAGE_PREFIX, frame_rows, sent_message_sizes
 from toygrpc.analysis.run import Run
-from toygrpc.model.events import CoreBatchStarted, Http2StreamOpened, Http2WriteState
+from toygrpc.capture.corelog import CORE_REDACTED, HEADER_BLOCK, HEADER_ENTRY, PROTOCOL_HEADERS
+from toygrpc.model.events import (
+    CoreBatchStarted,
+    Http2StreamOp,
+    Http2StreamOpened,
+    Http2WriteState,
+)
 from toygrpc.render.terminal import RunReport
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "06-http2-on-the-wire.md"
@@ -73,20 +79,23 @@ def test_claim_4_hpack_makes_the_second_headers_smaller(http_both_run: Run) -> N
 
 
 def test_claim_5_the_calling_thread_writes(http_both_run: Run) -> None:
-    """On a connection that is up, the second call's stream is started by the main
-    thread inside grpc_call_start_batch; if the transport was idle, the main thread
-    then writes the frames itself ("begin write in current thread"), else the thread
-    already writing takes them along."""
+    """On a connection that is up, the second call's ops enter the transport on the main
+    thread, inside grpc_call_start_batch (perform_stream_op). If no other thread holds
+    the transport then, the main thread itself starts the stream and writes its frames
+    ("begin write in current thread"); otherwise the thread that holds it does."""
     client: Rpc = [r for r in http_both_run.analysis.rpcs if r.side == "client"][1]
     start = client.chains[0].core_call
     assert isinstance(start, CoreBatchStarted) and start.tid == client.pid
     completed = client.chains[0].completed
     assert completed is not None
-    writes = [e for e in http_both_run.timeline.of(Http2WriteState)
+    window = [e for e in http_both_run.timeline.events
               if e.pid == client.pid and start.ts <= e.ts <= completed.ts]
+    (entered,) = [e for e in window if isinstance(e, Http2StreamOp)
+                  and "SEND_INITIAL_METADATA" in e.ops]
+    assert entered.tid == client.pid and entered.message_bytes >= 0
+    writes = [e for e in window if isinstance(e, Http2WriteState)]
     (new_stream,) = [e for e in writes if e.reason == "START_NEW_STREAM"]
-    assert new_stream.tid == client.pid
-    if new_stream.old == "IDLE":
+    if new_stream.tid == client.pid and new_stream.old == "IDLE":
         after = [e for e in writes if e.ts >= new_stream.ts
                  and e.reason == "begin write in current thread"]
         assert after and after[0].tid == client.pid
@@ -97,9 +106,15 @@ def test_claim_6_no_header_values_by_default(http_both_run: Run) -> None:
     application or the channel set (:authority, user-agent, custom metadata)."""
     for role in ("client", "server"):
         log = (http_both_run.run_dir / role / "core.log").read_text()
-        blocks = [ln for ln in log.splitlines() if "_METADATA{" in ln]
+        blocks = [b for ln in log.splitlines() for b in HEADER_BLOCK.findall(ln)]
         assert blocks
-        assert "localhost:" not in "".join(blocks) and "grpc-python-asyncio" not in log
+        for _, block, _ in blocks:
+            for entry in HEADER_ENTRY.finditer(block):
+                value = block[entry.end():].split(", ", 1)[0]
+                assert (entry.group(1) in PROTOCOL_HEADERS or value.startswith("[redacted")
+                        or CORE_REDACTED.match(value.rstrip("}"))), (role, entry.group(1))
+        assert "localhost:" not in "".join(b for _, b, _ in blocks)
+        assert "grpc-python-asyncio" not in log
     assert "user-agent: [redacted:" in (http_both_run.run_dir / "client" / "core.log").read_text()
 
 
