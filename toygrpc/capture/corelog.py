@@ -69,12 +69,23 @@ REDACTED = "[redacted: {} bytes; --keep-values keeps it]"
 # The http tracer's headers: SEND_INITIAL_METADATA{:path: /S/M, user-agent: ..., k: v}.
 HEADER_BLOCK = re.compile(r"(SEND_(?:INITIAL|TRAILING)_METADATA\{)([^}]*)(\})")
 HEADER_ENTRY = re.compile(r"(?:^|, )(:?[A-Za-z0-9_.-]+): ")
-# Headers whose values are the protocol's, not the application's: kept.
-PROTOCOL_HEADERS = frozenset((
-    ":path", ":method", ":scheme", ":status", "content-type", "te", "grpc-timeout",
-    "grpc-status", "grpc-encoding", "grpc-accept-encoding", "GrpcRegisteredMethod",
-    "WaitForReady",
-))
+# Headers whose values are the protocol's, not the application's: kept when the value
+# has the protocol's own form (so a piece of an application value that merely looks like
+# "k: v" is never kept, unless it is as dull as these).
+PROTOCOL_HEADERS: dict[str, re.Pattern[str]] = {
+    ":path": re.compile(r"^/[A-Za-z0-9_.]+/[A-Za-z0-9_]+$"),
+    ":method": re.compile(r"^(POST|GET|PUT)$"),
+    ":scheme": re.compile(r"^https?$"),
+    ":status": re.compile(r"^\d{3}$"),
+    "content-type": re.compile(r"^application/grpc(\+\w+)?$"),
+    "te": re.compile(r"^trailers$"),
+    "grpc-timeout": re.compile(r"^@?\d+(ms|[HMSmun])$"),
+    "grpc-status": re.compile(r"^[A-Z_]+$|^\d+$"),
+    "grpc-encoding": re.compile(r"^[a-z-]+$"),
+    "grpc-accept-encoding": re.compile(r"^[a-z-]+(, [a-z-]+)*$"),
+    "GrpcRegisteredMethod": re.compile(r"^0x[0-9a-f]+$"),
+    "WaitForReady": re.compile(r"^(true|false)$"),
+}
 CORE_REDACTED = re.compile(r"^\d+ bytes redacted for security reasons\.$")
 UNREDACTED = re.compile(rb"\bkey=\S*\s+value=(?!\[redacted)|_METADATA\{")
 HTTP_FRAME = re.compile(
@@ -106,7 +117,8 @@ def redact_line(line: str) -> str:
 def _redact_headers(block: str) -> str:
     """``k: v, k: v`` with every value that is not the protocol's replaced by its length.
 
-    A value holding ``, x: `` splits into pieces each redacted on its own: never kept."""
+    A value holding ``, x: `` splits into pieces, each redacted unless it has the form of
+    the protocol value its key names (a method path, a status code...)."""
     keys = list(HEADER_ENTRY.finditer(block))
     if not keys:
         return block if not block.strip() else REDACTED.format(len(block))
@@ -114,9 +126,9 @@ def _redact_headers(block: str) -> str:
     for i, key in enumerate(keys):
         end = keys[i + 1].start() if i + 1 < len(keys) else len(block)
         name, value = key.group(1), block[key.end():end]
-        if name not in PROTOCOL_HEADERS and value.startswith("[redacted"):
-            pass
-        elif name not in PROTOCOL_HEADERS and not CORE_REDACTED.match(value):
+        form = PROTOCOL_HEADERS.get(name)
+        kept = form is not None and form.match(value) is not None
+        if not (kept or value.startswith("[redacted") or CORE_REDACTED.match(value)):
             value = REDACTED.format(len(value.encode()))
         entries.append(f"{name}: {value}")
     head = block[:keys[0].start()]

@@ -49,7 +49,7 @@ def test_claim_1_the_status_watcher_waits_for_the_whole_call(both_streams_run: R
         assert close.resolved.ts >= status.core_call.ts
 
 
-def test_claim_2_a_def_handler_runs_on_the_pool(sync_handlers_run: Run) -> None:
+def test_claim_4_a_def_handler_runs_on_the_pool(sync_handlers_run: Run) -> None:
     """The main thread calls loop.run_in_executor; the handler runs on a pool thread
     between the request's RECV_MESSAGE and the reply batch."""
     unary = server_rpcs(sync_handlers_run, "/Hello")
@@ -65,7 +65,7 @@ def test_claim_2_a_def_handler_runs_on_the_pool(sync_handlers_run: Run) -> None:
         assert receive.resumed.ts < handler.ts < reply.core_call.ts
 
 
-def test_claim_3_the_result_comes_back_through_asyncio(sync_handlers_run: Run) -> None:
+def test_claim_5_the_result_comes_back_through_asyncio(sync_handlers_run: Run) -> None:
     """Not through grpc's poller: the executor's future (made by wrap_future) is set by
     call_soon_threadsafe, which writes asyncio's own self-pipe, from the pool thread (or
     from main when the handler finished before main attached its callback), and it
@@ -86,7 +86,7 @@ def test_claim_3_the_result_comes_back_through_asyncio(sync_handlers_run: Run) -
         assert resolved and resolved[0].in_drain == 0 and resolved[0].tid == rpc.pid
 
 
-def test_claim_4_a_generator_handler_hands_each_reply_over(sync_handlers_run: Run) -> None:
+def test_claim_6_a_generator_handler_hands_each_reply_over(sync_handlers_run: Run) -> None:
     """A def generator is iterated on the pool thread; each reply (and the end) crosses
     to the loop with run_coroutine_threadsafe, then goes out as a SEND_MESSAGE batch of
     its own."""
