@@ -233,9 +233,13 @@ class StageTable:
 class Http2FrameTable:
     """The HTTP/2 frames each process received (``--tracer http``), in time order."""
 
-    def __init__(self, rows: Sequence[FrameRow], title: str = "HTTP/2 frames received") -> None:
+    MAX_ROWS = 40  # a run of many calls has thousands: the first ones say what each is
+
+    def __init__(self, rows: Sequence[FrameRow], title: str = "HTTP/2 frames received",
+                 max_rows: int = MAX_ROWS) -> None:
         self.rows = list(rows)
         self.title = title
+        self.max_rows = max_rows
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         table = Table(title=f"{self.title} (µs after the first)",
@@ -244,10 +248,13 @@ class Http2FrameTable:
         for name in ("receiver", "at µs", "frame", "length", "stream", "thread"):
             table.add_column(name, no_wrap=True,
                              justify="left" if name in ("receiver", "frame") else "right")
-        for row in self.rows:
+        for row in self.rows[:self.max_rows]:
             table.add_row(row.receiver, f"{row.at_us:.0f}", row.frame, str(row.length),
                           str(row.stream_id), str(row.thread))
         yield table
+        if len(self.rows) > self.max_rows:
+            yield Text(f"... and {len(self.rows) - self.max_rows} more frames (events.jsonl, "
+                       "kind core.http2_frame)", "dim")
 
     def _repr_mimebundle_(self, include: Sequence[str] | None = None,
                           exclude: Sequence[str] | None = None,

@@ -18,7 +18,7 @@ from toygrpc.model.events import (
     Http2StreamOpened,
     Http2WriteState,
 )
-from toygrpc.render.terminal import RunReport
+from toygrpc.render.terminal import Http2FrameTable, RunReport
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "06-http2-on-the-wire.md"
 
@@ -124,3 +124,7 @@ def test_claim_7_the_report_shows_the_frames(http_both_run: Run) -> None:
     RunReport(http_both_run).print(Console(file=out, width=120))
     text = out.getvalue()
     assert "HTTP/2 frames received" in text and "DATA:END_STREAM" in text
+    rows = frame_rows(http_both_run.timeline)
+    short = io.StringIO()
+    Console(file=short, width=120).print(Http2FrameTable(rows, max_rows=3))
+    assert f"and {len(rows) - 3} more frames" in short.getvalue()
