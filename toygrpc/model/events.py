@@ -9,7 +9,8 @@ Spans also have ``dur`` (nanoseconds). Sources:
   wake-ups, the poller's socket and thread, the Cython glue's module functions, RPCs;
 - the thread sampler (``toygrpc.capture.threads``, ``--sample-threads``): every thread
   as /proc shows it (``ThreadSample``);
-- the core's own trace (``GRPC_TRACE=api``), parsed by ``toygrpc.capture.corelog``;
+- the core's own trace (``GRPC_TRACE=api``, and ``http`` with ``--tracer http``), parsed
+  by ``toygrpc.capture.corelog``;
 - viztracer, for the pure-Python layer (``PythonSlice``).
 
 Each kind is declared once, here, and nowhere else: its class gives the fields it is
