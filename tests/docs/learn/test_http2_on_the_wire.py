@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -102,8 +103,9 @@ def test_claim_5_the_calling_thread_writes(http_both_run: Run) -> None:
 
 
 def test_claim_6_no_header_values_by_default(http_both_run: Run) -> None:
-    """The http tracer prints headers; the files keep their names, not the values the
-    application or the channel set (:authority, user-agent, custom metadata)."""
+    """The http tracer prints headers (and no message bytes); the files keep their names,
+    not the values the application or the channel set (:authority, user-agent, custom
+    metadata)."""
     for role in ("client", "server"):
         log = (http_both_run.run_dir / role / "core.log").read_text()
         blocks = [b for ln in log.splitlines() for b in HEADER_BLOCK.findall(ln)]
@@ -116,6 +118,7 @@ def test_claim_6_no_header_values_by_default(http_both_run: Run) -> None:
                         or CORE_REDACTED.match(value.rstrip("}"))), (role, entry.group(1))
         assert "localhost:" not in "".join(b for _, b, _ in blocks)
         assert "grpc-python-asyncio" not in log
+        assert not re.search(r"\bhey\b", log)  # the request's text (payload): never logged
     assert "user-agent: [redacted:" in (http_both_run.run_dir / "client" / "core.log").read_text()
 
 
