@@ -34,11 +34,11 @@ from toygrpc.analysis.threads import (
 )
 from toygrpc.capture.launch import CaptureOptions
 from toygrpc.model.events import (
-    CoreLine,
     CoreReturnEvent,
     DrainSpan,
     FutureCreated,
     FutureResolved,
+    Http2WriteState,
     PollerSocket,
     PythonSlice,
 )
@@ -92,8 +92,9 @@ def threads_numbers(run: Run) -> None:
     inline, batches = inline_writes(run)
     print(f"batches whose socket write is made by the calling thread before its next batch: "
           f"{inline} of {batches}")
-    begun = Counter(run.timeline.thread_role(e.pid, e.tid) for e in run.timeline.of(CoreLine)
-                    if e.text.endswith(WRITE_IN_CURRENT_THREAD))
+    begun = Counter(run.timeline.thread_role(e.pid, e.tid)
+                    for e in run.timeline.of(Http2WriteState)
+                    if f"[{e.reason}]" == WRITE_IN_CURRENT_THREAD)
     print(f"HTTP/2 transport '{WRITE_IN_CURRENT_THREAD}' by thread: {dict(begun)}")
     drains = list(run.timeline.of(DrainSpan))
     returned = [e for e in run.timeline.of(CoreReturnEvent) if e.event_type == "OP_COMPLETE"]

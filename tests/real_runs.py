@@ -38,3 +38,41 @@ def both_streams_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def server_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The traced server driven by the untraced Python client."""
     return _capture(tmp_path_factory.mktemp("server"), "server", 20, False)
+
+
+# The learner chapters (docs/learn/): HTTP/2 frames, cancellation, sync handlers, costs.
+HTTP_TRACERS = ("api", "http")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def http_both_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """2 sequential unary RPCs, client and server traced, with the core's http tracer."""
+    return _capture(tmp_path_factory.mktemp("http"), "both", 2, False, tracers=HTTP_TRACERS)
+
+
+@pytest.fixture(scope="session")
+def cancel_http_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``trace both --scenario client-cancel --rpcs 2 --tracer http``."""
+    return _capture(tmp_path_factory.mktemp("cancel"), "both", 2, False,
+                    tracers=HTTP_TRACERS, scenario="client-cancel")
+
+
+@pytest.fixture(scope="session")
+def deadline_http_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``trace both --scenario deadline-exceeded --rpcs 2 --tracer http``."""
+    return _capture(tmp_path_factory.mktemp("deadline"), "both", 2, False,
+                    tracers=HTTP_TRACERS, scenario="deadline-exceeded")
+
+
+@pytest.fixture(scope="session")
+def sync_handlers_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``trace run examples/sync_handlers.py``: ``def`` handlers, Python layer on."""
+    return _capture(tmp_path_factory.mktemp("sync"), "run", 0, True,
+                    script=(str(EXAMPLES / "sync_handlers.py"),))
+
+
+@pytest.fixture(scope="session")
+def hooks_only_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """20 unary RPCs from the traced client with hooks alone (no core trace, no viztracer)."""
+    return _capture(tmp_path_factory.mktemp("hooks"), "client", 20, False, tracers=())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.corelog import LogClock, parse_lines, redact_line
 from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
@@ -13,6 +13,10 @@ from toygrpc.model.events import (
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
+    Http2FrameReceived,
+    Http2StreamOp,
+    Http2StreamOpened,
+    Http2WriteState,
 )
 
 PID = 7
@@ -95,3 +99,49 @@ def test_foreign_and_unknown_lines_are_kept_not_dropped() -> None:
                    "I1125 00:24:18.000002    2198 x.cc:1] something the parser does not know")
     assert [type(e) for e in events] == [CoreLine, CoreApiCall, CoreLine]
     assert isinstance(events[0], CoreLine) and events[0].text.startswith("Traceback")
+
+
+# Lines of grpcio 1.85.3's http tracer (GRPC_TRACE=http), as captured.
+HTTP_LINES = (
+    "I1125 15:47:36.689131    8411 parsing.cc:345] INCOMING[0x7fca14009c10]: "
+    "HEADERS:END_STREAM:END_HEADERS len:30 id:0x00000001",
+    "I1125 15:47:36.691731    8405 chttp2_transport.cc:1118] W:0x7fca14009c10 CLIENT "
+    "[ipv6:%5B::1%5D:37267] state IDLE -> WRITING [START_NEW_STREAM]",
+    "I1125 15:47:36.691728    8405 chttp2_transport.cc:1472] HTTP:CLI: Transport "
+    "0x7fca14009c10 allocating new grpc_chttp2_stream 0x55c9de905530 to id 3",
+    "I1125 15:47:36.691690    8405 chttp2_transport.cc:1925] perform_stream_op[s=0x55c9de905530;"
+    " op=0x55c9de85fc58]:  SEND_INITIAL_METADATA{:path: /HelloService/Hello, :authority: "
+    "localhost:37267, user-agent: grpc-python-asyncio/1.85.3 grpc-c/58.0.0 (linux; chttp2), "
+    "grpc-accept-encoding: identity, deflate, gzip, x-token: 6 bytes redacted for security "
+    "reasons.} SEND_MESSAGE:flags=0x00000000:len=5 SEND_TRAILING_METADATA{} "
+    "RECV_INITIAL_METADATA RECV_MESSAGE RECV_TRAILING_METADATA",
+)
+
+
+def test_http_tracer_lines_become_events() -> None:
+    frame, write, stream, op = parse(*HTTP_LINES)
+    assert isinstance(frame, Http2FrameReceived)
+    assert (frame.frame, frame.flags, frame.length, frame.stream_id, frame.tid) == (
+        "HEADERS", ("END_STREAM", "END_HEADERS"), 30, 1, 8411)
+    assert isinstance(write, Http2WriteState)
+    assert (write.side, write.old, write.new, write.reason) == (
+        "CLIENT", "IDLE", "WRITING", "START_NEW_STREAM")
+    assert isinstance(stream, Http2StreamOpened)
+    assert (stream.stream, stream.stream_id) == ("0x55c9de905530", 3)
+    assert isinstance(op, Http2StreamOp)
+    assert op.ops == ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_TRAILING_METADATA",
+                      "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_TRAILING_METADATA")
+    assert op.message_bytes == 5
+
+
+def test_http_header_values_are_redacted_but_the_protocols_kept() -> None:
+    line = redact_line(HTTP_LINES[3])
+    assert "localhost" not in line and "grpc-python-asyncio" not in line
+    assert ":authority: [redacted: 15 bytes" in line and "user-agent: [redacted:" in line
+    assert ":path: /HelloService/Hello" in line
+    assert "grpc-accept-encoding: identity, deflate, gzip" in line
+    assert "x-token: 6 bytes redacted for security reasons." in line  # the core's own
+    assert redact_line(line) == line
+    # a value that looks like more entries is redacted piece by piece, never kept
+    sneaky = "SEND_INITIAL_METADATA{user-agent: a, :path: secret, b}"
+    assert redact_line(sneaky).count("[redacted") == 2 and "secret" not in redact_line(sneaky)

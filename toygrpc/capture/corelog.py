@@ -9,9 +9,16 @@ source file:line, message. ``grpc_call_start_batch`` is followed, on the same th
 by one ``ops[i]: NAME ...`` line per op. Lines that are not the core's (the program's
 own stderr) or that this parser does not know are kept as ``CoreLine`` events.
 
+With ``--tracer http`` the transport's lines are parsed too: the frames it receives
+(``INCOMING[t]: HEADERS:END_HEADERS len:78 id:0x00000001``), its write states, stream ids
+and ``perform_stream_op`` (which ops reach a stream, the length of the message sent).
+
 Values are secrets until told otherwise: the api tracer prints every metadata entry a
-batch sends (``key=authorization value=42 65 .. 'Bearer ...'``). ``redact_line`` blanks
-each value, keeping its key and length; the parser applies it to every line it reads,
+batch sends (``key=authorization value=42 65 .. 'Bearer ...'``), the http tracer the
+headers of every ``perform_stream_op`` (``SEND_INITIAL_METADATA{:authority: host:port,
+...}``; the core itself hides the values of keys it does not know). ``redact_line``
+blanks each value, keeping its key and length (the http tracer's protocol headers, such
+as ``:path`` or ``grpc-status``, are kept); the parser applies it to every line it reads,
 and the launcher rewrites ``core.log`` with it unless ``--keep-values`` was given.
 """
 
@@ -32,6 +39,10 @@ from toygrpc.model.events import (
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
+    Http2FrameReceived,
+    Http2StreamOp,
+    Http2StreamOpened,
+    Http2WriteState,
 )
 
 # absl logging (grpcio >= 1.62) prints microseconds; the older gpr_log printed
@@ -55,24 +66,81 @@ OP_LINE = re.compile(r"^ops\[(\d+)\]: ([A-Z_]+)")
 # A metadata entry as the core prints it: the value in hex, then quoted.
 METADATA_VALUE = re.compile(r"(\bkey=\S*\s+value=)(?!\[redacted)(.*)$")  # once only
 REDACTED = "[redacted: {} bytes; --keep-values keeps it]"
-UNREDACTED = re.compile(rb"\bkey=\S*\s+value=(?!\[redacted)")
+# The http tracer's headers: SEND_INITIAL_METADATA{:path: /S/M, user-agent: ..., k: v}.
+HEADER_BLOCK = re.compile(r"(SEND_(?:INITIAL|TRAILING)_METADATA\{)([^}]*)(\})")
+HEADER_ENTRY = re.compile(r"(?:^|, )(:?[A-Za-z0-9_.-]+): ")
+# Headers whose values are the protocol's, not the application's: kept when the value
+# has the protocol's own form (so a piece of an application value that merely looks like
+# "k: v" is never kept, unless it is as dull as these).
+PROTOCOL_HEADERS: dict[str, re.Pattern[str]] = {
+    ":path": re.compile(r"^/[A-Za-z0-9_.]+/[A-Za-z0-9_]+$"),
+    ":method": re.compile(r"^(POST|GET|PUT)$"),
+    ":scheme": re.compile(r"^https?$"),
+    ":status": re.compile(r"^\d{3}$"),
+    "content-type": re.compile(r"^application/grpc(\+\w+)?$"),
+    "te": re.compile(r"^trailers$"),
+    "grpc-timeout": re.compile(r"^@?\d+(ms|[HMSmun])$"),
+    "grpc-status": re.compile(r"^[A-Z_]+$|^\d+$"),
+    "grpc-encoding": re.compile(r"^[a-z-]+$"),
+    "grpc-accept-encoding": re.compile(r"^[a-z-]+(, [a-z-]+)*$"),
+    "GrpcRegisteredMethod": re.compile(r"^0x[0-9a-f]+$"),
+    "WaitForReady": re.compile(r"^(true|false)$"),
+}
+CORE_REDACTED = re.compile(r"^\d+ bytes redacted for security reasons\.$")
+UNREDACTED = re.compile(rb"\bkey=\S*\s+value=(?!\[redacted)|_METADATA\{")
+HTTP_FRAME = re.compile(
+    r"^INCOMING\[(0x[0-9a-f]+)\]: ([A-Z_]+)((?::[A-Z_]+)*) len:(\d+) id:0x([0-9a-f]+)")
+HTTP_WRITE = re.compile(
+    r"^W:(0x[0-9a-f]+) (CLIENT|SERVER) \[[^\]]*\] state (\S+) -> (\S+) \[(.*)\]$")
+HTTP_STREAM = re.compile(r"^HTTP:\w+: Transport (0x[0-9a-f]+) allocating new "
+                         r"grpc_chttp2_stream (0x[0-9a-f]+) to id (\d+)")
+HTTP_STREAM_OP = re.compile(r"^perform_stream_op\[s=(0x[0-9a-f]+); op=[^\]]*\]:\s*(.*)$")
+STREAM_OP_NAMES = re.compile(r"\b(SEND_INITIAL_METADATA|SEND_MESSAGE|SEND_TRAILING_METADATA|"
+                             r"RECV_INITIAL_METADATA|RECV_MESSAGE|RECV_TRAILING_METADATA|"
+                             r"CANCEL)\b")
+SEND_MESSAGE_LEN = re.compile(r"SEND_MESSAGE:flags=0x[0-9a-f]+:len=(\d+)")
 # What a core line starts with: a line that starts so but does not parse is counted.
 CORE_LIKE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:")
 
 
 def redact_line(line: str) -> str:
     """The line with every metadata value replaced by its length."""
-    if "value=" not in line:
-        return line
-    return METADATA_VALUE.sub(lambda m: m.group(1) + REDACTED.format(
-        len(m.group(2).split(" '", 1)[0].split())), line)
+    if "value=" in line:
+        line = METADATA_VALUE.sub(lambda m: m.group(1) + REDACTED.format(
+            len(m.group(2).split(" '", 1)[0].split())), line)
+    if "_METADATA{" in line:
+        line = HEADER_BLOCK.sub(lambda m: m.group(1) + _redact_headers(m.group(2))
+                                + m.group(3), line)
+    return line
+
+
+def _redact_headers(block: str) -> str:
+    """``k: v, k: v`` with every value that is not the protocol's replaced by its length.
+
+    A value holding ``, x: `` splits into pieces, each redacted unless it has the form of
+    the protocol value its key names (a method path, a status code...)."""
+    keys = list(HEADER_ENTRY.finditer(block))
+    if not keys:
+        return block if not block.strip() else REDACTED.format(len(block))
+    entries = []
+    for i, key in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(block)
+        name, value = key.group(1), block[key.end():end]
+        form = PROTOCOL_HEADERS.get(name)
+        kept = form is not None and form.match(value) is not None
+        if not (kept or value.startswith("[redacted") or CORE_REDACTED.match(value)):
+            value = REDACTED.format(len(value.encode()))
+        entries.append(f"{name}: {value}")
+    head = block[:keys[0].start()]
+    return (REDACTED.format(len(head)) if head.strip() else head) + ", ".join(entries)
 
 
 def redact_file(path: Path) -> None:
     """Rewrite a core log with its values redacted (no-op when it holds none)."""
     try:
         with path.open("rb") as source:
-            if not any(UNREDACTED.search(raw) for raw in source if b"value=" in raw):
+            if not any(UNREDACTED.search(raw) for raw in source
+                       if b"value=" in raw or b"_METADATA{" in raw):
                 return
         temporary = path.with_name(path.name + ".redacting")
         try:
@@ -167,7 +235,38 @@ def _with_ops(batch: CoreBatchStarted, ops: list[str]) -> CoreBatchStarted:
     return CoreBatchStarted(batch.ts, batch.pid, batch.tid, batch.call, batch.tag, tuple(ops))
 
 
+def _parse_http(message: str, ts: int, pid: int, tid: int) -> Event | None:
+    """A line of the http tracer as an event, or None if it is not one this parser reads."""
+    if message.startswith("INCOMING["):
+        frame = HTTP_FRAME.match(message)
+        if frame is not None:
+            flags = tuple(f for f in frame.group(3).split(":") if f)
+            return Http2FrameReceived(ts, pid, tid, frame.group(1), frame.group(2), flags,
+                                      int(frame.group(4)), int(frame.group(5), 16))
+    elif message.startswith("W:"):
+        write = HTTP_WRITE.match(message)
+        if write is not None:
+            return Http2WriteState(ts, pid, tid, *write.groups())
+    elif message.startswith("HTTP:"):
+        stream = HTTP_STREAM.match(message)
+        if stream is not None:
+            return Http2StreamOpened(ts, pid, tid, stream.group(1), stream.group(2),
+                                     int(stream.group(3)))
+    elif message.startswith("perform_stream_op["):
+        op = HTTP_STREAM_OP.match(message)
+        if op is not None:
+            ops = HEADER_BLOCK.sub(lambda m: m.group(1)[:-1], op.group(2))  # names, not headers
+            length = SEND_MESSAGE_LEN.search(op.group(2))
+            return Http2StreamOp(ts, pid, tid, op.group(1),
+                                 tuple(STREAM_OP_NAMES.findall(ops)),
+                                 int(length.group(1)) if length else -1)
+    return None
+
+
 def _parse_message(message: str, source: str, ts: int, pid: int, tid: int) -> Event:
+    http = _parse_http(message, ts, pid, tid)
+    if http is not None:
+        return http
     if message.startswith("RETURN_EVENT"):
         match = RETURN_EVENT.match(message)
         if match is not None:

@@ -73,7 +73,9 @@ def register(commands: Subcommands) -> None:
                          "(default); json = trace.json, Chrome JSON for other tools")
         sub.add_argument("--tracer", action="append", default=[], metavar="NAME",
                          help="an extra core tracer besides api (http, tcp, call, channel...); "
-                         "repeatable")
+                         "repeatable. http: the HTTP/2 frames each process receives, its "
+                         "write states and stream ops become events and a frame table "
+                         "(header values redacted unless --keep-values)")
         sub.add_argument("--sample-threads", type=positive_int, metavar="MS",
                          help="every MS milliseconds, record what each thread of the traced "
                          "process is doing, read from /proc (Linux): name, state, the system "

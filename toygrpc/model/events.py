@@ -9,7 +9,8 @@ Spans also have ``dur`` (nanoseconds). Sources:
   wake-ups, the poller's socket and thread, the Cython glue's module functions, RPCs;
 - the thread sampler (``toygrpc.capture.threads``, ``--sample-threads``): every thread
   as /proc shows it (``ThreadSample``);
-- the core's own trace (``GRPC_TRACE=api``), parsed by ``toygrpc.capture.corelog``;
+- the core's own trace (``GRPC_TRACE=api``, and ``http`` with ``--tracer http``), parsed
+  by ``toygrpc.capture.corelog``;
 - viztracer, for the pure-Python layer (``PythonSlice``).
 
 Each kind is declared once, here, and nowhere else: its class gives the fields it is
@@ -435,6 +436,88 @@ class CoreReturnEvent(Event):
 
     def details(self) -> dict[str, Any]:
         return {"tag": self.tag, "ok": self.ok}
+
+
+# --- the core's HTTP/2 transport (``--tracer http``) -----------------------------------
+# The transport logs each frame it parses, never one it writes: a frame sent is seen as
+# received by the peer (trace both sides). Values of headers are never kept (corelog).
+
+
+@dataclass(frozen=True, slots=True)
+class Http2FrameReceived(Event):
+    """An HTTP/2 frame the transport parsed: ``INCOMING[t]: TYPE:FLAGS len:N id:S``.
+
+    ``length`` is the frame's payload in bytes (the 9-byte frame header not counted);
+    ``stream_id`` 0 is the connection itself (SETTINGS, PING, WINDOW_UPDATE...)."""
+
+    kind: ClassVar[str] = "core.http2_frame"
+    category: ClassVar[Category] = "core"
+    transport: str
+    frame: str
+    flags: tuple[str, ...]
+    length: int
+    stream_id: int
+
+    def title(self) -> str:
+        return f"HTTP/2 {':'.join((self.frame, *self.flags))} received"
+
+    def details(self) -> dict[str, Any]:
+        return {"transport": self.transport, "length": self.length, "stream": self.stream_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Http2WriteState(Event):
+    """The transport's write state changed (``W:t CLIENT [peer] state A -> B [reason]``):
+    on the thread that logs it, "begin write in current thread" is that thread writing."""
+
+    kind: ClassVar[str] = "core.http2_write"
+    category: ClassVar[Category] = "core"
+    transport: str
+    side: str  # CLIENT or SERVER, as the core says
+    old: str
+    new: str
+    reason: str
+
+    def title(self) -> str:
+        return f"HTTP/2 write {self.old} -> {self.new}"
+
+    def details(self) -> dict[str, Any]:
+        return {"transport": self.transport, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Http2StreamOpened(Event):
+    """A client transport gave a stream its HTTP/2 id (odd, rising: 1, 3, 5...)."""
+
+    kind: ClassVar[str] = "core.http2_stream"
+    category: ClassVar[Category] = "core"
+    transport: str
+    stream: str
+    stream_id: int
+
+    def title(self) -> str:
+        return f"HTTP/2 stream {self.stream_id} opened"
+
+    def details(self) -> dict[str, Any]:
+        return {"transport": self.transport, "stream": self.stream}
+
+
+@dataclass(frozen=True, slots=True)
+class Http2StreamOp(Event):
+    """``perform_stream_op``: a batch's ops reach the transport's stream; ``message_bytes``
+    is the length of the message it sends (-1 when it sends none), never its bytes."""
+
+    kind: ClassVar[str] = "core.http2_stream_op"
+    category: ClassVar[Category] = "core"
+    stream: str
+    ops: tuple[str, ...]
+    message_bytes: int
+
+    def title(self) -> str:
+        return "perform_stream_op"
+
+    def details(self) -> dict[str, Any]:
+        return {"stream": self.stream, "ops": list(self.ops), "message_bytes": self.message_bytes}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toygrpc.analysis.chains import Rpc
+from toygrpc.analysis.http2 import FrameRow, frame_rows
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
@@ -229,6 +230,38 @@ class StageTable:
 
 
 
+class Http2FrameTable:
+    """The HTTP/2 frames each process received (``--tracer http``), in time order."""
+
+    MAX_ROWS = 40  # a run of many calls has thousands: the first ones say what each is
+
+    def __init__(self, rows: Sequence[FrameRow], title: str = "HTTP/2 frames received",
+                 max_rows: int = MAX_ROWS) -> None:
+        self.rows = list(rows)
+        self.title = title
+        self.max_rows = max_rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(title=f"{self.title} (µs after the first)",
+                      box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                      title_justify="left")
+        for name in ("receiver", "at µs", "frame", "length", "stream", "thread"):
+            table.add_column(name, no_wrap=True,
+                             justify="left" if name in ("receiver", "frame") else "right")
+        for row in self.rows[:self.max_rows]:
+            table.add_row(row.receiver, f"{row.at_us:.0f}", row.frame, str(row.length),
+                          str(row.stream_id), str(row.thread))
+        yield table
+        if len(self.rows) > self.max_rows:
+            yield Text(f"... and {len(self.rows) - self.max_rows} more frames (events.jsonl, "
+                       "kind core.http2_frame)", "dim")
+
+    def _repr_mimebundle_(self, include: Sequence[str] | None = None,
+                          exclude: Sequence[str] | None = None,
+                          **kwargs: Any) -> dict[str, str]:
+        return mimebundle(self)
+
+
 class StageComparison:
     """One statistic (p50 by default) of every stage, side by side for several runs: how
     the stages move between concurrency levels or capture modes. A run without a sample
@@ -283,6 +316,9 @@ class RunReport:
         else:
             views.append(Text("no RPCs in this run: no swimlane to draw", "yellow"))
         views.extend((Text(), StageTable(run.stage_stats, run.manifest.capture_mode)))
+        frames = frame_rows(run.timeline)
+        if frames:  # captured with --tracer http
+            views.extend((Text(), Http2FrameTable(frames)))
         return views
 
     def counts(self) -> list[Text]:

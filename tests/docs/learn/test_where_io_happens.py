@@ -17,7 +17,7 @@ from toygrpc.analysis.threads import (
     is_write,
     poller_tid,
 )
-from toygrpc.model.events import CoreBatchStarted, CoreLine
+from toygrpc.model.events import CoreBatchStarted, Http2WriteState
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "learn" / "03-where-io-happens.md"
 
@@ -37,8 +37,8 @@ def test_claim_1_the_calling_thread_writes_the_request(threads_run: Run) -> None
 
 def test_claim_2_the_calling_thread_encodes_the_frames(threads_run: Run) -> None:
     timeline = threads_run.timeline
-    begun = Counter(timeline.thread_role(e.pid, e.tid) for e in timeline.of(CoreLine)
-                    if e.text.endswith(WRITE_IN_CURRENT_THREAD))
+    begun = Counter(timeline.thread_role(e.pid, e.tid) for e in timeline.of(Http2WriteState)
+                    if f"[{e.reason}]" == WRITE_IN_CURRENT_THREAD)
     assert begun["main"] > THREADS_RUN_RPCS // 2, begun
     assert set(begun) <= {"main", "event_engine"}, begun
 
