@@ -33,7 +33,7 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 LIVE_CALLS: frozenset[str] = frozenset({
     "capture_run", "capture", "trace", "trace_client", "trace_server", "trace_both",
     "trace_script", "run", "Popen", "check_output", "start_server", "asyncio_run",
-    "run_hello", "bench", "main",
+    "run_hello", "bench", "main", "measure",
 })
 LIVE_MODULES: frozenset[str] = frozenset({"subprocess", "asyncio", "pipeline"})
 
