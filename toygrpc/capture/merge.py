@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from toygrpc.capture.corelog import CORE_LIKE, EPOCH_LINE, LINE, LogClock, parse_lines
 from toygrpc.model.events import (
     CoreBatchStarted,
@@ -218,9 +220,25 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
         return []
 
 
+class VizEntry(msgspec.Struct, gc=False):
+    """One of viztracer's trace events, as far as the merge reads it: typed, so a file of
+    millions decodes without a dict per event."""
+
+    ph: str = ""
+    tid: int | None = None  # None: missing (only a complete event must have them)
+    name: str | None = None
+    ts: float | None = None
+    dur: float = 0
+    args: dict[str, Any] | None = None
+
+
+class VizFile(msgspec.Struct, gc=False):
+    traceEvents: list[VizEntry]  # viztracer's name
+    viztracer_metadata: Any = msgspec.field(default_factory=dict)
+
+
 def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
                       timeline: Timeline, hook_events: list[Event]) -> list[Event]:
-    data = json.loads(path.read_text())
     samples = json.loads(clock_path.read_text())
     start: dict[str, float] = samples["start"]
     end: dict[str, float] = samples["end"]
@@ -228,13 +246,15 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         for key in ("offset_ns", "width_ns", "realtime_ns"):
             if type(sample[key]) not in (int, float):
                 raise TypeError(f"clock sample {key} is not a number")
+    try:
+        data = msgspec.json.decode(path.read_bytes(), type=VizFile)
+    except msgspec.MsgspecError as exc:  # damaged: said like json's errors
+        raise ValueError(str(exc)) from None
     # Linear map from viztracer's microseconds to realtime nanoseconds through both samples.
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
     slope = (end["offset_ns"] - start["offset_ns"]) / (t1 - t0) if t1 > t0 else 0.0
-
-    def to_ns(us: float) -> int:
-        return round(us * 1000 + start["offset_ns"] + slope * (us - t0))
+    offset = start["offset_ns"]
 
     error = max(start["width_ns"], end["width_ns"]) / 2 + abs(end["offset_ns"] - start["offset_ns"])
     timeline.clock.setdefault(role, {})
@@ -243,12 +263,22 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         "error_bound_ns": round(error),
         "drift_ns": round(end["offset_ns"] - start["offset_ns"]),
     }
-    overflow = data.get("viztracer_metadata", {}).get("overflow")
+    overflow = data.viztracer_metadata.get("overflow")
     events: list[PythonSlice] = []
-    for entry in without_harness(data["traceEvents"]):
-        events.append(PythonSlice(to_ns(float(entry["ts"])), pid, int(entry["tid"]),
-                                  round(float(entry.get("dur", 0)) * 1000), str(entry["name"]),
-                                  dict(entry.get("args", {}))))
+    # Millions of slices name a few thousand functions on a few threads: one string and
+    # one int object each, and one empty args dict for all (events are never changed).
+    names: dict[str, str] = {}
+    tids: dict[int, int] = {}
+    no_args: dict[str, Any] = {}
+    for entry in without_harness(data.traceEvents):
+        us, name, tid = entry.ts, entry.name, entry.tid
+        assert us is not None and name is not None and tid is not None  # without_harness
+        name = names.setdefault(name, name)
+        tid = tids.setdefault(tid, tid)
+        events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
+                                  round(entry.dur * 1000), name,
+                                  dict(entry.args) if entry.args else no_args))
+    del data
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
         # kept exit was dropped, and so is the Python layer of RPCs started before it.
@@ -270,40 +300,58 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
 HARNESS_DIR = "/toygrpc/capture/"
 
 
-def without_harness(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_harness(entries: list[VizEntry]) -> list[VizEntry]:
     """viztracer's complete events less the harness: the program and grpc as they run
     untraced. A frame of ``toygrpc.capture`` goes, and so does everything under it,
     except under a wrapper (a hook's wrapper function or a Traced*/Tracing* method):
     there the Python frames it calls (what it wraps, and what runs from there) stay,
     and only its own C calls (clock reads, bookkeeping) go. Excluding the files in
     viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
-    complete = [e for e in entries if e.get("ph") == "X"]
-    complete.sort(key=lambda e: (e["tid"], e["ts"], -e.get("dur", 0)))
-    kept: list[dict[str, Any]] = []
+    complete = [e for e in entries if e.ph == "X"]
+    for entry in complete:
+        if entry.ts is None or entry.tid is None or entry.name is None:
+            raise KeyError("a complete event without its ts, tid or name")
+    complete.sort(key=_entry_order)
+    kept: list[VizEntry] = []
     stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
     tid = None
+    modes: dict[str, str] = {}  # name -> "harness" / "python" / "c": names recur
     for entry in complete:
-        if entry["tid"] != tid:
-            tid, stack = entry["tid"], []
-        start = entry["ts"]
+        if entry.tid != tid:
+            tid, stack = entry.tid, []
+        start = entry.ts or 0.0  # never None: checked above
         while stack and stack[-1][0] <= start:
             stack.pop()
         above = stack[-1][1] if stack else "show"
-        name: str = entry["name"]
-        python_frame = name.endswith(")") and " (" in name
-        if HARNESS_DIR in name:
-            function = name.split(" (")[0]
-            wrapper = "<locals>" in function or function.startswith(("Traced", "Tracing"))
-            mode = "wrapper" if wrapper and above != "hide" else "hide"
+        name = entry.name or ""
+        what = modes.get(name)
+        if what is None:
+            what = modes[name] = _name_kind(name)
+        if what != "python" and what != "c":
+            mode = "wrapper" if what == "wrapper" and above != "hide" else "hide"
         elif above == "hide":
             mode = "hide"
-        elif above == "wrapper" and not python_frame:
+        elif above == "wrapper" and what == "c":
             mode = "wrapper"  # the hook's own C call: gone, but what it runs may stay
         else:
             mode = "show"
             kept.append(entry)
-        stack.append((start + entry.get("dur", 0), mode))
+        stack.append((start + entry.dur, mode))
     return kept
+
+
+def _entry_order(entry: VizEntry) -> tuple[int, float, float]:
+    return entry.tid or 0, entry.ts or 0.0, -entry.dur
+
+
+def _name_kind(name: str) -> str:
+    """``wrapper`` or ``hidden`` for a harness frame, ``python`` for another Python
+    frame, ``c`` for a C call."""
+    if HARNESS_DIR in name:
+        function = name.split(" (")[0]
+        wrapper = "<locals>" in function or function.startswith(("Traced", "Tracing"))
+        return "wrapper" if wrapper else "hidden"
+    return "python" if name.endswith(")") and " (" in name else "c"
 
 
 def check_core_clock(events: list[Event]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -60,9 +60,12 @@ class Track:
     is_process: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Slice:
-    """A span (``end`` set) or an instant (``end`` None) on a track, with its flows."""
+    """A span (``end`` set) or an instant (``end`` None) on a track, with its flows.
+
+    A large run has millions: slots, and ``args`` shared with the event when the trace
+    adds nothing to them (never changed in place)."""
 
     track: int
     ts: int
@@ -70,8 +73,8 @@ class Slice:
     name: str
     category: str
     args: dict[str, Any] = field(default_factory=dict)
-    flows_out: list[int] = field(default_factory=list)
-    flows_in: list[int] = field(default_factory=list)
+    flows_out: Sequence[int] = ()
+    flows_in: Sequence[int] = ()
 
 
 @dataclass
@@ -201,9 +204,12 @@ def build_model(run: Run) -> TraceModel:
         stack: list[Slice] = []
         spans: list[Slice] = []
         for event in per_thread[(pid, tid)]:
+            key = id(event)
+            arrival = arrivals.get(key)
+            details = event.details()
             item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
-                         {**event.details(), **arrivals.get(id(event), {})},
-                         flows_out.get(id(event), []), flows_in.get(id(event), []))
+                         {**details, **arrival} if arrival else details,
+                         flows_out.get(key, ()), flows_in.get(key, ()))
             dur = getattr(event, "dur", None)
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
