@@ -221,8 +221,7 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
 
 
 class VizEntry(msgspec.Struct, gc=False):
-    """One of viztracer's trace events, as far as the merge reads it: typed, so a file of
-    millions decodes without a dict per event."""
+    """One of viztracer's trace events, as far as the merge reads it."""
 
     ph: str = ""
     tid: int | None = None  # None: missing (only a complete event must have them)
@@ -237,6 +236,63 @@ class VizFile(msgspec.Struct, gc=False):
     viztracer_metadata: Any = msgspec.field(default_factory=dict)
 
 
+# A complete ("X") event, compact: (tid, ts us, dur us, name, args or None); a file of
+# millions of them names a few thousand functions on a few threads, so each name and
+# thread id is one shared object.
+Complete = tuple[int, float, float, str, dict[str, Any] | None]
+VIZTRACER_START = b'{"traceEvents":['
+ENTRY_BOUNDARY = b'},{"'
+READ_BLOCK_BYTES = 8 << 20
+_ENTRIES = msgspec.json.Decoder(list[VizEntry])
+_FILE = msgspec.json.Decoder(VizFile)
+
+
+def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
+    """viztracer's complete events in file order, and its metadata, read block by block:
+    the file (hundreds of MB for a long run) is never held whole, nor a dict per event.
+
+    A block is cut after the last ``},{"`` in it and decoded as an array: if that was not
+    between two events (a name holding it), the block does not decode, and the file is
+    decoded whole instead."""
+    names: dict[str, str] = {}
+    tids: dict[int, int] = {}
+    complete: list[Complete] = []
+
+    def keep(entries: list[VizEntry]) -> None:
+        for e in entries:
+            if e.ph == "X":
+                if e.ts is None or e.tid is None or e.name is None:
+                    raise KeyError("a complete event without its ts, tid or name")
+                complete.append((tids.setdefault(e.tid, e.tid), e.ts, e.dur,
+                                 names.setdefault(e.name, e.name), e.args))
+
+    try:
+        with path.open("rb") as source:
+            if source.read(len(VIZTRACER_START)) != VIZTRACER_START:
+                raise msgspec.DecodeError("not viztracer's layout")
+            rest = b""
+            while block := source.read(READ_BLOCK_BYTES):
+                rest += block
+                cut = rest.rfind(ENTRY_BOUNDARY)
+                if cut > 0:
+                    keep(_ENTRIES.decode(b"[" + rest[:cut + 1] + b"]"))
+                    rest = rest[cut + 2:]
+            tail = _FILE.decode(VIZTRACER_START + rest)
+        keep(tail.traceEvents)
+        metadata = tail.viztracer_metadata
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        complete.clear()
+        try:
+            whole = _FILE.decode(path.read_bytes())
+        except msgspec.MsgspecError as exc:  # damaged: said like json's errors
+            raise ValueError(str(exc)) from None
+        keep(whole.traceEvents)
+        metadata = whole.viztracer_metadata
+    if not isinstance(metadata, dict):
+        raise TypeError("viztracer_metadata is not an object")
+    return complete, metadata
+
+
 def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
                       timeline: Timeline, hook_events: list[Event]) -> list[Event]:
     samples = json.loads(clock_path.read_text())
@@ -246,10 +302,7 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         for key in ("offset_ns", "width_ns", "realtime_ns"):
             if type(sample[key]) not in (int, float):
                 raise TypeError(f"clock sample {key} is not a number")
-    try:
-        data = msgspec.json.decode(path.read_bytes(), type=VizFile)
-    except msgspec.MsgspecError as exc:  # damaged: said like json's errors
-        raise ValueError(str(exc)) from None
+    complete, metadata = read_viztracer_file(path)
     # Linear map from viztracer's microseconds to realtime nanoseconds through both samples.
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
@@ -263,22 +316,13 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         "error_bound_ns": round(error),
         "drift_ns": round(end["offset_ns"] - start["offset_ns"]),
     }
-    overflow = data.viztracer_metadata.get("overflow")
+    overflow = metadata.get("overflow")
     events: list[PythonSlice] = []
-    # Millions of slices name a few thousand functions on a few threads: one string and
-    # one int object each, and one empty args dict for all (events are never changed).
-    names: dict[str, str] = {}
-    tids: dict[int, int] = {}
-    no_args: dict[str, Any] = {}
-    for entry in without_harness(data.traceEvents):
-        us, name, tid = entry.ts, entry.name, entry.tid
-        assert us is not None and name is not None and tid is not None  # without_harness
-        name = names.setdefault(name, name)
-        tid = tids.setdefault(tid, tid)
+    no_args: dict[str, Any] = {}  # one for all: events are never changed
+    for tid, us, dur, name, args in without_harness(complete):
         events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
-                                  round(entry.dur * 1000), name,
-                                  dict(entry.args) if entry.args else no_args))
-    del data
+                                  round(dur * 1000), name, dict(args) if args else no_args))
+    del complete
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
         # kept exit was dropped, and so is the Python layer of RPCs started before it.
@@ -300,30 +344,26 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
 HARNESS_DIR = "/toygrpc/capture/"
 
 
-def without_harness(entries: list[VizEntry]) -> list[VizEntry]:
+def without_harness(complete: list[Complete]) -> list[Complete]:
     """viztracer's complete events less the harness: the program and grpc as they run
     untraced. A frame of ``toygrpc.capture`` goes, and so does everything under it,
     except under a wrapper (a hook's wrapper function or a Traced*/Tracing* method):
     there the Python frames it calls (what it wraps, and what runs from there) stay,
     and only its own C calls (clock reads, bookkeeping) go. Excluding the files in
     viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
-    complete = [e for e in entries if e.ph == "X"]
-    for entry in complete:
-        if entry.ts is None or entry.tid is None or entry.name is None:
-            raise KeyError("a complete event without its ts, tid or name")
-    complete.sort(key=_entry_order)
-    kept: list[VizEntry] = []
+    complete.sort(key=_entry_order)  # stable: equal keys stay in file order
+    kept: list[Complete] = []
     stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
     tid = None
-    modes: dict[str, str] = {}  # name -> "harness" / "python" / "c": names recur
+    modes: dict[str, str] = {}  # name -> what kind of frame it is: names recur
     for entry in complete:
-        if entry.tid != tid:
-            tid, stack = entry.tid, []
-        start = entry.ts or 0.0  # never None: checked above
+        if entry[0] != tid:
+            tid, stack = entry[0], []
+        start = entry[1]
         while stack and stack[-1][0] <= start:
             stack.pop()
         above = stack[-1][1] if stack else "show"
-        name = entry.name or ""
+        name = entry[3]
         what = modes.get(name)
         if what is None:
             what = modes[name] = _name_kind(name)
@@ -336,12 +376,12 @@ def without_harness(entries: list[VizEntry]) -> list[VizEntry]:
         else:
             mode = "show"
             kept.append(entry)
-        stack.append((start + entry.dur, mode))
+        stack.append((start + entry[2], mode))
     return kept
 
 
-def _entry_order(entry: VizEntry) -> tuple[int, float, float]:
-    return entry.tid or 0, entry.ts or 0.0, -entry.dur
+def _entry_order(entry: Complete) -> tuple[int, float, float]:
+    return entry[0], entry[1], -entry[2]
 
 
 def _name_kind(name: str) -> str:

@@ -8,10 +8,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from toygrpc.model.events import Event, event_from_dict, event_to_dict
 from toygrpc.model.layout import RunLayout
 
 E = TypeVar("E", bound=Event)
+LINES_PER_WRITE = 10_000
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def event_line(record: dict[str, Any]) -> bytes:
+    """One line of ``events.jsonl``: what ``json.dumps(record, separators=(",", ":"))``
+    writes (ASCII, non-ASCII escaped), by orjson where its bytes are the same (an
+    all-ASCII line without DEL, and no float: only a Python slice's ``args`` may hold
+    one), else by json."""
+    args = record.get("args")
+    try:
+        line = b"" if isinstance(args, dict) and args else orjson.dumps(record)
+    except TypeError:  # an int beyond 64 bits
+        line = b""
+    if not line or not line.isascii() or b"\x7f" in line:
+        line = _COMPACT.encode(record).encode()
+    return line + b"\n"
+
+
+def _parse_line(line: str) -> Any:
+    """A line of ``events.jsonl``: orjson, or json for what only json reads (NaN, ints
+    beyond 64 bits), so that a line reads as it always did."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 @dataclass
@@ -51,10 +79,15 @@ class Timeline:
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
             "losses": self.losses, "event_count": len(self.events),
         }
-        with RunLayout(run_dir).events.open("w") as out:
-            out.write(json.dumps(header) + "\n")
+        with RunLayout(run_dir).events.open("wb") as out:
+            out.write(json.dumps(header).encode() + b"\n")
+            lines: list[bytes] = []
             for event in self.events:
-                out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
+                lines.append(event_line(event_to_dict(event)))
+                if len(lines) >= LINES_PER_WRITE:
+                    out.write(b"".join(lines))
+                    lines.clear()
+            out.write(b"".join(lines))
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
@@ -66,7 +99,7 @@ class Timeline:
             events, damaged = [], 0
             for line in source:
                 try:
-                    events.append(event_from_dict(json.loads(line)))
+                    events.append(event_from_dict(_parse_line(line)))
                 except (ValueError, KeyError, TypeError, AttributeError):
                     damaged += 1
         timeline = cls(
