@@ -390,20 +390,34 @@ def write_proto(model: TraceModel, path: Path) -> None:
             pending.append(pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                                     _track_descriptor(track))))
         interner = _Interner()
+        timestamp_tag = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
         sequence = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
+        event_tag = pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        # Most events repeat one of a few shapes (a Python slice's end, a named slice
+        # without arguments on its thread): encoded once each.
+        ends: dict[int, bytes] = {}
+        plain: dict[tuple[str, str, str, int], bytes] = {}
+        varint = pw.varint
         for ts, kind, item in ordered_events(model):
-            event = _track_event(kind, item, interner)
-            body = [pw.uint_field(pw.PACKET_TIMESTAMP, ts), sequence,
-                    pw.bytes_field(pw.PACKET_TRACK_EVENT, event)]
-            interned = interner.take()
-            if interned:
-                body.append(pw.bytes_field(pw.PACKET_INTERNED_DATA, interned))
+            if kind == "E":
+                event = ends.get(item.track)
+                if event is None:
+                    event = ends[item.track] = _track_event(kind, item, interner)
+            elif not item.args and not item.flows_out and not item.flows_in:
+                key = (kind, item.name, item.category, item.track)
+                event = plain.get(key)
+                if event is None:
+                    event = plain[key] = _track_event(kind, item, interner)
+            else:
+                event = _track_event(kind, item, interner)
+            body = timestamp_tag + varint(ts) + sequence + event_tag + varint(len(event)) + event
+            if interner.added:
+                body += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
             if interner.fresh:
-                body.append(pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
-                                          SEQ_INCREMENTAL_STATE_CLEARED
-                                          | SEQ_NEEDS_INCREMENTAL_STATE))
+                body += pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
+                                      SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
                 interner.fresh = False
-            record = pw.packet(b"".join(body))
+            record = pw.packet(body)
             pending.append(record)
             size += len(record)
             if size >= WRITE_BLOCK_BYTES:

@@ -63,14 +63,7 @@ THREAD_NAME = 5
 
 _DOUBLE = struct.Struct("<d")
 _FIXED64 = struct.Struct("<Q")
-_SMALL = [bytes([n]) for n in range(128)]
-
-
-def varint(value: int) -> bytes:
-    """A varint; a negative number as its 64-bit two's complement (ten bytes), as
-    protobuf writes int32/int64/enum fields."""
-    if 0 <= value < 128:
-        return _SMALL[value]
+def _encode(value: int) -> bytes:
     if value < 0:
         value += 1 << 64
     out = bytearray()
@@ -81,18 +74,33 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = [_encode(n) for n in range(1 << 14)]  # one and two bytes: ids, lengths, ranks
+
+
+def varint(value: int) -> bytes:
+    """A varint; a negative number as its 64-bit two's complement (ten bytes), as
+    protobuf writes int32/int64/enum fields."""
+    if 0 <= value < 16384:
+        return _SMALL[value]
+    return _encode(value)
+
+
 def tag(field: int, wire_type: int) -> bytes:
-    return varint(field << 3 | wire_type)
+    return _TAGS.get((field, wire_type)) or varint(field << 3 | wire_type)
+
+
+_TAGS = {(field, wire): varint(field << 3 | wire) for field in range(1, 64)
+         for wire in (VARINT, FIXED64, LENGTH)}
 
 
 def uint_field(field: int, value: int) -> bytes:
     """A varint field (uint32/uint64/int32/int64/enum/bool)."""
-    return tag(field, VARINT) + varint(value)
+    return _TAGS[field, VARINT] + varint(value)
 
 
 def bytes_field(field: int, value: bytes) -> bytes:
     """A length-delimited field: a string, bytes or an embedded message."""
-    return tag(field, LENGTH) + varint(len(value)) + value
+    return _TAGS[field, LENGTH] + varint(len(value)) + value
 
 
 def string_field(field: int, value: str) -> bytes:
