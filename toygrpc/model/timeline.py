@@ -10,12 +10,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from toygrpc.model.events import Event, event_from_dict, event_to_dict
+from toygrpc.model.events import Event, PythonSlice, event_from_dict, event_to_dict
 from toygrpc.model.layout import RunLayout
 
 E = TypeVar("E", bound=Event)
 LINES_PER_WRITE = 10_000
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+# What event_line writes for a Python slice without arguments (most events of a run).
+PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
+                     b'"args":{}}\n')
 
 
 def event_line(record: dict[str, Any]) -> bytes:
@@ -82,8 +85,16 @@ class Timeline:
         with RunLayout(run_dir).events.open("wb") as out:
             out.write(json.dumps(header).encode() + b"\n")
             lines: list[bytes] = []
+            names: dict[str, bytes] = {}  # a name's JSON, for the millions of Python slices
             for event in self.events:
-                lines.append(event_line(event_to_dict(event)))
+                if type(event) is PythonSlice and not event.args:
+                    name = names.get(event.name)
+                    if name is None:
+                        name = names[event.name] = _COMPACT.encode(event.name).encode()
+                    lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid,
+                                                      event.dur, name))
+                else:
+                    lines.append(event_line(event_to_dict(event)))
                 if len(lines) >= LINES_PER_WRITE:
                     out.write(b"".join(lines))
                     lines.clear()

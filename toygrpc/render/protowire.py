@@ -75,6 +75,8 @@ def _encode(value: int) -> bytes:
 
 
 _SMALL = [_encode(n) for n in range(1 << 14)]  # one and two bytes: ids, lengths, ranks
+# The low 14 bits of a larger value: two bytes, both with the continuation bit.
+_LOW14 = [bytes([(n & 0x7F) | 0x80, (n >> 7) | 0x80]) for n in range(1 << 14)]
 
 
 def varint(value: int) -> bytes:
@@ -82,7 +84,13 @@ def varint(value: int) -> bytes:
     protobuf writes int32/int64/enum fields."""
     if 0 <= value < 16384:
         return _SMALL[value]
-    return _encode(value)
+    if value < 0:
+        return _encode(value)
+    out = b""
+    while value >= 16384:
+        out += _LOW14[value & 0x3FFF]
+        value >>= 14
+    return out + _SMALL[value]
 
 
 def tag(field: int, wire_type: int) -> bytes:
