@@ -236,10 +236,12 @@ class VizFile(msgspec.Struct, gc=False):
     viztracer_metadata: Any = msgspec.field(default_factory=dict)
 
 
-# A complete ("X") event, compact: (tid, ts us, dur us, name, args or None); a file of
-# millions of them names a few thousand functions on a few threads, so each name and
-# thread id is one shared object.
-Complete = tuple[int, float, float, str, dict[str, Any] | None]
+# A complete ("X") event, compact: (tid, ts us, -dur us, its place in the file, name,
+# args or None), so that a plain sort puts them in the order the harness filter reads
+# them (by thread, by start, the longer first, else in file order) without a key per
+# event; a file of millions names a few thousand functions on a few threads, so each
+# name and thread id is one shared object.
+Complete = tuple[int, float, float, int, str, dict[str, Any] | None]
 VIZTRACER_START = b'{"traceEvents":['
 ENTRY_BOUNDARY = b'},{"'
 READ_BLOCK_BYTES = 8 << 20
@@ -263,7 +265,7 @@ def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
             if e.ph == "X":
                 if e.ts is None or e.tid is None or e.name is None:
                     raise KeyError("a complete event without its ts, tid or name")
-                complete.append((tids.setdefault(e.tid, e.tid), e.ts, e.dur,
+                complete.append((tids.setdefault(e.tid, e.tid), e.ts, -e.dur, len(complete),
                                  names.setdefault(e.name, e.name), e.args))
 
     try:
@@ -319,9 +321,10 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     overflow = metadata.get("overflow")
     events: list[PythonSlice] = []
     no_args: dict[str, Any] = {}  # one for all: events are never changed
-    for tid, us, dur, name, args in without_harness(complete):
+    for tid, us, minus_dur, _, name, args in without_harness(complete):
         events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
-                                  round(dur * 1000), name, dict(args) if args else no_args))
+                                  round(-minus_dur * 1000), name,
+                                  dict(args) if args else no_args))
     del complete
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
@@ -351,7 +354,7 @@ def without_harness(complete: list[Complete]) -> list[Complete]:
     there the Python frames it calls (what it wraps, and what runs from there) stay,
     and only its own C calls (clock reads, bookkeeping) go. Excluding the files in
     viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
-    complete.sort(key=_entry_order)  # stable: equal keys stay in file order
+    complete.sort()  # by thread, start, longer first, then file order (never further)
     kept: list[Complete] = []
     stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
     tid = None
@@ -363,7 +366,7 @@ def without_harness(complete: list[Complete]) -> list[Complete]:
         while stack and stack[-1][0] <= start:
             stack.pop()
         above = stack[-1][1] if stack else "show"
-        name = entry[3]
+        name = entry[4]
         what = modes.get(name)
         if what is None:
             what = modes[name] = _name_kind(name)
@@ -376,12 +379,8 @@ def without_harness(complete: list[Complete]) -> list[Complete]:
         else:
             mode = "show"
             kept.append(entry)
-        stack.append((start + entry[2], mode))
+        stack.append((start - entry[2], mode))
     return kept
-
-
-def _entry_order(entry: Complete) -> tuple[int, float, float]:
-    return entry[0], entry[1], -entry[2]
 
 
 def _name_kind(name: str) -> str:
