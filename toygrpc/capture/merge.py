@@ -321,11 +321,14 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     overflow = metadata.get("overflow")
     events: list[PythonSlice] = []
     no_args: dict[str, Any] = {}  # one for all: events are never changed
-    for tid, us, minus_dur, _, name, args in without_harness(complete):
+    kept = without_harness(complete)
+    complete.clear()  # the harness's entries go now, the kept ones as they are turned
+    kept.reverse()
+    while kept:
+        tid, us, minus_dur, _, name, args = kept.pop()
         events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
                                   round(-minus_dur * 1000), name,
                                   dict(args) if args else no_args))
-    del complete
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
         # kept exit was dropped, and so is the Python layer of RPCs started before it.
