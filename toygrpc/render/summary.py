@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from toygrpc.analysis.chains import STEPS, Chain, Rpc, tag_of
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
@@ -103,5 +105,41 @@ class SummaryRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / self.file_names[0]
-        path.write_text(json.dumps(build_summary(run), indent=1) + "\n")
+        path.write_bytes(indented_json(build_summary(run)))
         return [path]
+
+
+def indented_json(data: Any) -> bytes:
+    """``json.dumps(data, indent=1) + "\\n"``, byte for byte, at orjson's speed when it
+    can be (json's indenting encoder is pure Python: minutes for a 100,000-RPC summary).
+
+    orjson indents by two spaces: each line's indent is halved (a JSON line never starts
+    inside a string). Where orjson could write other bytes than json (a non-ASCII or DEL
+    character, which json escapes; a float json spells otherwise; a non-string key), json
+    writes it."""
+    if _plain(data):
+        try:
+            text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+        except TypeError:
+            text = b""
+        if text and text.isascii() and b"\x7f" not in text:
+            lines = text.split(b"\n")
+            return b"\n".join(line[(len(line) - len(line.lstrip(b" "))) // 2:]
+                              for line in lines) + b"\n"
+    return (json.dumps(data, indent=1) + "\n").encode()
+
+
+def _plain(data: Any) -> bool:
+    """Only str keys, and floats that orjson and json spell alike (no exponent, finite)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(type(k) is str for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif type(item) is float and (item != item or "e" in repr(item) or "n" in repr(item)):
+            return False
+    return True
