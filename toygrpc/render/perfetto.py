@@ -45,6 +45,7 @@ THREAD_RANK = {"main": 0, "core": 1, "poller": 2}  # the rest after these
 JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice to bind to
 SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
+NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
 
 
 @dataclass
@@ -75,6 +76,17 @@ class Slice:
     args: dict[str, Any] = field(default_factory=dict)
     flows_out: Sequence[int] = ()
     flows_in: Sequence[int] = ()
+    # A thread's event: its arguments are its details (and ``extra``), made when written,
+    # not held for each of millions of slices at once.
+    event: Event | None = None
+    extra: dict[str, Any] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """What the trace shows with the slice."""
+        if self.event is None:
+            return self.args
+        details = self.event.details()
+        return {**details, **self.extra} if self.extra else details
 
 
 @dataclass
@@ -205,11 +217,9 @@ def build_model(run: Run) -> TraceModel:
         spans: list[Slice] = []
         for event in per_thread[(pid, tid)]:
             key = id(event)
-            arrival = arrivals.get(key)
-            details = event.details()
             item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
-                         {**details, **arrival} if arrival else details,
-                         flows_out.get(key, ()), flows_in.get(key, ()))
+                         NO_ARGS, flows_out.get(key, ()), flows_in.get(key, ()), event,
+                         arrivals.get(key))
             dur = getattr(event, "dur", None)
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
@@ -403,7 +413,7 @@ def write_proto(model: TraceModel, path: Path) -> None:
                 event = ends.get(item.track)
                 if event is None:
                     event = ends[item.track] = _track_event(kind, item, interner)
-            elif not item.args and not item.flows_out and not item.flows_in:
+            elif not item.flows_out and not item.flows_in and not item.arguments():
                 key = (kind, item.name, item.category, item.track)
                 event = plain.get(key)
                 if event is None:
@@ -459,7 +469,7 @@ def _track_event(kind: str, item: Slice, interner: _Interner) -> bytes:
     name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
     parts = [pw.uint_field(pw.EVENT_CATEGORY_IIDS,
                            interner.iid(pw.INTERNED_CATEGORIES, item.category))]
-    for key, value in flat_args(item.args):
+    for key, value in flat_args(item.arguments()):
         annotation = pw.uint_field(pw.ANNOTATION_NAME_IID,
                                    interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
         parts.append(pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
@@ -601,7 +611,7 @@ def write_json(model: TraceModel, path: Path) -> None:
             out.append({"ph": "E", **where})
             continue
         out.append({"ph": "B", "name": item.name, "cat": item.category, **where,
-                    "args": item.args})
+                    "args": item.arguments()})
         for flow_id in item.flows_out:
             out.append({"ph": "s", "id": flow_id, "name": model.flow_names[flow_id],
                         "cat": "flow", **where})

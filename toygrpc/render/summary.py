@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,28 +106,44 @@ class SummaryRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / self.file_names[0]
-        path.write_bytes(indented_json(build_summary(run)))
+        with path.open("wb") as out:
+            for block in indented_json_blocks(build_summary(run)):
+                out.write(block)
         return [path]
 
 
 def indented_json(data: Any) -> bytes:
-    """``json.dumps(data, indent=1) + "\\n"``, byte for byte, at orjson's speed when it
-    can be (json's indenting encoder is pure Python: minutes for a 100,000-RPC summary).
+    """``json.dumps(data, indent=1) + "\\n"``, byte for byte (see ``indented_json_blocks``)."""
+    return b"".join(indented_json_blocks(data))
+
+
+def indented_json_blocks(data: Any, block_bytes: int = 1 << 22) -> Iterator[bytes]:
+    """``json.dumps(data, indent=1) + "\\n"`` in blocks, at orjson's speed when it can be
+    (json's indenting encoder is pure Python: minutes for a 100,000-RPC summary).
 
     orjson indents by two spaces: each line's indent is halved (a JSON line never starts
-    inside a string). Where orjson could write other bytes than json (a non-ASCII or DEL
-    character, which json escapes; a float json spells otherwise; a non-string key), json
-    writes it."""
+    inside a string), a block of lines at a time. Where orjson could write other bytes than
+    json (a non-ASCII or DEL character, which json escapes; a float json spells otherwise;
+    a non-string key), json writes it."""
+    text = b""
     if _plain(data):
         try:
             text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
         except TypeError:
             text = b""
-        if text and text.isascii() and b"\x7f" not in text:
-            lines = text.split(b"\n")
-            return b"\n".join(line[(len(line) - len(line.lstrip(b" "))) // 2:]
-                              for line in lines) + b"\n"
-    return (json.dumps(data, indent=1) + "\n").encode()
+        if not text.isascii() or b"\x7f" in text:
+            text = b""
+    if not text:
+        yield (json.dumps(data, indent=1) + "\n").encode()
+        return
+    start = 0
+    while start < len(text):
+        end = text.find(b"\n", start + block_bytes)
+        end = len(text) if end < 0 else end + 1
+        yield b"".join(line[(len(line) - len(line.lstrip(b" "))) // 2:]
+                       for line in text[start:end].splitlines(keepends=True))
+        start = end
+    yield b"\n"
 
 
 def _plain(data: Any) -> bool:
