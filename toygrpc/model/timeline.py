@@ -24,11 +24,11 @@ PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d
 def event_line(record: dict[str, Any]) -> bytes:
     """One line of ``events.jsonl``: what ``json.dumps(record, separators=(",", ":"))``
     writes (ASCII, non-ASCII escaped), by orjson where its bytes are the same (an
-    all-ASCII line without DEL, and no float: only a Python slice's ``args`` may hold
-    one), else by json."""
-    args = record.get("args")
+    all-ASCII line without DEL, and no float: only a field that is a dict, such as a
+    Python slice's ``args``, may hold one), else by json."""
     try:
-        line = b"" if isinstance(args, dict) and args else orjson.dumps(record)
+        nested = any(isinstance(value, dict) and value for value in record.values())
+        line = b"" if nested else orjson.dumps(record)
     except TypeError:  # an int beyond 64 bits
         line = b""
     if not line or not line.isascii() or b"\x7f" in line:
