@@ -63,21 +63,27 @@ def test_nested_args_are_flattened() -> None:
 
 
 def test_interned_strings_are_written_once_and_values_keep_their_type() -> None:
-    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import TracePacket
+    """Decoded with the perfetto protos: each name once per table, numbered from 1, handed
+    to the packet that first uses it; each value in the field of its type."""
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
+        DebugAnnotation,
+        InternedData,
+    )
 
-    packet = TracePacket()
-    interned = packet.interned_data
+    from toygrpc.render import protowire as pw
+
     interner = _Interner()
     assert interner.fresh
-    assert interner.iid("name", "a", interned.event_names) == 1
-    assert interner.iid("name", "b", interned.event_names) == 2
-    assert interner.iid("name", "a", interned.event_names) == 1
-    assert interner.iid("arg", "a", interned.debug_annotation_names) == 1  # another table
+    assert interner.iid(pw.INTERNED_NAMES, "a") == 1
+    assert interner.iid(pw.INTERNED_NAMES, "b") == 2
+    assert interner.iid(pw.INTERNED_NAMES, "a") == 1
+    assert interner.iid(pw.INTERNED_ANNOTATION_NAMES, "a") == 1  # another table
+    interned = InternedData.FromString(interner.take())
     assert [(e.iid, e.name) for e in interned.event_names] == [(1, "a"), (2, "b")]
+    assert [(e.iid, e.name) for e in interned.debug_annotation_names] == [(1, "a")]
+    assert interner.take() == b""  # taken once
     values = [True, 7, 2.5, "0x7faf", "plain", "call=0x55c7, n=1", None]
-    annotations = [packet.track_event.debug_annotations.add() for _ in values]
-    for annotation, value in zip(annotations, values, strict=True):
-        interner.set_value(annotation, value, interned)
+    annotations = [DebugAnnotation.FromString(interner.value(v)) for v in values]
     assert [a.WhichOneof("value") for a in annotations] == [
         "bool_value", "int_value", "double_value", "pointer_value", "string_value_iid",
         "string_value", "string_value"]
@@ -85,7 +91,7 @@ def test_interned_strings_are_written_once_and_values_keep_their_type() -> None:
     assert annotations[2].double_value == 2.5 and annotations[3].pointer_value == 0x7FAF
     assert annotations[5].string_value == "call=0x55c7, n=1"
     assert annotations[6].string_value == "null"
-    [plain] = interned.debug_annotation_string_values
+    [plain] = InternedData.FromString(interner.take()).debug_annotation_string_values
     assert (plain.iid, plain.str) == (annotations[4].string_value_iid, b"plain")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy
@@ -183,3 +184,30 @@ def test_the_plot_renderers_write_their_files(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
     svg = (tmp_path / "swimlane.svg").read_text()
     assert 'id="link-1"' in svg and "<dc:date>" not in svg  # no date: the same run, the same file
+
+
+def test_a_large_run_draws_each_stage_as_its_density_at_a_bounded_size(
+        fixture_run: tuple[Timeline, Analysis], tmp_path: Path) -> None:
+    """Past MAX_POINTS samples a stage is one band (its density), not a point each: the
+    picture of a 20,000-RPC run stays small, and still says how many samples it holds."""
+    from toygrpc.render.plots import MAX_POINTS
+
+    _, analysis = fixture_run
+    real = stage_samples(analysis)
+    copies = MAX_POINTS // min(len(v) for v in real.values() if v) + 1
+    samples = {name: values * copies for name, values in real.items()}
+    stats = [replace(s, count=s.count * copies) for s in stage_statistics(analysis)]
+    drawn = write_stage_distributions(samples, stats, tmp_path)
+    measured = tuple(s.name for s in stats if s.count)
+    assert drawn.stages == measured
+    svg = drawn.svg.read_text()
+    assert ids(drawn.svg, "stage") == [f"stage-{name}" for name in measured]
+    for s in stats:
+        if s.count:
+            assert f">{s.name} (n={s.count})<" in svg
+            group = svg.split(f'<g id="stage-{s.name}">', 1)[1].split("</g>", 1)[0]
+            assert group.count("<path") == 1 and group.count("<use") <= 1  # one band
+    assert f"more than {MAX_POINTS:,} samples: their density" in svg
+    assert drawn.svg.stat().st_size < 400_000
+    image = imread(drawn.png)
+    assert image[..., :3].std() > 0.05

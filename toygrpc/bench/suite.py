@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from toygrpc.bench import analysis_cost, overhead
 
     console = Console(stderr=True)
+    if getattr(args, "scale", None):
+        return run_scale(args, console)
     calls, rounds, sizes = (200, 2, [1000]) if args.quick else (1000, 5, [1000, 10_000, 100_000])
     calls, rounds, sizes = args.calls or calls, args.rounds or rounds, args.sizes or sizes
     results: dict[str, Any] = {"machine": machine(), "calls": calls, "rounds": rounds}
@@ -84,3 +86,20 @@ def print_costs(costs: list[Any]) -> None:
         print(f"{c.rpcs:>8}{c.events:>10}{c.parse_s:>9.2f}{c.analysis_s:>11.2f}{c.ratio:>7.2f}"
               f"{c.parse_peak_mb:>9.1f}{c.analysis_peak_mb:>12.1f}"
               f"{c.analysis_peak_mb * 2**20 / c.events:>9.0f}")
+
+
+def run_scale(args: argparse.Namespace, console: Any) -> int:
+    """``--scale``: the end-to-end table alone (one round per size and mode unless
+    ``--rounds`` says more)."""
+    from toygrpc.bench import scale
+
+    results: dict[str, Any] = {"machine": machine()}
+    print(f"machine: {results['machine']}")
+    with console.status("benchmarking") as status, \
+            tempfile.TemporaryDirectory(prefix="toygrpc-scale-") as scratch:
+        rows = scale.measure(args.scale, Path(scratch), args.rounds or 1, status.update)
+    results["scale"] = [asdict(r) | {"target": r.target} for r in rows]
+    scale.print_scale(rows)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from toygrpc.capture.corelog import CORE_LIKE, EPOCH_LINE, LINE, LogClock, parse_lines
 from toygrpc.model.events import (
     CoreBatchStarted,
@@ -219,9 +221,83 @@ def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
         return []
 
 
+class VizEntry(msgspec.Struct, gc=False):
+    """One of viztracer's trace events, as far as the merge reads it."""
+
+    ph: str = ""
+    tid: int | None = None  # None: missing (only a complete event must have them)
+    name: str | None = None
+    ts: float | None = None
+    dur: float = 0
+    args: dict[str, Any] | None = None
+
+
+class VizFile(msgspec.Struct, gc=False):
+    traceEvents: list[VizEntry]  # viztracer's name
+    viztracer_metadata: Any = msgspec.field(default_factory=dict)
+
+
+# A complete ("X") event, compact: (tid, ts us, -dur us, its place in the file, name,
+# args or None), so that a plain sort puts them in the order the harness filter reads
+# them (by thread, by start, the longer first, else in file order) without a key per
+# event; a file of millions names a few thousand functions on a few threads, so each
+# name and thread id is one shared object.
+Complete = tuple[int, float, float, int, str, dict[str, Any] | None]
+VIZTRACER_START = b'{"traceEvents":['
+ENTRY_BOUNDARY = b'},{"'
+READ_BLOCK_BYTES = 8 << 20
+_ENTRIES = msgspec.json.Decoder(list[VizEntry])
+_FILE = msgspec.json.Decoder(VizFile)
+
+
+def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
+    """viztracer's complete events in file order, and its metadata, read block by block:
+    the file (hundreds of MB for a long run) is never held whole, nor a dict per event.
+
+    A block is cut after the last ``},{"`` in it and decoded as an array: if that was not
+    between two events (a name holding it), the block does not decode, and the file is
+    decoded whole instead."""
+    names: dict[str, str] = {}
+    tids: dict[int, int] = {}
+    complete: list[Complete] = []
+
+    def keep(entries: list[VizEntry]) -> None:
+        for e in entries:
+            if e.ph == "X":
+                if e.ts is None or e.tid is None or e.name is None:
+                    raise KeyError("a complete event without its ts, tid or name")
+                complete.append((tids.setdefault(e.tid, e.tid), e.ts, -e.dur, len(complete),
+                                 names.setdefault(e.name, e.name), e.args))
+
+    try:
+        with path.open("rb") as source:
+            if source.read(len(VIZTRACER_START)) != VIZTRACER_START:
+                raise msgspec.DecodeError("not viztracer's layout")
+            rest = b""
+            while block := source.read(READ_BLOCK_BYTES):
+                rest += block
+                cut = rest.rfind(ENTRY_BOUNDARY)
+                if cut > 0:
+                    keep(_ENTRIES.decode(b"[" + rest[:cut + 1] + b"]"))
+                    rest = rest[cut + 2:]
+            tail = _FILE.decode(VIZTRACER_START + rest)
+        keep(tail.traceEvents)
+        metadata = tail.viztracer_metadata
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        complete.clear()
+        try:
+            whole = _FILE.decode(path.read_bytes())
+        except msgspec.MsgspecError as exc:  # damaged: said like json's errors
+            raise ValueError(str(exc)) from None
+        keep(whole.traceEvents)
+        metadata = whole.viztracer_metadata
+    if not isinstance(metadata, dict):
+        raise TypeError("viztracer_metadata is not an object")
+    return complete, metadata
+
+
 def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
                       timeline: Timeline, hook_events: list[Event]) -> list[Event]:
-    data = json.loads(path.read_text())
     samples = json.loads(clock_path.read_text())
     start: dict[str, float] = samples["start"]
     end: dict[str, float] = samples["end"]
@@ -229,13 +305,12 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         for key in ("offset_ns", "width_ns", "realtime_ns"):
             if type(sample[key]) not in (int, float):
                 raise TypeError(f"clock sample {key} is not a number")
+    complete, metadata = read_viztracer_file(path)
     # Linear map from viztracer's microseconds to realtime nanoseconds through both samples.
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
     slope = (end["offset_ns"] - start["offset_ns"]) / (t1 - t0) if t1 > t0 else 0.0
-
-    def to_ns(us: float) -> int:
-        return round(us * 1000 + start["offset_ns"] + slope * (us - t0))
+    offset = start["offset_ns"]
 
     error = max(start["width_ns"], end["width_ns"]) / 2 + abs(end["offset_ns"] - start["offset_ns"])
     timeline.clock.setdefault(role, {})
@@ -244,12 +319,17 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
         "error_bound_ns": round(error),
         "drift_ns": round(end["offset_ns"] - start["offset_ns"]),
     }
-    overflow = data.get("viztracer_metadata", {}).get("overflow")
+    overflow = metadata.get("overflow")
     events: list[PythonSlice] = []
-    for entry in without_harness(data["traceEvents"]):
-        events.append(PythonSlice(to_ns(float(entry["ts"])), pid, int(entry["tid"]),
-                                  round(float(entry.get("dur", 0)) * 1000), str(entry["name"]),
-                                  dict(entry.get("args", {}))))
+    no_args: dict[str, Any] = {}  # one for all: events are never changed
+    kept = without_harness(complete)
+    complete.clear()  # the harness's entries go now, the kept ones as they are turned
+    kept.reverse()
+    while kept:
+        tid, us, minus_dur, _, name, args = kept.pop()
+        events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
+                                  round(-minus_dur * 1000), name,
+                                  dict(args) if args else no_args))
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
         # kept exit was dropped, and so is the Python layer of RPCs started before it.
@@ -271,40 +351,50 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
 HARNESS_DIR = "/toygrpc/capture/"
 
 
-def without_harness(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_harness(complete: list[Complete]) -> list[Complete]:
     """viztracer's complete events less the harness: the program and grpc as they run
     untraced. A frame of ``toygrpc.capture`` goes, and so does everything under it,
     except under a wrapper (a hook's wrapper function or a Traced*/Tracing* method):
     there the Python frames it calls (what it wraps, and what runs from there) stay,
     and only its own C calls (clock reads, bookkeeping) go. Excluding the files in
     viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
-    complete = [e for e in entries if e.get("ph") == "X"]
-    complete.sort(key=lambda e: (e["tid"], e["ts"], -e.get("dur", 0)))
-    kept: list[dict[str, Any]] = []
+    complete.sort()  # by thread, start, longer first, then file order (never further)
+    kept: list[Complete] = []
     stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
     tid = None
+    modes: dict[str, str] = {}  # name -> what kind of frame it is: names recur
     for entry in complete:
-        if entry["tid"] != tid:
-            tid, stack = entry["tid"], []
-        start = entry["ts"]
+        if entry[0] != tid:
+            tid, stack = entry[0], []
+        start = entry[1]
         while stack and stack[-1][0] <= start:
             stack.pop()
         above = stack[-1][1] if stack else "show"
-        name: str = entry["name"]
-        python_frame = name.endswith(")") and " (" in name
-        if HARNESS_DIR in name:
-            function = name.split(" (")[0]
-            wrapper = "<locals>" in function or function.startswith(("Traced", "Tracing"))
-            mode = "wrapper" if wrapper and above != "hide" else "hide"
+        name = entry[4]
+        what = modes.get(name)
+        if what is None:
+            what = modes[name] = _name_kind(name)
+        if what != "python" and what != "c":
+            mode = "wrapper" if what == "wrapper" and above != "hide" else "hide"
         elif above == "hide":
             mode = "hide"
-        elif above == "wrapper" and not python_frame:
+        elif above == "wrapper" and what == "c":
             mode = "wrapper"  # the hook's own C call: gone, but what it runs may stay
         else:
             mode = "show"
             kept.append(entry)
-        stack.append((start + entry.get("dur", 0), mode))
+        stack.append((start - entry[2], mode))
     return kept
+
+
+def _name_kind(name: str) -> str:
+    """``wrapper`` or ``hidden`` for a harness frame, ``python`` for another Python
+    frame, ``c`` for a C call."""
+    if HARNESS_DIR in name:
+        function = name.split(" (")[0]
+        wrapper = "<locals>" in function or function.startswith(("Traced", "Tracing"))
+        return "wrapper" if wrapper else "hidden"
+    return "python" if name.endswith(")") and " (" in name else "c"
 
 
 def check_core_clock(events: list[Event]) -> dict[str, Any]:

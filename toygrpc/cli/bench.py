@@ -34,4 +34,8 @@ def register(commands: Subcommands) -> None:
                        help="instead, run the workload with one group of hooks installed at a "
                        "time (interleaved rounds, concurrency 1 and 8) and print each group's "
                        "p50 against none: what each hook group costs")
+    bench.add_argument("--scale", type=positive_int, nargs="+", metavar="RPCS",
+                       help="instead, time `toygrpc trace client` end to end (wall time, peak "
+                       "RSS) for these numbers of RPCs, with and without the Python layer "
+                       "(--rounds of each, default 1)")
     bench.set_defaults(handler=_run)

@@ -233,6 +233,19 @@ def make_out(out: Path) -> None:
                          "--out") from None
 
 
+def preload_plots() -> None:
+    """Import the plots (matplotlib: the slowest import of a run) on a thread while the
+    capture starts its processes, when this process only waits: drawn at the end, they
+    no longer wait for it."""
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # drawing them says what is wrong, later
+            import toygrpc.render.plots  # noqa: F401
+
+    threading.Thread(target=load, name="toygrpc-preload-plots", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import (
@@ -251,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
     clear_out(options.out)
     make_out(options.out)
     console = Console(stderr=True)
+    preload_plots()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)

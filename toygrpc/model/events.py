@@ -561,9 +561,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready dict with the event's ``kind`` first."""
     data: dict[str, Any] = {"kind": event.kind}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        data[f.name] = list(value) if isinstance(value, tuple) else value
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        data[name] = list(value) if isinstance(value, tuple) else value
     return data
 
 
@@ -573,6 +573,25 @@ _FIELD_CHECKS: dict[str, Any] = {
     "bool": lambda v: type(v) is bool, "dict": lambda v: type(v) is dict,
     "tuple": lambda v: type(v) is tuple and all(type(x) is str for x in v),
 }
+# Per kind, worked out once: files hold millions of events.
+_NAMES: dict[type[Event], tuple[str, ...]] = {}
+_CHECKS: dict[type[Event], tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _field_checks(cls: type[Event]) -> tuple[tuple[str, Any], ...]:
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = tuple(
+            (f.name, _FIELD_CHECKS.get(str(f.type).split("[", 1)[0].split(" ", 1)[0]))
+            for f in dataclasses.fields(cls))
+    return checks
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
@@ -580,11 +599,12 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     including a field of the wrong type (a file is not trusted to hold what it should)."""
     cls = EVENT_TYPES[data["kind"]]
     values = {k: v for k, v in data.items() if k != "kind"}
-    for f in dataclasses.fields(cls):
-        if f.name in values and isinstance(values[f.name], list):
-            values[f.name] = tuple(values[f.name])
-        if f.name in values:
-            check = _FIELD_CHECKS.get(str(f.type).split("[", 1)[0].split(" ", 1)[0])
-            if check is not None and not check(values[f.name]):
-                raise TypeError(f"{cls.kind}.{f.name} is not {f.type}")
+    for name, check in _field_checks(cls):
+        if name in values:
+            value = values[name]
+            if isinstance(value, list):
+                value = values[name] = tuple(value)
+            if check is not None and not check(value):
+                declared = next(f.type for f in dataclasses.fields(cls) if f.name == name)
+                raise TypeError(f"{cls.kind}.{name} is not {declared}")
     return cls(**values)

@@ -8,10 +8,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from toygrpc.model.events import Event, event_from_dict, event_to_dict
+import orjson
+
+from toygrpc.model.events import Event, PythonSlice, event_from_dict, event_to_dict
 from toygrpc.model.layout import RunLayout
 
 E = TypeVar("E", bound=Event)
+LINES_PER_WRITE = 10_000
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# What event_line writes for a Python slice without arguments (most events of a run).
+PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
+                     b'"args":{}}\n')
+
+
+def event_line(record: dict[str, Any]) -> bytes:
+    """One line of ``events.jsonl``: what ``json.dumps(record, separators=(",", ":"))``
+    writes (ASCII, non-ASCII escaped), by orjson where its bytes are the same (an
+    all-ASCII line without DEL, and no float: only a field that is a dict, such as a
+    Python slice's ``args``, may hold one), else by json."""
+    try:
+        nested = any(isinstance(value, dict) and value for value in record.values())
+        line = b"" if nested else orjson.dumps(record)
+    except TypeError:  # an int beyond 64 bits
+        line = b""
+    if not line or not line.isascii() or b"\x7f" in line:
+        line = _COMPACT.encode(record).encode()
+    return line + b"\n"
+
+
+def _parse_line(line: str) -> Any:
+    """A line of ``events.jsonl``: orjson, or json for what only json reads (NaN, ints
+    beyond 64 bits), so that a line reads as it always did."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 @dataclass
@@ -51,10 +82,23 @@ class Timeline:
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
             "losses": self.losses, "event_count": len(self.events),
         }
-        with RunLayout(run_dir).events.open("w") as out:
-            out.write(json.dumps(header) + "\n")
+        with RunLayout(run_dir).events.open("wb") as out:
+            out.write(json.dumps(header).encode() + b"\n")
+            lines: list[bytes] = []
+            names: dict[str, bytes] = {}  # a name's JSON, for the millions of Python slices
             for event in self.events:
-                out.write(json.dumps(event_to_dict(event), separators=(",", ":")) + "\n")
+                if type(event) is PythonSlice and not event.args:
+                    name = names.get(event.name)
+                    if name is None:
+                        name = names[event.name] = _COMPACT.encode(event.name).encode()
+                    lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid,
+                                                      event.dur, name))
+                else:
+                    lines.append(event_line(event_to_dict(event)))
+                if len(lines) >= LINES_PER_WRITE:
+                    out.write(b"".join(lines))
+                    lines.clear()
+            out.write(b"".join(lines))
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
@@ -66,7 +110,7 @@ class Timeline:
             events, damaged = [], 0
             for line in source:
                 try:
-                    events.append(event_from_dict(json.loads(line)))
+                    events.append(event_from_dict(_parse_line(line)))
                 except (ValueError, KeyError, TypeError, AttributeError):
                     damaged += 1
         timeline = cls(

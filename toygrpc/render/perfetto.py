@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -43,6 +43,7 @@ from toygrpc.model.events import (
     HandlerSerialization,
     PythonSlice,
 )
+from toygrpc.render import protowire as pw
 from toygrpc.render.base import FileRenderer
 
 Format = Literal["proto", "json"]
@@ -51,6 +52,7 @@ THREAD_RANK = {"main": 0, "core": 1, "poller": 2}  # the rest after these
 JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice to bind to
 SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
+NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
 
 
 @dataclass
@@ -66,9 +68,12 @@ class Track:
     is_process: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Slice:
-    """A span (``end`` set) or an instant (``end`` None) on a track, with its flows."""
+    """A span (``end`` set) or an instant (``end`` None) on a track, with its flows.
+
+    A large run has millions: slots, and ``args`` shared with the event when the trace
+    adds nothing to them (never changed in place)."""
 
     track: int
     ts: int
@@ -76,8 +81,19 @@ class Slice:
     name: str
     category: str
     args: dict[str, Any] = field(default_factory=dict)
-    flows_out: list[int] = field(default_factory=list)
-    flows_in: list[int] = field(default_factory=list)
+    flows_out: Sequence[int] = ()
+    flows_in: Sequence[int] = ()
+    # A thread's event: its arguments are its details (and ``extra``), made when written,
+    # not held for each of millions of slices at once.
+    event: Event | None = None
+    extra: dict[str, Any] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """What the trace shows with the slice."""
+        if self.event is None:
+            return self.args
+        details = self.event.details()
+        return {**details, **self.extra} if self.extra else details
 
 
 @dataclass
@@ -207,9 +223,10 @@ def build_model(run: Run) -> TraceModel:
         stack: list[Slice] = []
         spans: list[Slice] = []
         for event in per_thread[(pid, tid)]:
+            key = id(event)
             item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
-                         {**event.details(), **arrivals.get(id(event), {})},
-                         flows_out.get(id(event), []), flows_in.get(id(event), []))
+                         NO_ARGS, flows_out.get(key, ()), flows_in.get(key, ()), event,
+                         arrivals.get(key))
             dur = getattr(event, "dur", None)
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
@@ -379,62 +396,99 @@ def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
 
 
 def write_proto(model: TraceModel, path: Path) -> None:
-    """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names."""
-    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
-        TracePacket,
-        TrackDescriptor,
-        TrackEvent,
-    )
-    from perfetto.trace_builder.proto_builder import StreamingTraceProtoBuilder
+    """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names.
 
-    kinds = {"B": TrackEvent.TYPE_SLICE_BEGIN, "E": TrackEvent.TYPE_SLICE_END,
-             "I": TrackEvent.TYPE_INSTANT}
+    Encoded by ``protowire`` straight to bytes (no message object per event), written in
+    blocks."""
+    pending: list[bytes] = []
+    size = 0
     with path.open("wb") as file:
-        builder = StreamingTraceProtoBuilder(file)
         for track in model.tracks:
-            packet = builder.create_packet()
-            descriptor = packet.track_descriptor
-            descriptor.uuid = track.uuid
-            if track.parent:
-                descriptor.parent_uuid = track.parent
-            descriptor.sibling_order_rank = track.rank
-            if track.is_process:
-                descriptor.process.pid = track.pid
-                descriptor.process.process_name = track.name
-                descriptor.child_ordering = TrackDescriptor.EXPLICIT
-            elif track.tid:
-                descriptor.thread.pid = track.pid
-                descriptor.thread.tid = track.tid
-                descriptor.thread.thread_name = track.name
-                descriptor.child_ordering = TrackDescriptor.EXPLICIT
-            else:
-                descriptor.name = track.name
-            builder.write_packet(packet)
+            pending.append(pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
+                                                    _track_descriptor(track))))
         interner = _Interner()
+        timestamp_tag = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
+        sequence = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
+        event_tag = pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        # Most events repeat one of a few shapes (a Python slice's end, a named slice
+        # without arguments on its thread): encoded once each.
+        ends: dict[int, bytes] = {}
+        plain: dict[tuple[str, str, str, int], bytes] = {}
+        varint = pw.varint
         for ts, kind, item in ordered_events(model):
-            packet = builder.create_packet()
-            packet.timestamp = ts
-            packet.trusted_packet_sequence_id = SEQUENCE_ID
+            if kind == "E":
+                event = ends.get(item.track)
+                if event is None:
+                    event = ends[item.track] = _track_event(kind, item, interner)
+            elif not item.flows_out and not item.flows_in and not item.arguments():
+                key = (kind, item.name, item.category, item.track)
+                event = plain.get(key)
+                if event is None:
+                    event = plain[key] = _track_event(kind, item, interner)
+            else:
+                event = _track_event(kind, item, interner)
+            body = timestamp_tag + varint(ts) + sequence + event_tag + varint(len(event)) + event
+            if interner.added:
+                body += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
             if interner.fresh:
-                packet.sequence_flags = (TracePacket.SEQ_INCREMENTAL_STATE_CLEARED
-                                         | TracePacket.SEQ_NEEDS_INCREMENTAL_STATE)
+                body += pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
+                                      SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
                 interner.fresh = False
-            event = packet.track_event
-            event.type = kinds[kind]
-            event.track_uuid = item.track
-            if kind != "E":
-                interned = packet.interned_data
-                event.name_iid = interner.iid("name", item.name, interned.event_names)
-                event.category_iids.append(
-                    interner.iid("category", item.category, interned.event_categories))
-                for key, value in flat_args(item.args):
-                    annotation = event.debug_annotations.add()
-                    annotation.name_iid = interner.iid("arg", key,
-                                                       interned.debug_annotation_names)
-                    interner.set_value(annotation, value, interned)
-                event.flow_ids.extend(item.flows_out)
-                event.terminating_flow_ids.extend(item.flows_in)
-            builder.write_packet(packet)
+            record = pw.packet(body)
+            pending.append(record)
+            size += len(record)
+            if size >= WRITE_BLOCK_BYTES:
+                file.write(b"".join(pending))
+                pending, size = [], 0
+        file.write(b"".join(pending))
+
+
+# TracePacket.SequenceFlags and TrackEvent.Type, TrackDescriptor.ChildTracksOrdering values
+SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
+EVENT_TYPES = {"B": 1, "E": 2, "I": 3}  # TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT
+CHILD_ORDERING_EXPLICIT = 3
+WRITE_BLOCK_BYTES = 1 << 20
+
+
+def _track_descriptor(track: Track) -> bytes:
+    parts = [pw.uint_field(pw.TRACK_UUID, track.uuid)]
+    if track.is_process:
+        parts.append(pw.bytes_field(pw.TRACK_PROCESS, pw.uint_field(pw.PROCESS_PID, track.pid)
+                                    + pw.string_field(pw.PROCESS_NAME, track.name)))
+    elif track.tid:
+        parts.append(pw.bytes_field(pw.TRACK_THREAD, pw.uint_field(pw.THREAD_PID, track.pid)
+                                    + pw.uint_field(pw.THREAD_TID, track.tid)
+                                    + pw.string_field(pw.THREAD_NAME, track.name)))
+    else:
+        parts.insert(1, pw.string_field(pw.TRACK_NAME, track.name))
+    if track.parent:
+        parts.append(pw.uint_field(pw.TRACK_PARENT_UUID, track.parent))
+    if track.is_process or track.tid:
+        parts.append(pw.uint_field(pw.TRACK_CHILD_ORDERING, CHILD_ORDERING_EXPLICIT))
+    parts.append(pw.uint_field(pw.TRACK_SIBLING_ORDER_RANK, track.rank))
+    return b"".join(parts)
+
+
+def _track_event(kind: str, item: Slice, interner: _Interner) -> bytes:
+    if kind == "E":
+        return (pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind])
+                + pw.uint_field(pw.EVENT_TRACK_UUID, item.track))
+    name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
+    parts = [pw.uint_field(pw.EVENT_CATEGORY_IIDS,
+                           interner.iid(pw.INTERNED_CATEGORIES, item.category))]
+    for key, value in flat_args(item.arguments()):
+        annotation = pw.uint_field(pw.ANNOTATION_NAME_IID,
+                                   interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
+        parts.append(pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
+                                    annotation + interner.value(value)))
+    parts += [pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind]),
+              pw.uint_field(pw.EVENT_NAME_IID, name_iid),
+              pw.uint_field(pw.EVENT_TRACK_UUID, item.track)]
+    if item.flows_out:
+        parts.append(pw.fixed64_fields(pw.EVENT_FLOW_IDS, item.flows_out))
+    if item.flows_in:
+        parts.append(pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, item.flows_in))
+    return b"".join(parts)
 
 
 def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -448,42 +502,58 @@ def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield f"{prefix}{key}", value
 
 
+INT64 = range(-(1 << 63), 1 << 63)
+
+
 class _Interner:
     """Interned names, categories, argument names and string values of a sequence: each
     is written once, then referred to by number (what keeps the file small). A string
-    with an address in it (the core's call arguments) is unique: written as it is."""
+    with an address in it (the core's call arguments) is unique: written as it is.
+
+    New entries wait in ``added`` until the packet that first uses them takes them
+    (``take``), as that packet's ``interned_data``."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, int]] = defaultdict(dict)
+        self.tables: dict[int, dict[str, int]] = defaultdict(dict)
+        self.added: dict[int, list[bytes]] = {}
         self.fresh = True
 
-    def iid(self, table_name: str, text: str, interned: Any) -> int:
-        table = self.tables[table_name]
+    def iid(self, table_field: int, text: str) -> int:
+        table = self.tables[table_field]
         iid = table.get(text)
         if iid is None:
             iid = table[text] = len(table) + 1
-            entry = interned.add()
-            entry.iid = iid
-            if table_name == "value":
-                entry.str = text.encode()
-            else:
-                entry.name = text
+            self.added.setdefault(table_field, []).append(
+                pw.interned_entry(iid, text.encode()))
         return iid
 
-    def set_value(self, annotation: Any, value: Any, interned: Any) -> None:
+    def take(self) -> bytes:
+        """The ``InternedData`` of the entries added since the last call (b"" if none)."""
+        if not self.added:
+            return b""
+        data = b"".join(pw.bytes_field(table_field, entry)
+                        for table_field in sorted(self.added)
+                        for entry in self.added[table_field])
+        self.added = {}
+        return data
+
+    def value(self, value: Any) -> bytes:
+        """The value field of a debug annotation."""
         if isinstance(value, bool):
-            annotation.bool_value = value
-        elif isinstance(value, int):
-            annotation.int_value = value
-        elif isinstance(value, float):
-            annotation.double_value = value
-        elif isinstance(value, str) and _is_address(value):
-            annotation.pointer_value = int(value, 16)
-        elif isinstance(value, str) and "0x" not in value:
-            annotation.string_value_iid = self.iid(
-                "value", value, interned.debug_annotation_string_values)
-        else:
-            annotation.string_value = value if isinstance(value, str) else json.dumps(value)
+            return pw.uint_field(pw.ANNOTATION_BOOL, int(value))
+        if isinstance(value, int):
+            if value not in INT64:
+                raise ValueError(f"Value out of range: {value}")
+            return pw.uint_field(pw.ANNOTATION_INT, value)
+        if isinstance(value, float):
+            return pw.double_field(pw.ANNOTATION_DOUBLE, value)
+        if isinstance(value, str) and _is_address(value):
+            return pw.uint_field(pw.ANNOTATION_POINTER, int(value, 16))
+        if isinstance(value, str) and "0x" not in value:
+            return pw.uint_field(pw.ANNOTATION_STRING_IID,
+                                 self.iid(pw.INTERNED_STRING_VALUES, value))
+        return pw.string_field(pw.ANNOTATION_STRING,
+                               value if isinstance(value, str) else json.dumps(value))
 
 
 def _is_address(text: str) -> bool:
@@ -546,7 +616,7 @@ def write_json(model: TraceModel, path: Path) -> None:
             out.append({"ph": "E", **where})
             continue
         out.append({"ph": "B", "name": item.name, "cat": item.category, **where,
-                    "args": item.args})
+                    "args": item.arguments()})
         for flow_id in item.flows_out:
             out.append({"ph": "s", "id": flow_id, "name": model.flow_names[flow_id],
                         "cat": "flow", **where})

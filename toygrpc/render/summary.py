@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from toygrpc.analysis.chains import STEPS, Chain, Rpc, tag_of
 from toygrpc.analysis.run import Run
@@ -103,5 +106,57 @@ class SummaryRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / self.file_names[0]
-        path.write_text(json.dumps(build_summary(run), indent=1) + "\n")
+        with path.open("wb") as out:
+            for block in indented_json_blocks(build_summary(run)):
+                out.write(block)
         return [path]
+
+
+def indented_json(data: Any) -> bytes:
+    """``json.dumps(data, indent=1) + "\\n"``, byte for byte (see ``indented_json_blocks``)."""
+    return b"".join(indented_json_blocks(data))
+
+
+def indented_json_blocks(data: Any, block_bytes: int = 1 << 22) -> Iterator[bytes]:
+    """``json.dumps(data, indent=1) + "\\n"`` in blocks, at orjson's speed when it can be
+    (json's indenting encoder is pure Python: minutes for a 100,000-RPC summary).
+
+    orjson indents by two spaces: each line's indent is halved (a JSON line never starts
+    inside a string), a block of lines at a time. Where orjson could write other bytes than
+    json (a non-ASCII or DEL character, which json escapes; a float json spells otherwise;
+    a non-string key), json writes it."""
+    text = b""
+    if _plain(data):
+        try:
+            text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+        except TypeError:
+            text = b""
+        if not text.isascii() or b"\x7f" in text:
+            text = b""
+    if not text:
+        yield (json.dumps(data, indent=1) + "\n").encode()
+        return
+    start = 0
+    while start < len(text):
+        end = text.find(b"\n", start + block_bytes)
+        end = len(text) if end < 0 else end + 1
+        yield b"".join(line[(len(line) - len(line.lstrip(b" "))) // 2:]
+                       for line in text[start:end].splitlines(keepends=True))
+        start = end
+    yield b"\n"
+
+
+def _plain(data: Any) -> bool:
+    """Only str keys, and floats that orjson and json spell alike (no exponent, finite)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(type(k) is str for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif type(item) is float and (item != item or "e" in repr(item) or "n" in repr(item)):
+            return False
+    return True

@@ -1,0 +1,98 @@
+"""The hand-encoded Perfetto messages: the field numbers are Perfetto's, the bytes those the
+protobuf runtime writes for the same message."""
+
+from __future__ import annotations
+
+import random
+
+from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
+    DebugAnnotation,
+    InternedData,
+    ProcessDescriptor,
+    ThreadDescriptor,
+    TracePacket,
+    TrackDescriptor,
+    TrackEvent,
+)
+
+from toygrpc.render import protowire as pw
+
+FIELDS = {
+    (TracePacket, "timestamp"): pw.PACKET_TIMESTAMP,
+    (TracePacket, "trusted_packet_sequence_id"): pw.PACKET_SEQUENCE_ID,
+    (TracePacket, "track_event"): pw.PACKET_TRACK_EVENT,
+    (TracePacket, "interned_data"): pw.PACKET_INTERNED_DATA,
+    (TracePacket, "sequence_flags"): pw.PACKET_SEQUENCE_FLAGS,
+    (TracePacket, "track_descriptor"): pw.PACKET_TRACK_DESCRIPTOR,
+    (TrackEvent, "category_iids"): pw.EVENT_CATEGORY_IIDS,
+    (TrackEvent, "debug_annotations"): pw.EVENT_DEBUG_ANNOTATIONS,
+    (TrackEvent, "type"): pw.EVENT_TYPE,
+    (TrackEvent, "name_iid"): pw.EVENT_NAME_IID,
+    (TrackEvent, "track_uuid"): pw.EVENT_TRACK_UUID,
+    (TrackEvent, "flow_ids"): pw.EVENT_FLOW_IDS,
+    (TrackEvent, "terminating_flow_ids"): pw.EVENT_TERMINATING_FLOW_IDS,
+    (DebugAnnotation, "name_iid"): pw.ANNOTATION_NAME_IID,
+    (DebugAnnotation, "bool_value"): pw.ANNOTATION_BOOL,
+    (DebugAnnotation, "int_value"): pw.ANNOTATION_INT,
+    (DebugAnnotation, "double_value"): pw.ANNOTATION_DOUBLE,
+    (DebugAnnotation, "string_value"): pw.ANNOTATION_STRING,
+    (DebugAnnotation, "pointer_value"): pw.ANNOTATION_POINTER,
+    (DebugAnnotation, "string_value_iid"): pw.ANNOTATION_STRING_IID,
+    (InternedData, "event_categories"): pw.INTERNED_CATEGORIES,
+    (InternedData, "event_names"): pw.INTERNED_NAMES,
+    (InternedData, "debug_annotation_names"): pw.INTERNED_ANNOTATION_NAMES,
+    (InternedData, "debug_annotation_string_values"): pw.INTERNED_STRING_VALUES,
+    (TrackDescriptor, "uuid"): pw.TRACK_UUID,
+    (TrackDescriptor, "name"): pw.TRACK_NAME,
+    (TrackDescriptor, "process"): pw.TRACK_PROCESS,
+    (TrackDescriptor, "thread"): pw.TRACK_THREAD,
+    (TrackDescriptor, "parent_uuid"): pw.TRACK_PARENT_UUID,
+    (TrackDescriptor, "child_ordering"): pw.TRACK_CHILD_ORDERING,
+    (TrackDescriptor, "sibling_order_rank"): pw.TRACK_SIBLING_ORDER_RANK,
+    (ProcessDescriptor, "pid"): pw.PROCESS_PID,
+    (ProcessDescriptor, "process_name"): pw.PROCESS_NAME,
+    (ThreadDescriptor, "pid"): pw.THREAD_PID,
+    (ThreadDescriptor, "tid"): pw.THREAD_TID,
+    (ThreadDescriptor, "thread_name"): pw.THREAD_NAME,
+}
+
+
+def test_field_numbers_are_perfettos() -> None:
+    for (message, name), number in FIELDS.items():
+        assert message.DESCRIPTOR.fields_by_name[name].number == number, (message, name)
+
+
+def test_varints_are_the_runtimes() -> None:
+    values = [0, 1, 127, 128, 16383, 16384, 2**21, 2**35 + 7, 2**63 - 1, *(
+        random.Random(7).randrange(2**63) for _ in range(200))]
+    for value in values:
+        assert pw.uint_field(8, value) == TracePacket(timestamp=value).SerializeToString()
+    for rank in (-100, -1, 0, 5):
+        expected = TrackDescriptor(sibling_order_rank=rank).SerializeToString()
+        assert pw.uint_field(pw.TRACK_SIBLING_ORDER_RANK, rank) == expected
+
+
+def test_an_event_encodes_as_the_runtime_encodes_it() -> None:
+    event = TrackEvent(type=TrackEvent.TYPE_INSTANT, name_iid=3, track_uuid=9,
+                       category_iids=[2], flow_ids=[5, 6], terminating_flow_ids=[1])
+    annotation = event.debug_annotations.add()
+    annotation.name_iid, annotation.double_value = 4, 2.5
+    annotation = event.debug_annotations.add()
+    annotation.name_iid, annotation.string_value = 5, "0x1 and more"
+    encoded = (pw.uint_field(pw.EVENT_CATEGORY_IIDS, 2)
+               + pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
+                                pw.uint_field(pw.ANNOTATION_NAME_IID, 4)
+                                + pw.double_field(pw.ANNOTATION_DOUBLE, 2.5))
+               + pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
+                                pw.uint_field(pw.ANNOTATION_NAME_IID, 5)
+                                + pw.string_field(pw.ANNOTATION_STRING, "0x1 and more"))
+               + pw.uint_field(pw.EVENT_TYPE, 3) + pw.uint_field(pw.EVENT_NAME_IID, 3)
+               + pw.uint_field(pw.EVENT_TRACK_UUID, 9)
+               + pw.fixed64_fields(pw.EVENT_FLOW_IDS, [5, 6])
+               + pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, [1]))
+    assert encoded == event.SerializeToString()
+    names = InternedData()
+    entry = names.event_names.add()
+    entry.iid, entry.name = 1, "grpc_call_start_batch"
+    assert (pw.bytes_field(pw.INTERNED_NAMES, pw.interned_entry(1, b"grpc_call_start_batch"))
+            == names.SerializeToString())
