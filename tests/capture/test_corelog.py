@@ -3,9 +3,11 @@ out by hand (``date -u -d 2026-11-25T00:24:18Z +%s`` = 1795566258)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from toygrpc.capture.corelog import LogClock, parse_lines
+from toygrpc.capture.corelog import LogClock, parse_lines, redact_file, redact_line
 from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
@@ -95,3 +97,71 @@ def test_foreign_and_unknown_lines_are_kept_not_dropped() -> None:
                    "I1125 00:24:18.000002    2198 x.cc:1] something the parser does not know")
     assert [type(e) for e in events] == [CoreLine, CoreApiCall, CoreLine]
     assert isinstance(events[0], CoreLine) and events[0].text.startswith("Traceback")
+
+
+def test_the_new_year_in_a_zone_west_of_utc() -> None:
+    """Kills the UTC offset's sign flipped on the next-year branch: the capture started
+    at local 2026-12-31T23:59:59 in UTC-5 (2027-01-01T04:59:59Z); a line at local
+    2027-01-01T00:00:01 is 05:00:01Z."""
+    line = "I0101 00:00:01.000001    2198 call.cc:494] grpc_init()"
+    (event,) = parse(line, offset_s=-18000, start_ns=(1798761599 + 18000) * 10**9)
+    assert event.ts == (1798761601 + 18000) * 10**9 + 1_000
+
+
+@pytest.mark.parametrize(("start_ns", "line_time", "utc_seconds"), [
+    # start 2026-12-31T23:59:59Z exactly; half a year (183 days) before it is
+    # 2026-07-01T23:59:59Z (1782950399): that instant is still this year's
+    (1798761599 * 10**9, "0701 23:59:59", 1782950399),
+    # one second earlier is more than half a year before: next year's (2027-07-01)
+    (1798761599 * 10**9, "0701 23:59:58", 1782950398 + 365 * 86400),
+    # start 10 ms later: 23:59:59 is now 10 ms more than half a year before
+    (1798761599 * 10**9 + 10_000_000, "0701 23:59:59", 1782950399 + 365 * 86400),
+    (1798761599 * 10**9 + 10_000_000, "0702 00:00:00", 1782950400),
+])
+def test_half_a_year_before_the_start_is_where_the_year_turns(
+        start_ns: int, line_time: str, utc_seconds: int) -> None:
+    (event,) = parse(f"I{line_time}.000000    2198 call.cc:494] grpc_init()",
+                     start_ns=start_ns)
+    assert event.ts == utc_seconds * 10**9
+
+
+def test_log_clock_adds_the_microseconds() -> None:
+    """``to_ns`` turns local fields into ns; the parser passes the fraction separately,
+    ``us`` is the clock's own contract (2026-11-25T00:24:18Z + 123456 µs, in UTC+2)."""
+    clock = LogClock(2026, 7200, START_2026_11_25)
+    assert clock.to_ns(11, 25, 2, 24, 18, 123_456) == 1795566258 * 10**9 + 123_456_000
+
+
+def test_metadata_values_are_redacted_keeping_key_and_length() -> None:
+    line = ("I1125 00:24:18.719720    2198 filter_stack_call.cc:747] ops[0]: "
+            "SEND_INITIAL_METADATA key=authorization value=42 65 61 72 65 72 'Bearer'")
+    redacted = redact_line(line)
+    assert redacted == ("I1125 00:24:18.719720    2198 filter_stack_call.cc:747] ops[0]: "
+                        "SEND_INITIAL_METADATA key=authorization "
+                        "value=[redacted: 6 bytes; --keep-values keeps it]")
+    assert redact_line(redacted) == redacted  # once only
+    assert redact_line(BATCH) == BATCH  # nothing to redact
+    (op,) = [e for e in parse(BATCH.replace("nops=2", "nops=1"), line)
+             if isinstance(e, CoreBatchStarted)]
+    assert op.ops == ("SEND_INITIAL_METADATA",)
+    kept = list(parse_lines([line], PID, LogClock(2026, 0, START_2026_11_25),
+                            keep_values=True))
+    assert kept and isinstance(kept[0], CoreLine) and "'Bearer'" in kept[0].text
+
+
+def test_redact_file_rewrites_only_a_log_that_holds_values(tmp_path: Path) -> None:
+    secret = ("I1125 00:24:18.719720    2198 f.cc:1] key=authorization value=41 42 'AB'\n")
+    plain = f"{BATCH}\n{OPS[0]}\n"
+    log = tmp_path / "core.log"
+    log.write_text(plain + secret + plain)
+    redact_file(log)
+    assert log.read_text() == (plain + "I1125 00:24:18.719720    2198 f.cc:1] key=authorization "
+                               "value=[redacted: 2 bytes; --keep-values keeps it]\n" + plain)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core.log"]  # no temporary left
+    untouched = tmp_path / "plain.log"
+    untouched.write_text(plain)
+    before = untouched.stat().st_mtime_ns, untouched.stat().st_ino
+    redact_file(untouched)
+    assert (untouched.stat().st_mtime_ns, untouched.stat().st_ino) == before
+    redact_file(tmp_path / "missing.log")  # no file: nothing to do, no error
+    assert not (tmp_path / "missing.log").exists()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
+import pytest
+
 from toygrpc.capture.merge import _read_viztracer as read_viztracer
-from toygrpc.capture.merge import check_core_clock
+from toygrpc.capture.merge import build_timeline, check_core_clock, not_grpc_aio
 from toygrpc.model.events import CoreBatchStarted, FutureCreated, PythonSlice, TaskResumed
+from toygrpc.model.manifest import Manifest
 from toygrpc.model.timeline import Timeline
 
 REALTIME = 1_000_000_000_000  # ns on the common clock at the first clock sample
@@ -80,3 +85,106 @@ def test_inconsistent_brackets_are_reported_as_such() -> None:
     assert report["offset_interval_ns"] == [500, 100]
     assert report["consistent"] is False
     assert report["error_bound_ns"] == 400
+
+
+BOTH_3 = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "both-3"
+CLIENT_PID, SERVER_PID = 22792, 22784
+
+
+def raw_run(tmp_path: Path) -> Path:
+    """A copy of the committed real capture's raw files (no events.jsonl: merged anew)."""
+    run = tmp_path / "both-3"
+    shutil.copytree(BOTH_3, run, ignore=shutil.ignore_patterns("events.jsonl",
+                                                               "summary.json"))
+    return run
+
+
+def test_the_raw_files_of_a_real_capture_merge_onto_one_clock(tmp_path: Path) -> None:
+    """build_timeline on both-3's raw files. The client's three batch brackets, read off
+    client/hooks.jsonl (future.created, task.resumed's awaited_ts) and client/core.log
+    (grpc_call_start_batch at 02:31:37.135159, .141357, .144228 local = UTC, offset 0):
+      1: created .135136354, start .135159000, awaited .135230631 -> [-23646, 71631]
+      2: created .141338706, start .141357000, awaited .141489990 -> [-19294, 132990]
+      3: created .144212415, start .144228000, awaited .144342640 -> [-16585, 114640]
+    so the offsets consistent with all are [-16585, 71631], bounded by 71631 ns."""
+    timeline = build_timeline(Manifest.load(raw_run(tmp_path)))
+    client = timeline.clock["client"]["core"]
+    assert (client["brackets"], client["offset_interval_ns"], client["consistent"],
+            client["error_bound_ns"]) == (3, [-16585, 71631], True, 71631)
+    assert timeline.losses == {} and timeline.diagnostics == []
+    assert timeline.processes == {SERVER_PID: "server", CLIENT_PID: "client"}
+    starts = [e for e in timeline.of(CoreBatchStarted) if e.pid == CLIENT_PID]
+    assert [e.ts for e in starts] == [1795573897_135159000, 1795573897_141357000,
+                                      1795573897_144228000]
+    assert all(len(e.ops) == 6 for e in starts)
+    # every line of each file became one event, less the op lines that follow a batch
+    # start (its nops) and fold into it; the server's core threads print a request-call's
+    # op lines without a batch start: those stay lines of their own
+    for role, pid in (("client", CLIENT_PID), ("server", SERVER_PID)):
+        folder = BOTH_3 / role
+        hook_lines = (folder / "hooks.jsonl").read_text().count("\n")
+        core_lines = (folder / "core.log").read_text().splitlines()
+        ops = sum(int(n) for n in re.findall(r"grpc_call_start_batch\(.*\bnops=(\d+)",
+                                             "\n".join(core_lines)))
+        assert ops == {"client": 3 * 6, "server": 3 * (1 + 1 + 3)}[role]
+        mine = [e for e in timeline.events if e.pid == pid]
+        assert len(mine) == hook_lines + len(core_lines) - ops, role
+        assert sum(e.category == "core" for e in mine) == len(core_lines) - ops
+    assert [e.ts for e in timeline.events] == sorted(e.ts for e in timeline.events)
+    # thread roles: main, grpc.aio's poller (its _poll_wrapper thread), the core's threads
+    # by the names the hook report read from /proc, "core" for an unnamed completer
+    assert timeline.thread_role(CLIENT_PID, CLIENT_PID) == "main"
+    assert timeline.thread_role(CLIENT_PID, 22794) == "poller"
+    assert timeline.thread_role(CLIENT_PID, 22795) == "event_engine"
+    assert timeline.thread_role(SERVER_PID, 22786) == "poller"
+    assert not_grpc_aio(timeline.events) == ""
+
+
+@pytest.mark.parametrize(("damage", "loss"), [
+    ("cut", "client: core log lines cut short (core.log)"),
+    ("undecodable", "client: undecodable core log lines (core.log)"),
+    ("unparsed", "client: unparsed core log lines (core.log)"),
+])
+def test_damaged_core_log_lines_are_counted(tmp_path: Path, damage: str, loss: str) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    text = log.read_bytes()
+    if damage == "cut":
+        log.write_bytes(text.rstrip(b"\n"))
+    elif damage == "undecodable":
+        log.write_bytes(text + b"I1125 02:31:38.000001   22792 x.cc:1] \xff\xfe\n")
+    else:
+        log.write_bytes(text + b"I1125 02:31:38 no fraction, no thread\n")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {loss: 1}
+
+
+def test_a_core_log_shorter_than_at_the_end_of_the_capture_is_cut(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    size = log.stat().st_size
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = size + 100
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"client: core log bytes missing: core.log is cut": 100}
+    assert f"client: core.log holds {size} of its {size + 100} bytes" in timeline.diagnostics
+
+
+def test_missing_and_damaged_hook_files_are_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "client" / "hooks.hooks.json").write_text('{"pid": "not a number"}')
+    hooks = run / "server" / "hooks.jsonl"
+    lines = hooks.read_text().splitlines(keepends=True)
+    hooks.write_text("".join(lines[:-1]) + "{not json\n")
+    (run / "client" / "core.log").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {
+        "client: hook report (hooks.hooks.json damaged)": 1,
+        "client: the core's trace (core.log missing)": 1,
+        "server: damaged hook events (hooks.jsonl)": 1,
+    }
+    assert any(d.startswith("client: hooks.hooks.json is damaged (pid is not int)")
+               for d in timeline.diagnostics)
+    # the client's events keep their process id although its report lost it
+    assert {e.pid for e in timeline.events} == {CLIENT_PID, SERVER_PID}
