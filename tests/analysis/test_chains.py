@@ -59,7 +59,7 @@ def test_a_unary_rpcs_stages_are_the_differences_of_its_raw_events(client_run: R
         times = [e.ts for e in events if e is not None]
         if len(times) < 8 or times != sorted(times) or not times[0] >= rpc.start:
             continue
-        created, call, done, returned, woken, drained, resolved, resumed = times
+        _created, call, done, returned, woken, drained, resolved, resumed = times
         end = max(finished[rpc.start], resumed)  # the await returns after the resumption
         assert rpc.stages() == {
             "python_before_core": call - rpc.start,

@@ -37,6 +37,8 @@ def parse(*lines: str, offset_s: int = 0, start_ns: int = START_2026_11_25,
     (-18000, 1795584258),  # UTC-5: 2026-11-25T05:24:18Z
 ])
 def test_local_time_becomes_utc_nanoseconds(offset_s: int, utc_seconds: int) -> None:
+    """Kills "the UTC offset's sign flipped" (corelog.LogClock.to_ns): east and west of
+    UTC the same local time is a different instant, each worked out by hand."""
     (batch,) = parse(BATCH, *OPS, offset_s=offset_s)
     assert isinstance(batch, CoreBatchStarted)
     assert batch.ts == utc_seconds * 10**9 + 719_705_000
@@ -75,6 +77,7 @@ def test_nanosecond_format_of_gpr_log() -> None:
 @pytest.mark.parametrize(("error", "ok"), [("OK", True), ("UNKNOWN:Server Shutdown", False),
                                            ("CANCELLED", False)])
 def test_a_completion_is_ok_only_when_the_core_says_ok(error: str, ok: bool) -> None:
+    """Kills "the cq_end_op ok flag inverted" (corelog._parse_message)."""
     line = ("I1125 13:20:50.805513   12854 completion_queue.cc:762] cq_end_op_for_next("
             f"cq=0x559cbf2744f0, tag=0x7f898d2498d8, error={error}, done=true)")
     (done,) = parse(line)

@@ -32,6 +32,10 @@ def write_viztracer(folder: Path, events: list[dict[str, object]]) -> tuple[Path
 
 
 def test_viztracer_time_maps_linearly_through_both_samples(tmp_path: Path) -> None:
+    """Kills "the sign of viztracer's drift slope flipped" (merge._viztracer_events): the
+    realtime clock ran 500 ns ahead over the 10 ms between the samples, so a slice
+    midway is mapped 250 ns later than the start sample's offset alone would put it
+    (a flipped slope: 250 ns earlier, and the end sample 1000 ns off)."""
     trace, clock = write_viztracer(tmp_path, [
         {"ph": "X", "ts": 1000.0, "dur": 2.0, "tid": 5, "name": "at_start"},
         {"ph": "X", "ts": 6000.0, "dur": 1.5, "tid": 5, "name": "midway"},
@@ -51,7 +55,8 @@ def test_viztracer_time_maps_linearly_through_both_samples(tmp_path: Path) -> No
 
 
 def test_core_clock_offsets_consistent_with_every_bracket(tmp_path: Path) -> None:
-    """Each batch start is bracketed by its waiter's creation and the await: the core's
+    """Kills "the sign of the clock bracket's lower bound flipped" (merge.check_core_clock):
+    each batch start is bracketed by its waiter's creation and the await: the core's
     stamp (truncated to the microsecond) must lie in [created - 1 us, awaited]."""
     events = [
         FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
