@@ -21,12 +21,15 @@ None of it is recomputed with the code under test.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from toygrpc.analysis.chains import Analysis, Rpc, analyze, cross_process_links
-from toygrpc.analysis.stages import stage_samples
+from toygrpc.analysis.chains import HOOK_SPANS, Analysis, Rpc, analyze, cross_process_links
+from toygrpc.analysis.stages import hook_span_statistics, stage_samples
+from toygrpc.analysis.swimlane import build_swimlane, lane_kind, pick_rpc, rpc_number
+from toygrpc.errors import UsageError
 from toygrpc.model.timeline import Timeline
 
 RUN = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "shapes-both"
@@ -39,7 +42,7 @@ P2W, W2D, D2R, R2R = "poller_to_wake", "wake_to_drain", "drain_to_resolution", \
 # Per chain, in creation order: (step, when the chain reached it, its stage, its share).
 # The first chain's ``created`` counts from the RPC's start (Python before the core);
 # the later chains are made while an earlier one (the status batch) is under way.
-CHAINS = [
+CHAINS: list[list[tuple[str, int, str, int | None]]] = [
     # 1: SEND_INITIAL_METADATA + SEND_MESSAGE + SEND_CLOSE_FROM_CLIENT (future ...546800);
     # the core completed it inline on the main thread, the poller returned it 3.2 ms later
     [("created", 281_326, PBC, 281_326), ("core_call", 291_389, PBC, 10_063),
@@ -179,3 +182,96 @@ def test_the_rpcs_samples_are_its_chains_shares_and_its_python_time(
     batches = [c for c in analysis.chains if c.complete and c.kind == "batch"]
     requests = [c for c in analysis.chains if c.complete and c.kind == "request_call"]
     assert len(samples[CAN]) == len(batches) and len(samples["awaiting_call"]) == len(requests)
+
+
+# The client's unary Hello of the same run, from its rpc.started at 1795614725392849655:
+# waiter created 238_023, batch start 251_345, cq_end_op 10_025_345 (a core thread),
+# RETURN_EVENT 10_130_345, wake 10_193_403, drain 11_176_399, set_result 11_193_194,
+# task resumed 11_240_845, rpc.finished 11_398_969. One chain: no overlap, each stage is
+# the difference of two neighbouring events.
+UNARY_START = 1795614725392849655
+UNARY_STAGES = {
+    PBC: 251_345, CAN: 9_774_000, C2P: 105_000, P2W: 63_058, W2D: 982_996, D2R: 16_795,
+    R2R: 47_651, "python_after_core": 158_124,
+}
+UNARY_HOOK_SPANS = {"before_waiter": 238_023, "waiter": 10_955_171,
+                    "resolution_to_resume": 47_651, "after_resume": 158_124,
+                    "latency": 11_398_969}
+
+
+def test_a_unary_rpcs_stages_and_hook_spans(analysis: Analysis) -> None:
+    (rpc,) = [r for r in analysis.rpcs if r.side == "client" and r.method.endswith("/Hello")]
+    assert rpc.start == UNARY_START and rpc.latency == 11_398_969
+    assert rpc.stages() == UNARY_STAGES
+    assert rpc.after_core() == 158_124
+    assert rpc.hook_spans() == UNARY_HOOK_SPANS
+    # spans need one chain, resolved and resumed, on the client: the streams have several
+    assert server_stream(analysis).hook_spans() is None
+    assert all(r.hook_spans() is None for r in analysis.rpcs if r.side == "server")
+
+
+def test_hook_span_statistics_have_the_one_unary_rpcs_spans(analysis: Analysis) -> None:
+    stats = {s.name: s for s in hook_span_statistics(analysis)}
+    assert list(stats) == list(HOOK_SPANS)
+    for name, value in UNARY_HOOK_SPANS.items():
+        s = stats[name]
+        assert (s.count, s.p50, s.p90, s.p99, s.max) == (1, value, value, value, value), name
+        assert s.definition == HOOK_SPANS[name]
+
+
+def test_the_swimlanes_rows_carry_the_same_stages_and_shares(analysis: Analysis) -> None:
+    """The swimlane (what the terminal, the plots and ``show --json`` draw) of the
+    streaming RPC: its client rows hold the hand-made stages and shares, on the lane of
+    the thread each event ran on, and the arrows include the reply link."""
+    timeline = Timeline.load(RUN)
+    rpc = server_stream(analysis)
+    model = build_swimlane(analysis, timeline, rpc)
+    client_rows = [s for s in model.steps if s.pid == rpc.pid and s.chain]
+    expected = sorted((name, at, stage, share) for chain in CHAINS
+                      for name, at, stage, share in chain)
+    assert sorted((s.step, s.ts - T0, s.stage, s.delta) for s in client_rows) == expected
+    assert [s.ts for s in model.steps] == sorted(s.ts for s in model.steps)
+    lanes = {(s.step, s.ts - T0): model.lanes[s.lane].kind for s in client_rows}
+    assert lanes[("completed", 483_389)] == "main"  # completed inline
+    assert lanes[("completed", 7_411_389)] == "core"  # on an event_engine thread
+    assert lanes[("returned", 3_696_389)] == "poller"
+    assert lanes[("resumed", 8_970_671)] == "main"
+    (end,) = [s for s in model.steps if s.step == "RPC end"]
+    assert (end.ts - T0, end.stage, end.delta, end.what) == (LATENCY, "python_after_core", 0,
+                                                             "OK")
+    (start,) = [s for s in model.steps if s.step == "RPC start"]
+    assert start.offset == 0 and start.what == "client /HelloService/HelloServerStream"
+    arrows = {(label, model.steps[a].ts - T0, model.steps[b].ts - T0)
+              for a, b, label in model.links if label != "handoff"}
+    assert arrows == {("client -> server", 291_389, 465_389),
+                      ("server -> client", 8_463_389, 8_550_389)}
+    # one handoff arrow per consecutive pair of unshared steps of each chain
+    client_handoffs = [(a, b) for a, b, label in model.links if label == "handoff"
+                       and model.steps[a].pid == rpc.pid]
+    assert len(client_handoffs) == sum(len(chain) - 1 for chain in CHAINS) - 1  # 7's wake
+    assert model.number == 3  # the RPC's place in the run
+
+
+def test_the_typical_rpc_is_the_median_latency_client_rpc(analysis: Analysis) -> None:
+    """Client latencies of the run (ns): ClientStream 4_952_578, ServerStream 8_970_671,
+    Bidi 10_137_350, Hello 11_398_969: the lower median is the server stream. Without
+    client RPCs, the server's: 4_462_937, 7_913_769, 8_358_334, 10_429_833."""
+    assert pick_rpc(analysis) is server_stream(analysis)
+    assert pick_rpc(analysis, 1) is analysis.rpcs[0] and pick_rpc(analysis, 8) is analysis.rpcs[7]
+    assert rpc_number(analysis, analysis.rpcs[4]) == 5
+    servers = Analysis(analysis.chains, [r for r in analysis.rpcs if r.side == "server"])
+    assert pick_rpc(servers).latency == 7_913_769
+    for index, words in ((0, "--rpc 0 is out of range: this run has 8 RPCs (1-8)"),
+                         (9, "--rpc 9 is out of range: this run has 8 RPCs (1-8)")):
+        with pytest.raises(UsageError, match=re.escape(words)):
+            pick_rpc(analysis, index)
+    with pytest.raises(UsageError, match="this run has no RPCs to show"):
+        pick_rpc(Analysis([], []))
+
+
+@pytest.mark.parametrize(("role", "lane"), [
+    ("main", "main"), ("poller", "poller"), ("python worker", "other"), ("Thread-3", "other"),
+    ("event_engine", "core"), ("grpc_global_tim", "core"), ("core", "core"),
+])
+def test_lane_kinds(role: str, lane: str) -> None:
+    assert lane_kind(role) == lane
