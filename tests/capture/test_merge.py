@@ -6,12 +6,28 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from toygrpc.capture import merge
 from toygrpc.capture.merge import _read_viztracer as read_viztracer
-from toygrpc.capture.merge import build_timeline, check_core_clock, not_grpc_aio
-from toygrpc.model.events import CoreBatchStarted, FutureCreated, PythonSlice, TaskResumed
+from toygrpc.capture.merge import (
+    build_timeline,
+    check_core_clock,
+    load_or_build,
+    not_grpc_aio,
+    without_harness,
+)
+from toygrpc.model.events import (
+    CoreBatchStarted,
+    FutureCreated,
+    GlueSpan,
+    PythonSlice,
+    RpcStarted,
+    TaskResumed,
+    ThreadStarted,
+)
 from toygrpc.model.manifest import Manifest
 from toygrpc.model.timeline import Timeline
 
@@ -193,3 +209,181 @@ def test_missing_and_damaged_hook_files_are_said(tmp_path: Path) -> None:
                for d in timeline.diagnostics)
     # the client's events keep their process id although its report lost it
     assert {e.pid for e in timeline.events} == {CLIENT_PID, SERVER_PID}
+
+
+def test_grpc_without_aio_is_said_in_one_line() -> None:
+    batches = [CoreBatchStarted(10, 1, tid, call="0x1", tag="0xa", ops=("X",))
+               for tid in (5, 5, 6)]
+    thread = ThreadStarted(1, 1, 1, name="worker", native_id=5)
+    assert not_grpc_aio([*batches, thread]) == (
+        "this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
+        "grpc.aio calls, so it follows none here; it saw 3 core batch(es) started on 2 "
+        "thread(s), kept in the trace")
+    waiter = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=1)
+    assert not_grpc_aio([*batches, thread, waiter]) == ""  # grpc.aio made a batch waiter
+    assert not_grpc_aio(batches) == ""  # no hook events: nothing can be told
+    assert not_grpc_aio([thread]) == ""  # no core batches
+    plain = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=0)
+    assert not_grpc_aio([*batches, thread, plain]) != ""  # a future, but no grpc waiter
+    span = GlueSpan(3, 1, 1, dur=1, name="execute_batch")
+    assert not_grpc_aio([*batches, span]) == ""
+
+
+def test_no_brackets_leave_the_core_clock_unchecked() -> None:
+    report = check_core_clock([CoreBatchStarted(10, 1, 1, call="0x1", tag="0xa", ops=())])
+    assert report == {"method": "same clock (CLOCK_REALTIME), unchecked: no batch brackets",
+                      "brackets": 0, "error_bound_ns": None}
+
+
+def test_a_bracket_needs_the_await_of_its_own_waiter() -> None:
+    """Future ids are addresses, reused: a waiter's await is the first at or after its
+    creation; a waiter never awaited (or awaited before, by an earlier future of the
+    same id) gives no bracket."""
+    events = [
+        TaskResumed(500, 1, 1, future_id=11, awaited_ts=400),  # an earlier use of the id
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+        FutureCreated(2_000, 1, 1, future_id=12, caller="c", in_batch=2),
+        CoreBatchStarted(2_100, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+        TaskResumed(3_000, 1, 1, future_id=11, awaited_ts=2_600),
+        FutureCreated(2_000, 1, 2, future_id=13, caller="c", in_batch=3),  # thread 2:
+        CoreBatchStarted(2_050, 1, 2, call="0x2", tag="0xc", ops=("X",)),  # its own pairs
+        TaskResumed(2_500, 1, 2, future_id=13, awaited_ts=2_090),
+    ]
+    # 11: [1000 - 1500 - 1000, 2600 - 1500] = [-1500, 1100]; 12: never awaited;
+    # 13: [2000 - 2050 - 1000, 2090 - 2050] = [-1050, 40]
+    report = check_core_clock(events)
+    assert (report["brackets"], report["offset_interval_ns"], report["error_bound_ns"]) == (
+        2, [-1050, 40], 1050)
+
+
+def test_a_bound_under_the_truncation_is_the_truncation() -> None:
+    events = [FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+              CoreBatchStarted(1_000, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+              TaskResumed(1_500, 1, 1, future_id=11, awaited_ts=1_200)]
+    # [1000 - 1000 - 1000, 1200 - 1000] = [-1000, 200]: the µs truncation bounds it
+    report = check_core_clock(events)
+    assert report["offset_interval_ns"] == [-1000, 200] and report["error_bound_ns"] == 1000
+
+
+def test_an_offset_outside_the_truncation_is_a_loss(tmp_path: Path) -> None:
+    """A capture.json whose UTC offset is wrong by an hour puts every core stamp an hour
+    off the hooks': no bracket fits, and the run says so."""
+    run = raw_run(tmp_path)
+    data = json.loads((run / "capture.json").read_text())
+    data["utc_offset_s"] = 3600
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.clock["client"]["core"]["consistent"] is False
+    assert timeline.losses == {
+        f"{role}: the core log's times disagree with the hooks' (check capture.json's "
+        "started_ns and utc_offset_s)": 1 for role in ("server", "client")}
+
+
+def test_the_hook_reports_counts_are_checked_against_the_file(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    report_path = run / "client" / "hooks.hooks.json"
+    report = json.loads(report_path.read_text())
+    lines = (run / "client" / "hooks.jsonl").read_text().count("\n")
+    report.update(finished=True, events_written=lines + 4, events_dropped=2,
+                  failed={"loop.wake": "no selector"})
+    report_path.write_text(json.dumps(report))
+    server_report = run / "server" / "hooks.hooks.json"
+    server = json.loads(server_report.read_text())
+    server["finished"] = False
+    server_report.write_text(json.dumps(server))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {
+        "client: hook events missing: hooks.jsonl is cut": 4,
+        "client: hook events the process could not write": 2,
+        "server: the process did not finish (killed or crashed): events after its last "
+        "write": 1,
+    }
+    assert "client: hook loop.wake did not attach: no selector" in timeline.diagnostics
+    assert timeline.hooks["client"]["failed"] == {"loop.wake": "no selector"}
+
+
+def test_missing_hook_files_are_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "server" / "hooks.hooks.json").unlink()
+    (run / "client" / "hooks.jsonl").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"server: hook report (hooks.hooks.json missing)": 1,
+                               "client: hook events (hooks.jsonl missing)": 1}
+    assert any(d.startswith("client: no hook events (") for d in timeline.diagnostics)
+    # the client's core log is still there, under the manifest's process id
+    assert sum(e.pid == CLIENT_PID for e in timeline.events) > 0
+
+
+def test_a_saved_timeline_is_loaded_not_rebuilt(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    manifest = Manifest.load(run)
+    built = load_or_build(manifest)
+    assert (run / "events.jsonl").is_file()
+    (run / "client" / "core.log").unlink()  # a rebuild would lose the client's core log
+    again = load_or_build(manifest)
+    assert len(again.events) == len(built.events) and again.losses == {}
+
+
+def test_viztracer_damage_is_said_and_the_rest_kept(tmp_path: Path) -> None:
+    trace, clock = write_viztracer(tmp_path, [])
+    samples = json.loads(clock.read_text())
+    samples["end"]["width_ns"] = "wide"
+    clock.write_text(json.dumps(samples))
+    timeline = Timeline(events=[])
+    assert read_viztracer(trace, clock, 42, "client", timeline) == []
+    assert timeline.diagnostics == ["client: viztracer output unusable (TypeError: clock "
+                                    "sample width_ns is not a number)"]
+    assert timeline.losses == {
+        "client: the Python layer (viztracer.json or clock.json damaged)": 1}
+
+
+def test_a_viztracer_overflow_counts_the_rpcs_without_their_python_layer(
+        tmp_path: Path) -> None:
+    """The ring buffer kept events from 6000 µs (viztracer time) on, which is REALTIME +
+    5 ms + 250 ns on the common clock: the RPC started 1 ns before has no Python layer,
+    the one started then has."""
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": 6000.0, "dur": 0.0, "tid": 5, "name": "kept (a.py:1)"},
+        {"ph": "X", "ts": 7000.0, "dur": 3.0, "tid": 5, "name": "kept too (a.py:2)"}])
+    data = json.loads(trace.read_text())
+    data["viztracer_metadata"] = {"overflow": True}
+    trace.write_text(json.dumps(data))
+    first = REALTIME + 5_000_000 + 250
+    hooks = [RpcStarted(first - 1, 42, 1, call_id=1, method="/m", side="client"),
+             RpcStarted(first, 42, 1, call_id=2, method="/m", side="client"),
+             GlueSpan(first - 5, 42, 1, dur=1, name="_handle_rpc"),
+             GlueSpan(first - 5, 42, 1, dur=1, name="execute_batch")]
+    timeline = Timeline(events=[])
+    slices = merge._read_viztracer(trace, clock, 42, "client", timeline, hooks)
+    assert [s.ts for s in slices] == [first, REALTIME + 6_000_000 + 300]
+    assert timeline.diagnostics == [
+        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 2 of "
+        "3 RPCs have no Python layer (raise --tracer-entries)"]
+    assert timeline.losses == {"client: RPCs without their Python layer (viztracer's buffer "
+                               "overflowed; raise --tracer-entries)": 2}
+
+
+HARNESS = "/site-packages/toygrpc/capture/hooks.py"
+
+
+def test_the_harness_frames_are_taken_out_of_viztracers_events() -> None:
+    """A hook's wrapper keeps the Python frames it wraps and loses its own C calls; any
+    other harness frame goes with everything under it."""
+    def slice_(ts: float, dur: float, name: str, tid: int = 1) -> dict[str, object]:
+        return {"ph": "X", "ts": ts, "dur": dur, "tid": tid, "name": name}
+    entries: list[dict[str, Any]] = [
+        slice_(0, 100, f"wrap.<locals>.wrapper ({HARNESS}:10)"),
+        slice_(1, 2, "time.time_ns"),  # the wrapper's own C call: gone
+        slice_(5, 50, "execute_batch (grpc/_cython/x.pyx:1)"),  # what it wraps: kept
+        slice_(6, 1, "len"),  # a C call inside the wrapped frame: kept
+        slice_(200, 50, f"Recorder.add ({HARNESS}:20)"),  # bookkeeping: gone, with
+        slice_(201, 5, "helper (grpc/aio/_call.py:1)"),  # what it calls
+        slice_(300, 10, f"TracedFuture.set_result ({HARNESS}:30)"),  # a Traced* method
+        slice_(301, 5, "Future.set_result (asyncio/futures.py:1)"),  # kept
+        slice_(400, 10, "user (program.py:1)", tid=2),  # another thread: kept
+        {"ph": "i", "ts": 401, "tid": 2, "name": "an instant"},  # not a slice
+    ]
+    kept = [e["name"] for e in without_harness(entries)]
+    assert kept == ["execute_batch (grpc/_cython/x.pyx:1)", "len",
+                    "Future.set_result (asyncio/futures.py:1)", "user (program.py:1)"]
