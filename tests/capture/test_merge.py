@@ -221,7 +221,7 @@ def test_grpc_without_aio_is_said_in_one_line() -> None:
         "thread(s), kept in the trace")
     waiter = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=1)
     assert not_grpc_aio([*batches, thread, waiter]) == ""  # grpc.aio made a batch waiter
-    assert not_grpc_aio(batches) == ""  # no hook events: nothing can be told
+    assert not_grpc_aio([*batches]) == ""  # no hook events: nothing can be told
     assert not_grpc_aio([thread]) == ""  # no core batches
     plain = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=0)
     assert not_grpc_aio([*batches, thread, plain]) != ""  # a future, but no grpc waiter
