@@ -275,3 +275,31 @@ def test_the_typical_rpc_is_the_median_latency_client_rpc(analysis: Analysis) ->
 ])
 def test_lane_kinds(role: str, lane: str) -> None:
     assert lane_kind(role) == lane
+
+
+def test_a_program_stopped_mid_stream(analysis: Analysis) -> None:
+    """The same run cut at 7_450_000 ns into the stream, as if the program had been
+    stopped there (its events simply end). The client's last event before the cut is
+    chain 3's cq_end_op at 7_411_389: the unfinished RPC ends there. Chain 1 is whole;
+    chain 2 (the status batch) waits in core_and_network from its core call on, chain 3
+    in core_to_poller from its completion. Dividing [0, 7_411_389] by hand as above:
+    python_before_core 281_326 + 10_063 + 8_966, core_and_network 192_000 + 38_908 +
+    3_553_000, chain 1's other stages as before."""
+    timeline = Timeline.load(RUN)
+    timeline.events = [e for e in timeline.events if e.ts <= T0 + 7_450_000]
+    cut = analyze(timeline)
+    (rpc,) = [r for r in cut.rpcs
+              if r.side == "client" and r.method.endswith("/HelloServerStream")]
+    assert rpc.status == "unfinished" and rpc.end - T0 == 7_411_389
+    assert [c.outcome for c in rpc.chains] == ["ok", "in_flight", "in_flight"]
+    assert [c.stopped for c in rpc.chains] == [False, True, True]
+    assert [c.next_step for c in rpc.chains] == ["", "completed", "returned"]
+    assert [c.pending_stage() for c in rpc.chains] == ["", CAN, C2P]
+    assert [c.missing for c in rpc.chains] == ["", "", ""]
+    assert rpc.end_reason == (
+        "chain 2: in flight: still waiting for its completed when the program stopped; "
+        "chain 3: in flight: still waiting for its returned when the program stopped")
+    assert rpc.chains[1].pieces()[-1] == (T0 + 602_389, 1 << 62, CAN)
+    assert rpc.stages() == {PBC: 300_355, CAN: 3_783_908, C2P: 3_213_000, P2W: 66_626,
+                            W2D: 17_015, D2R: 11_077, R2R: 19_408, "python_after_core": 0}
+    assert sum(rpc.stages().values()) == 7_411_389  # the hand arithmetic adds up
