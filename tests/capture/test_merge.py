@@ -34,12 +34,13 @@ from toygrpc.model.timeline import Timeline
 REALTIME = 1_000_000_000_000  # ns on the common clock at the first clock sample
 
 
-def write_viztracer(folder: Path, events: list[dict[str, object]]) -> tuple[Path, Path]:
-    # Start sample: viztracer read 1000 us while the realtime clock read REALTIME.
+def write_viztracer(folder: Path, events: list[dict[str, object]], base_us: int = 1000,
+                    drift_ns: int = 500) -> tuple[Path, Path]:
+    # Start sample: viztracer read base_us (1000 us) while the realtime clock read REALTIME.
     # End sample, 10 ms of viztracer time later: realtime is 500 ns further on (drift).
-    start = {"offset_ns": REALTIME - 1000 * 1000, "width_ns": 300, "realtime_ns": REALTIME}
-    end_realtime = REALTIME + 10_000_000 + 500
-    end = {"offset_ns": end_realtime - 11_000 * 1000, "width_ns": 200,
+    start = {"offset_ns": REALTIME - base_us * 1000, "width_ns": 300, "realtime_ns": REALTIME}
+    end_realtime = REALTIME + 10_000_000 + drift_ns
+    end = {"offset_ns": end_realtime - (base_us + 10_000) * 1000, "width_ns": 200,
            "realtime_ns": end_realtime}
     trace, clock = folder / "viztracer.json", folder / "clock.json"
     trace.write_text(json.dumps({"traceEvents": events}))
@@ -68,6 +69,42 @@ def test_viztracer_time_maps_linearly_through_both_samples(tmp_path: Path) -> No
     report = timeline.clock["client"]["viztracer"]
     assert report["drift_ns"] == 500
     assert report["error_bound_ns"] == 300 // 2 + 500  # half the widest bracket + drift
+
+
+def test_viztracer_slices_keep_their_thread_process_and_arguments(tmp_path: Path) -> None:
+    """viztracer's clock far from zero (its perf counter: 123_456_789 µs at the start
+    sample), the realtime clock 2000 ns behind after 10 ms: a slice 2.5 ms in is 500 ns
+    early; a slice without ``dur`` lasts 0; every slice is this process's."""
+    base = 123_456_789
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": base + 2500.0, "tid": 9, "name": "f (a.py:1)", "args": {"n": 1}},
+        {"ph": "X", "ts": base + 10_000.0, "dur": 1.25, "tid": 9, "name": "g (a.py:2)"},
+    ], base_us=base, drift_ns=-2000)
+    timeline = Timeline(events=[])
+    slices = read_viztracer(trace, clock, 42, "client", timeline)
+    assert [(s.ts, s.pid, s.tid, s.dur, s.name, s.args) for s in slices
+            if isinstance(s, PythonSlice)] == [
+        (REALTIME + 2_500_000 - 500, 42, 9, 0, "f (a.py:1)", {"n": 1}),
+        (REALTIME + 10_000_000 - 2000, 42, 9, 1250, "g (a.py:2)", {}),
+    ]
+    assert timeline.clock["client"]["viztracer"] == {
+        "method": "bracketed samples at start and end, linear map",
+        "error_bound_ns": 300 // 2 + 2000, "drift_ns": -2000}
+
+
+def test_viztracer_samples_at_one_instant_map_by_the_offset_alone(tmp_path: Path) -> None:
+    """Both samples read at the same viztracer instant (a process that ended at once):
+    no slope to take, the start sample's offset maps everything."""
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": 1500.0, "dur": 1.0, "tid": 1, "name": "f (a.py:1)"}])
+    samples = json.loads(clock.read_text())
+    samples["end"] = dict(samples["start"], width_ns=100)
+    clock.write_text(json.dumps(samples))
+    timeline = Timeline(events=[])
+    (only,) = read_viztracer(trace, clock, 42, "client", timeline)
+    assert only.ts == REALTIME + 500_000
+    assert timeline.clock["client"]["viztracer"]["drift_ns"] == 0
+    assert timeline.diagnostics == []
 
 
 def test_core_clock_offsets_consistent_with_every_bracket(tmp_path: Path) -> None:
