@@ -424,3 +424,44 @@ def test_the_harness_frames_are_taken_out_of_viztracers_events() -> None:
     kept = [e["name"] for e in without_harness(entries)]
     assert kept == ["execute_batch (grpc/_cython/x.pyx:1)", "len",
                     "Future.set_result (asyncio/futures.py:1)", "user (program.py:1)"]
+
+
+def test_the_manifest_steers_the_merge(tmp_path: Path) -> None:
+    """The manifest's diagnostics carry over, an untraced process contributes nothing,
+    ``keep_values`` keeps metadata values, a process traced with viztracer whose file is
+    missing (and one whose viztracer output is there) is said or read."""
+    run = raw_run(tmp_path)
+    data = json.loads((run / "capture.json").read_text())
+    data["diagnostics"] = ["scenario x: as expected"]
+    data["options"]["keep_values"] = True
+    data["processes"][1]["viztracer"] = True  # the client: no viztracer.json
+    data["processes"][0]["viztracer"] = True  # the server: one slice
+    data["processes"].insert(0, {"role": "peer", "pid": 1, "traced": False,
+                                 "viztracer": False, "command": [], "exit_status": 0})
+    (run / "capture.json").write_text(json.dumps(data))
+    write_viztracer(run / "server", [{"ph": "X", "ts": 1000.0, "dur": 1.0, "tid": SERVER_PID,
+                                      "name": "f (a.py:1)"}])
+    secret = "I1125 02:31:37.150000   22792 f.cc:1] key=authorization value=41 42 'AB'\n"
+    with (run / "client" / "core.log").open("a") as log:
+        log.write(secret)
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "scenario x: as expected",
+        "client: viztracer wrote no viztracer.json (it starts at the program's first "
+        "grpc.aio channel or server; --python-from-start records from interpreter start)"]
+    assert timeline.losses == {"client: the Python layer (viztracer wrote no file)": 1}
+    assert set(timeline.processes.values()) == {"client", "server"}
+    (kept,) = [e for e in timeline.events if "key=authorization" in getattr(e, "text", "")]
+    assert kept.text.endswith("value=41 42 'AB'")  # type: ignore[attr-defined]
+    (python,) = timeline.of(PythonSlice)
+    assert (python.ts, python.pid) == (REALTIME, SERVER_PID)
+    assert timeline.clock["server"]["viztracer"]["drift_ns"] == 500
+
+
+def test_a_missing_core_log_is_said_with_its_path(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "server" / "core.log").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [f"server: no core log ({run / 'server' / 'core.log'} "
+                                    "missing)"]
+    assert timeline.clock["server"]["core"]["brackets"] == 0
