@@ -17,8 +17,13 @@ from pathlib import Path
 import numpy
 import pytest
 
-from toygrpc.analysis.chains import STAGE_ORDER, Analysis, analyze
-from toygrpc.analysis.stages import percentile, stage_samples, stage_statistics
+from toygrpc.analysis.chains import HOOK_SPANS, STAGE_ORDER, Analysis, analyze
+from toygrpc.analysis.stages import (
+    hook_span_statistics,
+    percentile,
+    stage_samples,
+    stage_statistics,
+)
 from toygrpc.model.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +106,20 @@ def test_a_run_without_samples_has_zero_statistics() -> None:
     stats = stage_statistics(Analysis([], []))
     assert [(s.count, s.p50, s.p90, s.p99, s.max) for s in stats] == [(0, 0, 0, 0, 0)] * len(
         STAGE_ORDER)
+
+
+def test_hook_span_statistics_are_the_nearest_rank_of_each_rpcs_spans(pooled: Analysis) -> None:
+    """Over the pooled runs' single-chain client RPCs (their spans are differences of hook
+    events), each span's p50/p90/p99/max, against the definition."""
+    spans = [s for s in (r.hook_spans() for r in pooled.rpcs) if s is not None]
+    assert len(spans) >= 10
+    stats = {s.name: s for s in hook_span_statistics(pooled)}
+    assert list(stats) == list(HOOK_SPANS)
+    for name in HOOK_SPANS:
+        values = [s[name] for s in spans]
+        assert len(set(values)) == len(values)  # distinct: a rank off by one shows
+        got = stats[name]
+        assert got.count == len(values) and got.max == max(values)
+        assert (got.p50, got.p90, got.p99) == tuple(nearest_rank(values, q)
+                                                    for q in (50, 90, 99)), name
+    assert [(s.count, s.max) for s in hook_span_statistics(Analysis([], []))] == [(0, 0)] * 5

@@ -303,3 +303,14 @@ def test_a_program_stopped_mid_stream(analysis: Analysis) -> None:
     assert rpc.stages() == {PBC: 300_355, CAN: 3_783_908, C2P: 3_213_000, P2W: 66_626,
                             W2D: 17_015, D2R: 11_077, R2R: 19_408, "python_after_core": 0}
     assert sum(rpc.stages().values()) == 7_411_389  # the hand arithmetic adds up
+
+
+def test_hook_spans_need_the_resumption(analysis: Analysis) -> None:
+    """The unary RPC cut between its set_result (+11_193_194) and its task's resumption
+    (+11_240_845): resolved, not resumed, so no hook spans."""
+    timeline = Timeline.load(RUN)
+    timeline.events = [e for e in timeline.events if e.ts <= UNARY_START + 11_200_000]
+    (rpc,) = [r for r in analyze(timeline).rpcs
+              if r.side == "client" and r.method.endswith("/Hello")]
+    assert rpc.chains[0].resolved is not None and rpc.chains[0].resumed is None
+    assert rpc.hook_spans() is None

@@ -154,12 +154,15 @@ def test_metadata_values_are_redacted_keeping_key_and_length() -> None:
 
 def test_redact_file_rewrites_only_a_log_that_holds_values(tmp_path: Path) -> None:
     secret = ("I1125 00:24:18.719720    2198 f.cc:1] key=authorization value=41 42 'AB'\n")
-    plain = f"{BATCH}\n{OPS[0]}\n"
+    # the program's own lines pass unchanged: trailing blanks, a last letter X, a byte
+    # that is no UTF-8 (written back as U+FFFD, as the parser reads it)
+    plain = f"{BATCH}\n{OPS[0]}\nprogram output  \nCHECK_X\n"
     log = tmp_path / "core.log"
-    log.write_text(plain + secret + plain)
+    log.write_bytes((plain + secret + plain).encode() + b"caf\xe9\n")
     redact_file(log)
     assert log.read_text() == (plain + "I1125 00:24:18.719720    2198 f.cc:1] key=authorization "
-                               "value=[redacted: 2 bytes; --keep-values keeps it]\n" + plain)
+                               "value=[redacted: 2 bytes; --keep-values keeps it]\n" + plain
+                               + "caf\ufffd\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["core.log"]  # no temporary left
     untouched = tmp_path / "plain.log"
     untouched.write_text(plain)
