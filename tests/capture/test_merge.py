@@ -21,6 +21,9 @@ from toygrpc.capture.merge import (
 )
 from toygrpc.model.events import (
     CoreBatchStarted,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    Event,
     FutureCreated,
     GlueSpan,
     PythonSlice,
@@ -465,3 +468,70 @@ def test_a_missing_core_log_is_said_with_its_path(tmp_path: Path) -> None:
     assert timeline.diagnostics == [f"server: no core log ({run / 'server' / 'core.log'} "
                                     "missing)"]
     assert timeline.clock["server"]["core"]["brackets"] == 0
+
+
+@pytest.mark.parametrize(("started_ns", "offset_s", "year"), [
+    (1798768800 * 10**9, -18000, 2026),  # 2027-01-01T02:00Z is 21:00 on Dec 31 in UTC-5
+    (1798758000 * 10**9, 7200, 2027),  # 2026-12-31T22:00Z is midnight in UTC+2
+    (1798758000 * 10**9, 0, 2026),
+])
+def test_the_log_clocks_year_is_the_local_year_at_the_start(started_ns: int, offset_s: int,
+                                                            year: int) -> None:
+    assert merge._year(started_ns, offset_s) == year
+
+
+def test_the_process_id_the_events_carry_wins() -> None:
+    events = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (7, 8, 7)]
+    assert merge._process_id(1, events, {"pid": 5}) == 7
+    assert merge._process_id(1, [], {"pid": 5}) == 5
+    assert merge._process_id(1, [], {"pid": "5"}) == 1
+    assert merge._process_id(1, [], {}) == 1
+
+
+def test_threads_get_their_roles() -> None:
+    pid = 10
+    events: list[Event] = [
+        ThreadStarted(1, pid, pid, name="Thread-1 (_poll_wrapper)", native_id=11),
+        ThreadStarted(2, pid, pid, name="worker", native_id=12),
+        CoreReturnEvent(3, pid, 11, tag="0x1", ok=True, event_type="OP_COMPLETE"),
+        CoreTagCompleted(4, pid, 13, tag="0x1", ok=True),  # an unnamed core thread
+        CoreTagCompleted(5, pid, 12, tag="0x2", ok=True),  # a Python thread completing
+        CoreTagCompleted(6, pid, 14, tag="0x3", ok=True),  # named by the hook report
+    ]
+    timeline = Timeline(events=[])
+    merge._name_threads(timeline, pid, events, {"14": "event_engine", "10": "python3.11"})
+    assert timeline.threads == {(pid, 10): "main", (pid, 11): "poller",
+                                (pid, 12): "python worker", (pid, 13): "core",
+                                (pid, 14): "event_engine"}
+    # without grpc.aio's poller thread, whoever returns events reads the queue
+    plain = Timeline(events=[])
+    merge._name_threads(plain, pid, [CoreReturnEvent(3, pid, 11, tag="0x1", ok=True,
+                                                     event_type="OP_COMPLETE")], {})
+    assert plain.threads == {(pid, 11): "cq reader", (pid, 10): "main"}
+
+
+@pytest.mark.parametrize(("report", "why"), [
+    ("[1, 2]", "not an object"),
+    ('{"finished": 1}', "finished is not bool"),
+    ('{"pid": true}', "pid is not int"),
+    ('{"threads": []}', "threads is not dict"),
+    ("{not json", "Expecting property name enclosed in double quotes: line 1 column 2 "
+                  "(char 1)"),
+])
+def test_a_damaged_hook_report_is_not_trusted(tmp_path: Path, report: str, why: str) -> None:
+    path = tmp_path / "hooks.hooks.json"
+    path.write_text(report)
+    timeline = Timeline(events=[])
+    assert merge._read_report(path, timeline, "client") == {}
+    assert timeline.diagnostics == [f"client: hooks.hooks.json is damaged ({why})"]
+    assert timeline.losses == {"client: hook report (hooks.hooks.json damaged)": 1}
+
+
+def test_a_hook_reports_names_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "hooks.hooks.json"
+    path.write_text('{"pid": 3, "finished": true, "threads": {"11": 5}, "attached": {}}')
+    timeline = Timeline(events=[])
+    report = merge._read_report(path, timeline, "client")
+    assert report == {"pid": 3, "finished": True, "threads": {"11": "5"}, "attached": {},
+                      "failed": {}}
+    assert timeline.diagnostics == [] and timeline.losses == {}
