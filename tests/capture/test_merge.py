@@ -481,7 +481,7 @@ def test_the_log_clocks_year_is_the_local_year_at_the_start(started_ns: int, off
 
 
 def test_the_process_id_the_events_carry_wins() -> None:
-    events = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (7, 8, 7)]
+    events: list[Event] = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (7, 8, 7)]
     assert merge._process_id(1, events, {"pid": 5}) == 7
     assert merge._process_id(1, [], {"pid": 5}) == 5
     assert merge._process_id(1, [], {"pid": "5"}) == 1
