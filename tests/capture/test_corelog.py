@@ -12,6 +12,7 @@ from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
     CoreLine,
+    CoreRequestCall,
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
@@ -171,3 +172,59 @@ def test_redact_file_rewrites_only_a_log_that_holds_values(tmp_path: Path) -> No
     assert (untouched.stat().st_mtime_ns, untouched.stat().st_ino) == before
     redact_file(tmp_path / "missing.log")  # no file: nothing to do, no error
     assert not (tmp_path / "missing.log").exists()
+
+
+def test_every_kind_of_line_becomes_the_event_it_is() -> None:
+    """A sequence of lines as a server's core log holds them, each expected event
+    written out: thread, source file, name and arguments kept; batches folded with the
+    op lines that follow them on their thread, however the batch ends."""
+    at = 1795566258 * 10**9  # 2026-11-25T00:24:18Z
+
+    def line(micros: int, tid: int, source: str, message: str) -> str:
+        return f"I1125 00:24:18.{micros:06d} {tid:>7} {source}] {message}\n"
+
+    lines = [
+        "Traceback (most recent call last):  \n",  # the program's own: kept as it is
+        line(1, 5, "init.cc:124", "grpc_init(void)"),
+        line(2, 5, "server.cc:1", "grpc_server_request_call(server=0x1, call=0x2, tag=0x7f1)"),
+        line(3, 5, "server.cc:2",
+             "grpc_server_request_registered_call(server=0x1, rm=0x9, tag=0x7f2)"),
+        line(4, 6, "completion_queue.cc:1", "RETURN_EVENT[0x55]: QUEUE_SHUTDOWN"),
+        line(5, 5, "call.cc:494", "grpc_call_start_batch(call=0xc1, ops=0x1, nops=3, "
+                                  "tag=0xb1, reserved=0)"),
+        line(6, 5, "filter_stack_call.cc:747", "ops[0]: SEND_MESSAGE ptr=0x1"),
+        line(7, 7, "x.cc:1", "on another thread X"),  # does not end thread 5's batch
+        line(8, 5, "call.cc:1", "grpc_call_unref(c=0xc1)"),  # ends it: 1 op of 3 seen
+        line(9, 5, "call.cc:494", "grpc_call_start_batch(tag=0xb2"),  # cut: no call
+        line(10, 5, "call.cc:494", "grpc_call_start_batch(call=0xc2, tag=0xb3"),  # no nops
+        line(11, 5, "filter_stack_call.cc:747", "ops[0]: RECV_MESSAGE"),
+        line(12, 5, "call.cc:494", "grpc_call_start_batch(call=0xc3, ops=0x1, nops=2, "
+                                   "tag=0xb4, reserved=0)"),
+        line(13, 5, "filter_stack_call.cc:747", "ops[0]: RECV_MESSAGE"),  # the log ends
+    ]
+    events = parse(*lines)
+    assert events == [
+        CoreLine(START_2026_11_25, PID, 0, "Traceback (most recent call last):  "),
+        CoreApiCall(at + 1_000, PID, 5, "grpc_init", "void", "init.cc:124"),
+        CoreRequestCall(at + 2_000, PID, 5, "0x7f1", False),
+        CoreRequestCall(at + 3_000, PID, 5, "0x7f2", True),
+        CoreReturnEvent(at + 4_000, PID, 6, "", False, "QUEUE_SHUTDOWN"),
+        CoreLine(at + 7_000, PID, 7, "on another thread X"),
+        CoreBatchStarted(at + 5_000, PID, 5, "0xc1", "0xb1", ("SEND_MESSAGE",)),
+        CoreApiCall(at + 8_000, PID, 5, "grpc_call_unref", "c=0xc1", "call.cc:1"),
+        CoreApiCall(at + 9_000, PID, 5, "grpc_call_start_batch", "tag=0xb2", "call.cc:494"),
+        CoreBatchStarted(at + 10_000, PID, 5, "0xc2", "0xb3", ()),
+        CoreLine(at + 11_000, PID, 5, "ops[0]: RECV_MESSAGE"),
+        CoreBatchStarted(at + 12_000, PID, 5, "0xc3", "0xb4", ("RECV_MESSAGE",)),
+    ]
+
+
+def test_epoch_lines_keep_their_source_and_a_metadata_line_is_redacted_by_default() -> None:
+    epoch = "I0000 00:00:1795572788.000001   14985 init.cc:124] grpc_init(void)"
+    secret = ("I1125 00:24:18.000002    2198 f.cc:1] grpc_x(a=1) key=authorization "
+              "value=41 42 'AB'")
+    first, second = parse(epoch, secret)
+    assert first == CoreApiCall(1795572788_000_001_000, PID, 14985, "grpc_init", "void",
+                                "init.cc:124")
+    assert isinstance(second, CoreApiCall) and "'AB'" not in second.args
+    assert second.args.endswith("value=[redacted: 2 bytes; --keep-values keeps it]")
