@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy
 import pytest
 
+from toygrpc.analysis import stages as stages_module
 from toygrpc.analysis.chains import HOOK_SPANS, STAGE_ORDER, Analysis, analyze
 from toygrpc.analysis.stages import (
     hook_span_statistics,
@@ -123,3 +124,12 @@ def test_hook_span_statistics_are_the_nearest_rank_of_each_rpcs_spans(pooled: An
         assert (got.p50, got.p90, got.p99) == tuple(nearest_rank(values, q)
                                                     for q in (50, 90, 99)), name
     assert [(s.count, s.max) for s in hook_span_statistics(Analysis([], []))] == [(0, 0)] * 5
+
+
+def test_the_statistics_of_two_hundred_values() -> None:
+    """``_statistics`` (the hook spans' table) on 1..200: nearest ranks 100, 180, 198."""
+    s = stages_module._statistics("span", "what it is", list(reversed(range(1, 201))))
+    assert (s.name, s.definition, s.count, s.p50, s.p90, s.p99, s.max) == (
+        "span", "what it is", 200, 100, 180, 198, 200)
+    empty = stages_module._statistics("span", "", [])
+    assert (empty.count, empty.p50, empty.max) == (0, 0, 0)

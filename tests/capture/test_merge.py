@@ -380,28 +380,41 @@ def test_viztracer_damage_is_said_and_the_rest_kept(tmp_path: Path) -> None:
 
 def test_a_viztracer_overflow_counts_the_rpcs_without_their_python_layer(
         tmp_path: Path) -> None:
-    """The ring buffer kept events from 6000 µs (viztracer time) on, which is REALTIME +
-    5 ms + 250 ns on the common clock: the RPC started 1 ns before has no Python layer,
-    the one started then has."""
+    """The ring buffer keeps a call from its exit on: the earliest kept exit is the first
+    slice's, at 6002 µs (viztracer time), which is REALTIME + 5_002_250 ns on the common
+    clock (the start offset plus the drift by then, 250 ns): the RPC started 1 ns before
+    has no Python layer, the one started then has, and so has the server RPC after it."""
     trace, clock = write_viztracer(tmp_path, [
-        {"ph": "X", "ts": 6000.0, "dur": 0.0, "tid": 5, "name": "kept (a.py:1)"},
+        {"ph": "X", "ts": 6000.0, "dur": 2.0, "tid": 5, "name": "kept (a.py:1)"},
         {"ph": "X", "ts": 7000.0, "dur": 3.0, "tid": 5, "name": "kept too (a.py:2)"}])
     data = json.loads(trace.read_text())
     data["viztracer_metadata"] = {"overflow": True}
     trace.write_text(json.dumps(data))
-    first = REALTIME + 5_000_000 + 250
-    hooks = [RpcStarted(first - 1, 42, 1, call_id=1, method="/m", side="client"),
-             RpcStarted(first, 42, 1, call_id=2, method="/m", side="client"),
-             GlueSpan(first - 5, 42, 1, dur=1, name="_handle_rpc"),
-             GlueSpan(first - 5, 42, 1, dur=1, name="execute_batch")]
+    first_exit = REALTIME + 5_002_000 + 250
+    hooks = [RpcStarted(first_exit - 1, 42, 1, call_id=1, method="/m", side="client"),
+             RpcStarted(first_exit, 42, 1, call_id=2, method="/m", side="client"),
+             GlueSpan(first_exit + 5, 42, 1, dur=1, name="_handle_rpc"),
+             GlueSpan(first_exit - 5, 42, 1, dur=1, name="execute_batch")]  # not an RPC
     timeline = Timeline(events=[])
     slices = merge._read_viztracer(trace, clock, 42, "client", timeline, hooks)
-    assert [s.ts for s in slices] == [first, REALTIME + 6_000_000 + 300]
+    assert [s.ts for s in slices] == [REALTIME + 5_000_250, REALTIME + 6_000_300]
     assert timeline.diagnostics == [
-        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 2 of "
+        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 1 of "
         "3 RPCs have no Python layer (raise --tracer-entries)"]
     assert timeline.losses == {"client: RPCs without their Python layer (viztracer's buffer "
-                               "overflowed; raise --tracer-entries)": 2}
+                               "overflowed; raise --tracer-entries)": 1}
+
+
+def test_an_unreadable_viztracer_file_is_said_in_one_short_line(tmp_path: Path) -> None:
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 6)
+    folder.mkdir()
+    missing, clock = folder / "viztracer.json", folder / "clock.json"
+    timeline = Timeline(events=[])
+    assert merge._read_viztracer(missing, clock, 42, "client", timeline) == []
+    why = f"[Errno 2] No such file or directory: '{missing}'"
+    assert len(why) > 120
+    assert timeline.diagnostics == [
+        f"client: viztracer output unusable (FileNotFoundError: {why[:120]})"]
 
 
 HARNESS = "/site-packages/toygrpc/capture/hooks.py"
@@ -535,3 +548,37 @@ def test_a_hook_reports_names_are_text(tmp_path: Path) -> None:
     assert report == {"pid": 3, "finished": True, "threads": {"11": "5"}, "attached": {},
                       "failed": {}}
     assert timeline.diagnostics == [] and timeline.losses == {}
+
+
+def test_the_harness_frames_nest_as_they_ran() -> None:
+    """Out of order input (sorted by thread, start, longest first), frames that start
+    where another ends, slices without ``dur``, nesting several levels deep, a Tracing*
+    wrapper, a wrapper called from hidden bookkeeping, C calls under a wrapper's C call."""
+    def slice_(ts: float, dur: float | None, name: str, tid: int = 1) -> dict[str, object]:
+        entry: dict[str, object] = {"ph": "X", "ts": ts, "tid": tid, "name": name}
+        if dur is not None:
+            entry["dur"] = dur
+        return entry
+    entries: list[dict[str, Any]] = [
+        slice_(20, 5, "inner (grpc/aio/_call.py:2)"),  # under helper, under Recorder.add
+        slice_(0, 100, f"Recorder.add ({HARNESS}:20)"),  # hidden, and all under it
+        slice_(10, 50, "helper (grpc/aio/_call.py:1)"),
+        slice_(30, 10, f"wrap.<locals>.wrapper ({HARNESS}:10)"),  # a wrapper, but hidden
+        slice_(31, 1, "wrapped (grpc/aio/_call.py:3)"),
+        slice_(100, 5, "starts where the hidden frame ended (a.py:1)"),  # kept
+        slice_(200, None, f"Recorder.add ({HARNESS}:21)"),  # no dur: ends where it starts
+        slice_(200, 0, "at the same instant (a.py:2)"),  # not under it: kept
+        slice_(300, 50, f"TracingEventLoop.create_future ({HARNESS}:40)"),  # a wrapper
+        slice_(301, 10, "time.time_ns()"),  # its C call: gone (no " (": not Python)
+        slice_(302, 2, "builtins.len"),  # a C call under that C call: gone too
+        slice_(320, 10, "BaseEventLoop.create_future (asyncio/base_events.py:1)"),  # kept
+        slice_(400, 10, "called at once (a.py:3)"),  # starts with its caller, ...
+        slice_(400, 50, f"Recorder.add ({HARNESS}:23)"),  # ... hidden: the longer is outer
+        slice_(5, 1000, f"Recorder.add ({HARNESS}:22)", tid=2),  # thread 2: hidden ...
+        slice_(50, 10, "user (program.py:1)", tid=3),  # ... which hides nothing of thread 3
+    ]
+    kept = [e["name"] for e in without_harness(entries)]
+    assert kept == ["starts where the hidden frame ended (a.py:1)",
+                    "at the same instant (a.py:2)",
+                    "BaseEventLoop.create_future (asyncio/base_events.py:1)",
+                    "user (program.py:1)"]
