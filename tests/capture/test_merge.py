@@ -582,3 +582,98 @@ def test_the_harness_frames_nest_as_they_ran() -> None:
                     "at the same instant (a.py:2)",
                     "BaseEventLoop.create_future (asyncio/base_events.py:1)",
                     "user (program.py:1)"]
+
+
+def test_the_clock_report_in_words_and_a_single_offset() -> None:
+    """Brackets that leave exactly one offset are consistent; a thread's unawaited waiter
+    does not stop the brackets after it."""
+    events = [
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),  # never awaited
+        FutureCreated(5_000, 1, 1, future_id=12, caller="c", in_batch=2),
+        CoreBatchStarted(6_000, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+        TaskResumed(7_000, 1, 1, future_id=12, awaited_ts=6_000),
+        FutureCreated(8_000, 1, 1, future_id=13, caller="c", in_batch=3),
+        CoreBatchStarted(9_000, 1, 1, call="0x1", tag="0xc", ops=("X",)),
+        TaskResumed(9_500, 1, 1, future_id=13, awaited_ts=9_000),
+    ]
+    # 11 pairs with the first start but was never awaited: no bracket;
+    # 12: [5000 - 6000 - 1000, 6000 - 6000] = [-2000, 0]; 13: [8000 - 9000 - 1000, 0]
+    report = check_core_clock(events)
+    assert report == {
+        "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
+                  "between its waiter's creation and the await",
+        "brackets": 2, "offset_interval_ns": [-2000, 0], "consistent": True,
+        "error_bound_ns": 2000}
+    exact = [FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+             CoreBatchStarted(0, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+             TaskResumed(2_000, 1, 1, future_id=11, awaited_ts=0)]
+    # [1000 - 0 - 1000, 0 - 0] = [0, 0]: one offset fits, consistent
+    report = check_core_clock(exact)
+    assert report["offset_interval_ns"] == [0, 0] and report["consistent"] is True
+
+
+def test_damaged_lines_are_each_counted(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    log.write_bytes(log.read_bytes() + b"I1125 02:31:38.000001   22792 x.cc:1] \xff\n" * 2
+                    + b"I1125 02:31:38 no fraction\n" * 3)
+    hooks = run / "server" / "hooks.jsonl"
+    hooks.write_bytes(hooks.read_bytes() + b"{not json\n" + b'{"kind": "nothing"}\n'
+                      + b'{"kind": "loop.wake", "name": "\xff"}\n')
+    report = run / "server" / "hooks.hooks.json"
+    data = json.loads(report.read_text())
+    data["threads"]["22785"] = "t\udcff"
+    report.write_bytes(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"client: undecodable core log lines (core.log)": 2,
+                               "client: unparsed core log lines (core.log)": 3,
+                               "server: damaged hook events (hooks.jsonl)": 3}
+    assert timeline.hooks["server"]["threads"]["22785"] == "t\ufffd"
+
+
+def test_hook_events_cut_short_count_only_in_a_finished_report(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    report_path = run / "client" / "hooks.hooks.json"
+    report = json.loads(report_path.read_text())
+    hooks = run / "client" / "hooks.jsonl"
+    lines = hooks.read_text().count("\n")
+    hooks.write_text(hooks.read_text() + "{damaged\n")
+    report.update(finished=True, events_written=lines + 1 + 5)
+    report_path.write_text(json.dumps(report))
+    timeline = build_timeline(Manifest.load(run))
+    # written = kept + damaged + missing: lines + 1 + 5 = lines + 1 + missing
+    assert timeline.losses == {"client: damaged hook events (hooks.jsonl)": 1,
+                               "client: hook events missing: hooks.jsonl is cut": 5}
+    report.update(finished=False)
+    report_path.write_text(json.dumps(report))
+    timeline = build_timeline(Manifest.load(run))
+    assert "client: hook events missing: hooks.jsonl is cut" not in timeline.losses
+
+
+@pytest.mark.parametrize(("size_change", "lost"), [(0, 0), (1, 1)])
+def test_a_core_log_of_its_final_size_is_whole(tmp_path: Path, size_change: int,
+                                               lost: int) -> None:
+    run = raw_run(tmp_path)
+    size = (run / "client" / "core.log").stat().st_size
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = size + size_change
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses.get("client: core log bytes missing: core.log is cut", 0) == lost
+
+
+def test_an_empty_core_log_that_was_not_empty_is_cut(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "client" / "core.log").write_bytes(b"")
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = 10
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses["client: core log bytes missing: core.log is cut"] == 10
+
+
+def test_the_majority_process_id_and_the_first_second_of_a_year() -> None:
+    events: list[Event] = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (8, 7, 7)]
+    assert merge._process_id(1, events, {}) == 7
+    assert merge._year(1798761600 * 10**9, 0) == 2027  # 2027-01-01T00:00:00Z
