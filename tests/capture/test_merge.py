@@ -606,9 +606,13 @@ def test_the_clock_report_in_words_and_a_single_offset() -> None:
         "brackets": 2, "offset_interval_ns": [-2000, 0], "consistent": True,
         "error_bound_ns": 2000}
     exact = [FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
-             CoreBatchStarted(0, 1, 1, call="0x1", tag="0xa", ops=("X",)),
-             TaskResumed(2_000, 1, 1, future_id=11, awaited_ts=0)]
-    # [1000 - 0 - 1000, 0 - 0] = [0, 0]: one offset fits, consistent
+             CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+             TaskResumed(1_600, 1, 1, future_id=11, awaited_ts=1_500),
+             FutureCreated(3_000, 1, 1, future_id=12, caller="c", in_batch=2),
+             CoreBatchStarted(2_000, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+             TaskResumed(4_500, 1, 1, future_id=12, awaited_ts=4_000)]
+    # [1000 - 1500 - 1000, 1500 - 1500] = [-1500, 0] and [3000 - 2000 - 1000, 2000] =
+    # [0, 2000]: exactly one offset, 0, fits both: consistent
     report = check_core_clock(exact)
     assert report["offset_interval_ns"] == [0, 0] and report["consistent"] is True
 
