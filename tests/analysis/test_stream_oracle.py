@@ -314,3 +314,32 @@ def test_hook_spans_need_the_resumption(analysis: Analysis) -> None:
               if r.side == "client" and r.method.endswith("/Hello")]
     assert rpc.chains[0].resolved is not None and rpc.chains[0].resumed is None
     assert rpc.hook_spans() is None
+
+
+def test_rpcs_carry_their_link_status_and_details(analysis: Analysis) -> None:
+    """Read off the raw events: the client's rpc.started of the stream carries link
+    29951-2, which the server's _find_method_handler span names; every status OK, no
+    details. The run's arrows: one handoff per pair of consecutive unshared steps."""
+    rpc = server_stream(analysis)
+    assert rpc.link == "29951-2" and rpc.peer is not None and rpc.peer.link == "29951-2"
+    assert rpc.peer.side == "server" and rpc.peer.status == "OK" and rpc.peer.details == ""
+    assert sorted(r.link for r in analysis.rpcs) == sorted(
+        ["29951-1", "29951-2", "29951-3", "29951-4"] * 2)
+    labels = [label for _, _, label in analysis.all_links()]
+    assert labels.count("handoff") == sum(len(c.links()) for c in analysis.chains)
+    assert labels.count("client -> server") == labels.count("server -> client") == 4
+    cut = Timeline.load(RUN)
+    cut.events = [e for e in cut.events if e.ts <= T0 + 7_450_000]
+    (stopped,) = [r for r in analyze(cut).rpcs
+                  if r.side == "client" and r.method.endswith("/HelloServerStream")]
+    assert stopped.link == "29951-2" and stopped.status == "unfinished"
+
+
+def test_a_cancelled_call_keeps_its_status_details() -> None:
+    """cancel-both: the client's rpc.finished says CANCELLED with the details
+    "Locally cancelled by application!"; the server's handler ended CANCELLED too."""
+    cancelled = analyze(Timeline.load(RUN.parent / "cancel-both"))
+    client = next(r for r in cancelled.rpcs if r.side == "client")
+    server = next(r for r in cancelled.rpcs if r.side == "server")
+    assert (client.status, client.details) == ("CANCELLED", "Locally cancelled by application!")
+    assert server.status == "CANCELLED"
