@@ -66,7 +66,8 @@ MUTATIONS: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("chain.drain = drains.get(resolved.in_drain)",
        "chain.drain = drains.get(resolved.in_drain) if resolved.ok else None")]),
 ]
-SKIP = shutil.ignore_patterns("mutants", ".git", "__pycache__", "node_modules", "runs")
+SKIP = shutil.ignore_patterns("mutants", ".git", "__pycache__", "node_modules", ".mypy_cache",
+                              ".ruff_cache")
 
 
 def check(name: str, path: str, edits: list[tuple[str, str]], scratch: Path) -> list[str]:
@@ -92,6 +93,10 @@ def check(name: str, path: str, edits: list[tuple[str, str]], scratch: Path) -> 
 def main() -> int:
     survivors = 0
     with tempfile.TemporaryDirectory() as scratch:
+        baseline = check("no mutation", "toygrpc/__init__.py", [], Path(scratch))
+        if baseline:
+            print(f"the tests fail without a mutation: {baseline}")
+            return 1
         for name, path, edits in MUTATIONS:
             failed = check(name, path, edits, Path(scratch))
             print(f"{name} ({path}): {len(failed) or 'NO'} failing test(s)")
