@@ -38,7 +38,7 @@ def test_a_saved_run_loads_with_its_views_computed_once(tmp_path: Path) -> None:
     (b"{not json\n", "JSONDecodeError: Expecting property name enclosed in double quotes: "
                      "line 1 column 2 (char 1)"),
 ])
-def test_a_damaged_timeline_is_one_usage_error_naming_the_file(
+def test_damage_to_the_timeline_is_one_usage_error_naming_the_file(
         tmp_path: Path, content: bytes, said: str) -> None:
     run_dir = copy_of(tmp_path)
     (run_dir / "events.jsonl").write_bytes(content)
