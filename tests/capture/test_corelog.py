@@ -3,13 +3,16 @@ out by hand (``date -u -d 2026-11-25T00:24:18Z +%s`` = 1795566258)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from toygrpc.capture.corelog import LogClock, parse_lines, redact_line
+from toygrpc.capture.corelog import LogClock, parse_lines, redact_file, redact_line
 from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
     CoreLine,
+    CoreRequestCall,
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
@@ -39,6 +42,8 @@ def parse(*lines: str, offset_s: int = 0, start_ns: int = START_2026_11_25,
     (-18000, 1795584258),  # UTC-5: 2026-11-25T05:24:18Z
 ])
 def test_local_time_becomes_utc_nanoseconds(offset_s: int, utc_seconds: int) -> None:
+    """Kills "the UTC offset's sign flipped" (corelog.LogClock.to_ns): east and west of
+    UTC the same local time is a different instant, each worked out by hand."""
     (batch,) = parse(BATCH, *OPS, offset_s=offset_s)
     assert isinstance(batch, CoreBatchStarted)
     assert batch.ts == utc_seconds * 10**9 + 719_705_000
@@ -77,6 +82,7 @@ def test_nanosecond_format_of_gpr_log() -> None:
 @pytest.mark.parametrize(("error", "ok"), [("OK", True), ("UNKNOWN:Server Shutdown", False),
                                            ("CANCELLED", False)])
 def test_a_completion_is_ok_only_when_the_core_says_ok(error: str, ok: bool) -> None:
+    """Kills "the cq_end_op ok flag inverted" (corelog._parse_message)."""
     line = ("I1125 13:20:50.805513   12854 completion_queue.cc:762] cq_end_op_for_next("
             f"cq=0x559cbf2744f0, tag=0x7f898d2498d8, error={error}, done=true)")
     (done,) = parse(line)
@@ -145,3 +151,130 @@ def test_http_header_values_are_redacted_but_the_protocols_kept() -> None:
     # a value that looks like more entries is redacted piece by piece, never kept
     sneaky = "SEND_INITIAL_METADATA{user-agent: a, :path: secret, b}"
     assert redact_line(sneaky).count("[redacted") == 2 and "secret" not in redact_line(sneaky)
+
+
+def test_the_new_year_in_a_zone_west_of_utc() -> None:
+    """Kills the UTC offset's sign flipped on the next-year branch: the capture started
+    at local 2026-12-31T23:59:59 in UTC-5 (2027-01-01T04:59:59Z); a line at local
+    2027-01-01T00:00:01 is 05:00:01Z."""
+    line = "I0101 00:00:01.000001    2198 call.cc:494] grpc_init()"
+    (event,) = parse(line, offset_s=-18000, start_ns=(1798761599 + 18000) * 10**9)
+    assert event.ts == (1798761601 + 18000) * 10**9 + 1_000
+
+
+@pytest.mark.parametrize(("start_ns", "line_time", "utc_seconds"), [
+    # start 2026-12-31T23:59:59Z exactly; half a year (183 days) before it is
+    # 2026-07-01T23:59:59Z (1782950399): that instant is still this year's
+    (1798761599 * 10**9, "0701 23:59:59", 1782950399),
+    # one second earlier is more than half a year before: next year's (2027-07-01)
+    (1798761599 * 10**9, "0701 23:59:58", 1782950398 + 365 * 86400),
+    # start 10 ms later: 23:59:59 is now 10 ms more than half a year before
+    (1798761599 * 10**9 + 10_000_000, "0701 23:59:59", 1782950399 + 365 * 86400),
+    (1798761599 * 10**9 + 10_000_000, "0702 00:00:00", 1782950400),
+])
+def test_half_a_year_before_the_start_is_where_the_year_turns(
+        start_ns: int, line_time: str, utc_seconds: int) -> None:
+    (event,) = parse(f"I{line_time}.000000    2198 call.cc:494] grpc_init()",
+                     start_ns=start_ns)
+    assert event.ts == utc_seconds * 10**9
+
+
+def test_log_clock_adds_the_microseconds() -> None:
+    """``to_ns`` turns local fields into ns; the parser passes the fraction separately,
+    ``us`` is the clock's own contract (2026-11-25T00:24:18Z + 123456 µs, in UTC+2)."""
+    clock = LogClock(2026, 7200, START_2026_11_25)
+    assert clock.to_ns(11, 25, 2, 24, 18, 123_456) == 1795566258 * 10**9 + 123_456_000
+
+
+def test_metadata_values_are_redacted_keeping_key_and_length() -> None:
+    line = ("I1125 00:24:18.719720    2198 filter_stack_call.cc:747] ops[0]: "
+            "SEND_INITIAL_METADATA key=authorization value=42 65 61 72 65 72 'Bearer'")
+    redacted = redact_line(line)
+    assert redacted == ("I1125 00:24:18.719720    2198 filter_stack_call.cc:747] ops[0]: "
+                        "SEND_INITIAL_METADATA key=authorization "
+                        "value=[redacted: 6 bytes; --keep-values keeps it]")
+    assert redact_line(redacted) == redacted  # once only
+    assert redact_line(BATCH) == BATCH  # nothing to redact
+    (op,) = [e for e in parse(BATCH.replace("nops=2", "nops=1"), line)
+             if isinstance(e, CoreBatchStarted)]
+    assert op.ops == ("SEND_INITIAL_METADATA",)
+    kept = list(parse_lines([line], PID, LogClock(2026, 0, START_2026_11_25),
+                            keep_values=True))
+    assert kept and isinstance(kept[0], CoreLine) and "'Bearer'" in kept[0].text
+
+
+def test_redact_file_rewrites_only_a_log_that_holds_values(tmp_path: Path) -> None:
+    secret = ("I1125 00:24:18.719720    2198 f.cc:1] key=authorization value=41 42 'AB'\n")
+    # the program's own lines pass unchanged: trailing blanks, a last letter X, a byte
+    # that is no UTF-8 (written back as U+FFFD, as the parser reads it)
+    plain = f"{BATCH}\n{OPS[0]}\nprogram output  \nCHECK_X\n"
+    log = tmp_path / "core.log"
+    log.write_bytes((plain + secret + plain).encode() + b"caf\xe9\n")
+    redact_file(log)
+    assert log.read_text() == (plain + "I1125 00:24:18.719720    2198 f.cc:1] key=authorization "
+                               "value=[redacted: 2 bytes; --keep-values keeps it]\n" + plain
+                               + "caf\ufffd\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core.log"]  # no temporary left
+    untouched = tmp_path / "plain.log"
+    untouched.write_text(plain)
+    before = untouched.stat().st_mtime_ns, untouched.stat().st_ino
+    redact_file(untouched)
+    assert (untouched.stat().st_mtime_ns, untouched.stat().st_ino) == before
+    redact_file(tmp_path / "missing.log")  # no file: nothing to do, no error
+    assert not (tmp_path / "missing.log").exists()
+
+
+def test_every_kind_of_line_becomes_the_event_it_is() -> None:
+    """A sequence of lines as a server's core log holds them, each expected event
+    written out: thread, source file, name and arguments kept; batches folded with the
+    op lines that follow them on their thread, however the batch ends."""
+    at = 1795566258 * 10**9  # 2026-11-25T00:24:18Z
+
+    def line(micros: int, tid: int, source: str, message: str) -> str:
+        return f"I1125 00:24:18.{micros:06d} {tid:>7} {source}] {message}\n"
+
+    lines = [
+        "Traceback (most recent call last):  \n",  # the program's own: kept as it is
+        line(1, 5, "init.cc:124", "grpc_init(void)"),
+        line(2, 5, "server.cc:1", "grpc_server_request_call(server=0x1, call=0x2, tag=0x7f1)"),
+        line(3, 5, "server.cc:2",
+             "grpc_server_request_registered_call(server=0x1, rm=0x9, tag=0x7f2)"),
+        line(4, 6, "completion_queue.cc:1", "RETURN_EVENT[0x55]: QUEUE_SHUTDOWN"),
+        line(5, 5, "call.cc:494", "grpc_call_start_batch(call=0xc1, ops=0x1, nops=3, "
+                                  "tag=0xb1, reserved=0)"),
+        line(6, 5, "filter_stack_call.cc:747", "ops[0]: SEND_MESSAGE ptr=0x1"),
+        line(7, 7, "x.cc:1", "on another thread X"),  # does not end thread 5's batch
+        line(8, 5, "call.cc:1", "grpc_call_unref(c=0xc1)"),  # ends it: 1 op of 3 seen
+        line(9, 5, "call.cc:494", "grpc_call_start_batch(tag=0xb2"),  # cut: no call
+        line(10, 5, "call.cc:494", "grpc_call_start_batch(call=0xc2, tag=0xb3"),  # no nops
+        line(11, 5, "filter_stack_call.cc:747", "ops[0]: RECV_MESSAGE"),
+        line(12, 5, "call.cc:494", "grpc_call_start_batch(call=0xc3, ops=0x1, nops=2, "
+                                   "tag=0xb4, reserved=0)"),
+        line(13, 5, "filter_stack_call.cc:747", "ops[0]: RECV_MESSAGE"),  # the log ends
+    ]
+    events = parse(*lines)
+    assert events == [
+        CoreLine(START_2026_11_25, PID, 0, "Traceback (most recent call last):  "),
+        CoreApiCall(at + 1_000, PID, 5, "grpc_init", "void", "init.cc:124"),
+        CoreRequestCall(at + 2_000, PID, 5, "0x7f1", False),
+        CoreRequestCall(at + 3_000, PID, 5, "0x7f2", True),
+        CoreReturnEvent(at + 4_000, PID, 6, "", False, "QUEUE_SHUTDOWN"),
+        CoreLine(at + 7_000, PID, 7, "on another thread X"),
+        CoreBatchStarted(at + 5_000, PID, 5, "0xc1", "0xb1", ("SEND_MESSAGE",)),
+        CoreApiCall(at + 8_000, PID, 5, "grpc_call_unref", "c=0xc1", "call.cc:1"),
+        CoreApiCall(at + 9_000, PID, 5, "grpc_call_start_batch", "tag=0xb2", "call.cc:494"),
+        CoreBatchStarted(at + 10_000, PID, 5, "0xc2", "0xb3", ()),
+        CoreLine(at + 11_000, PID, 5, "ops[0]: RECV_MESSAGE"),
+        CoreBatchStarted(at + 12_000, PID, 5, "0xc3", "0xb4", ("RECV_MESSAGE",)),
+    ]
+
+
+def test_epoch_lines_keep_their_source_and_a_metadata_line_is_redacted_by_default() -> None:
+    epoch = "I0000 00:00:1795572788.000001   14985 init.cc:124] grpc_init(void)"
+    secret = ("I1125 00:24:18.000002    2198 f.cc:1] grpc_x(a=1) key=authorization "
+              "value=41 42 'AB'")
+    first, second = parse(epoch, secret)
+    assert first == CoreApiCall(1795572788_000_001_000, PID, 14985, "grpc_init", "void",
+                                "init.cc:124")
+    assert isinstance(second, CoreApiCall) and "'AB'" not in second.args
+    assert second.args.endswith("value=[redacted: 2 bytes; --keep-values keeps it]")

@@ -17,6 +17,7 @@ import pytest
 
 from toygrpc.capture import hooks
 from toygrpc.model.events import (
+    DrainSpan,
     FutureCancelled,
     FutureCreated,
     FutureResolved,
@@ -140,3 +141,34 @@ def test_a_line_is_written_as_json_dumps_writes_the_event_s_dict() -> None:
         expected = {"kind": kind.kind, "ts": entry[1], "pid": 42, "tid": entry[2],
                     **dict(zip(hooks.record_fields(kind), entry[3:], strict=False))}
         assert hooks._json_line(entry, "42") == json.dumps(expected, separators=(",", ":"))
+
+
+def test_set_exception_inside_a_drain_carries_the_drain_id(
+        recorded: list[tuple[Any, ...]]) -> None:
+    """Kills "set_exception losing its drain id" (capture/hooks.py): a failed waiter
+    (the server's request-calls cut by its shutdown) is resolved inside the drain that
+    popped its completion; the analysis finds the drain, and the wake, by that id."""
+    start = next(hooks.RECORDER.drain_seq)  # type: ignore[call-overload]  # a count
+
+    async def main(loop: asyncio.AbstractEventLoop) -> list[int]:
+        failed, succeeded, outside = (loop.create_future() for _ in range(3))
+
+        def handle_events() -> None:  # what the poller's _handle_events does: resolve
+            failed.set_exception(RuntimeError("request call cut"))
+            succeeded.set_result(None)
+
+        hooks._traced_drain(handle_events)()
+        hooks._traced_drain(lambda: None)()  # a second drain: ids count up
+        outside.set_exception(ValueError("not in a drain"))
+        for future in (failed, outside):
+            future.exception()  # retrieved: no "never retrieved" warning
+        return [id(failed), id(succeeded), id(outside)]
+
+    failed, succeeded, outside = run_on_traced_loop(main)
+    drains = [entry for entry in recorded if entry[0] is DrainSpan]
+    assert [(d[4], d[5]) for d in drains] == [(start + 1, 2), (start + 2, 0)]
+    resolved = {entry[3]: entry[4:] for entry in recorded if entry[0] is FutureResolved}
+    assert resolved[failed] == (False, start + 1, "RuntimeError")
+    assert resolved[succeeded] == (True, start + 1, "")
+    assert resolved[outside] == (False, 0, "ValueError")
+    assert hooks.RECORDER.drains == {}  # no drain running once each has ended

@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
+import pytest
+
+from toygrpc.capture import merge
 from toygrpc.capture.merge import _read_viztracer as read_viztracer
-from toygrpc.capture.merge import check_core_clock
+from toygrpc.capture.merge import (
+    build_timeline,
+    check_core_clock,
+    load_or_build,
+    not_grpc_aio,
+    without_harness,
+)
 from toygrpc.model.events import (
     CoreBatchStarted,
+    CoreReturnEvent,
+    CoreTagCompleted,
+    Event,
     FutureCreated,
+    GlueSpan,
     LoopWake,
     PythonSlice,
+    RpcStarted,
     TaskResumed,
+    ThreadStarted,
 )
+from toygrpc.model.manifest import Manifest
 from toygrpc.model.timeline import Timeline
 
 REALTIME = 1_000_000_000_000  # ns on the common clock at the first clock sample
 
 
-def write_viztracer(folder: Path, events: list[dict[str, object]]) -> tuple[Path, Path]:
-    # Start sample: viztracer read 1000 us while the realtime clock read REALTIME.
+def write_viztracer(folder: Path, events: list[dict[str, object]], base_us: int = 1000,
+                    drift_ns: int = 500) -> tuple[Path, Path]:
+    # Start sample: viztracer read base_us (1000 us) while the realtime clock read REALTIME.
     # End sample, 10 ms of viztracer time later: realtime is 500 ns further on (drift).
-    start = {"offset_ns": REALTIME - 1000 * 1000, "width_ns": 300, "realtime_ns": REALTIME}
-    end_realtime = REALTIME + 10_000_000 + 500
-    end = {"offset_ns": end_realtime - 11_000 * 1000, "width_ns": 200,
+    start = {"offset_ns": REALTIME - base_us * 1000, "width_ns": 300, "realtime_ns": REALTIME}
+    end_realtime = REALTIME + 10_000_000 + drift_ns
+    end = {"offset_ns": end_realtime - (base_us + 10_000) * 1000, "width_ns": 200,
            "realtime_ns": end_realtime}
     trace, clock = folder / "viztracer.json", folder / "clock.json"
     trace.write_text(json.dumps({"traceEvents": events}))
@@ -33,6 +52,10 @@ def write_viztracer(folder: Path, events: list[dict[str, object]]) -> tuple[Path
 
 
 def test_viztracer_time_maps_linearly_through_both_samples(tmp_path: Path) -> None:
+    """Kills "the sign of viztracer's drift slope flipped" (merge._viztracer_events): the
+    realtime clock ran 500 ns ahead over the 10 ms between the samples, so a slice
+    midway is mapped 250 ns later than the start sample's offset alone would put it
+    (a flipped slope: 250 ns earlier, and the end sample 1000 ns off)."""
     trace, clock = write_viztracer(tmp_path, [
         {"ph": "X", "ts": 1000.0, "dur": 2.0, "tid": 5, "name": "at_start"},
         {"ph": "X", "ts": 6000.0, "dur": 1.5, "tid": 5, "name": "midway"},
@@ -51,8 +74,45 @@ def test_viztracer_time_maps_linearly_through_both_samples(tmp_path: Path) -> No
     assert report["error_bound_ns"] == 300 // 2 + 500  # half the widest bracket + drift
 
 
+def test_viztracer_slices_keep_their_thread_process_and_arguments(tmp_path: Path) -> None:
+    """viztracer's clock far from zero (its perf counter: 123_456_789 µs at the start
+    sample), the realtime clock 2000 ns behind after 10 ms: a slice 2.5 ms in is 500 ns
+    early; a slice without ``dur`` lasts 0; every slice is this process's."""
+    base = 123_456_789
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": base + 2500.0, "tid": 9, "name": "f (a.py:1)", "args": {"n": 1}},
+        {"ph": "X", "ts": base + 10_000.0, "dur": 1.25, "tid": 9, "name": "g (a.py:2)"},
+    ], base_us=base, drift_ns=-2000)
+    timeline = Timeline(events=[])
+    slices = read_viztracer(trace, clock, 42, "client", timeline)
+    assert [(s.ts, s.pid, s.tid, s.dur, s.name, s.args) for s in slices
+            if isinstance(s, PythonSlice)] == [
+        (REALTIME + 2_500_000 - 500, 42, 9, 0, "f (a.py:1)", {"n": 1}),
+        (REALTIME + 10_000_000 - 2000, 42, 9, 1250, "g (a.py:2)", {}),
+    ]
+    assert timeline.clock["client"]["viztracer"] == {
+        "method": "bracketed samples at start and end, linear map",
+        "error_bound_ns": 300 // 2 + 2000, "drift_ns": -2000}
+
+
+def test_viztracer_samples_at_one_instant_map_by_the_offset_alone(tmp_path: Path) -> None:
+    """Both samples read at the same viztracer instant (a process that ended at once):
+    no slope to take, the start sample's offset maps everything."""
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": 1500.0, "dur": 1.0, "tid": 1, "name": "f (a.py:1)"}])
+    samples = json.loads(clock.read_text())
+    samples["end"] = dict(samples["start"], width_ns=100)
+    clock.write_text(json.dumps(samples))
+    timeline = Timeline(events=[])
+    (only,) = read_viztracer(trace, clock, 42, "client", timeline)
+    assert only.ts == REALTIME + 500_000
+    assert timeline.clock["client"]["viztracer"]["drift_ns"] == 0
+    assert timeline.diagnostics == []
+
+
 def test_core_clock_offsets_consistent_with_every_bracket(tmp_path: Path) -> None:
-    """Each batch start is bracketed by its waiter's creation and the await: the core's
+    """Kills "the sign of the clock bracket's lower bound flipped" (merge.check_core_clock):
+    each batch start is bracketed by its waiter's creation and the await: the core's
     stamp (truncated to the microsecond) must lie in [created - 1 us, awaited]."""
     events = [
         FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
@@ -111,3 +171,540 @@ def test_inconsistent_brackets_are_reported_as_such() -> None:
     assert report["offset_interval_ns"] == [500, 100]
     assert report["consistent"] is False
     assert report["error_bound_ns"] == 400
+
+
+BOTH_3 = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "both-3"
+CLIENT_PID, SERVER_PID = 22792, 22784
+
+
+def raw_run(tmp_path: Path) -> Path:
+    """A copy of the committed real capture's raw files (no events.jsonl: merged anew)."""
+    run = tmp_path / "both-3"
+    shutil.copytree(BOTH_3, run, ignore=shutil.ignore_patterns("events.jsonl",
+                                                               "summary.json"))
+    return run
+
+
+def test_the_raw_files_of_a_real_capture_merge_onto_one_clock(tmp_path: Path) -> None:
+    """build_timeline on both-3's raw files. The client's three batch brackets, read off
+    client/hooks.jsonl (future.created, task.resumed's awaited_ts) and client/core.log
+    (grpc_call_start_batch at 02:31:37.135159, .141357, .144228 local = UTC, offset 0):
+      1: created .135136354, start .135159000, awaited .135230631 -> [-23646, 71631]
+      2: created .141338706, start .141357000, awaited .141489990 -> [-19294, 132990]
+      3: created .144212415, start .144228000, awaited .144342640 -> [-16585, 114640]
+    so the offsets consistent with all are [-16585, 71631], bounded by 71631 ns."""
+    timeline = build_timeline(Manifest.load(raw_run(tmp_path)))
+    client = timeline.clock["client"]["core"]
+    assert (client["brackets"], client["offset_interval_ns"], client["consistent"],
+            client["error_bound_ns"]) == (3, [-16585, 71631], True, 71631)
+    assert timeline.losses == {} and timeline.diagnostics == []
+    assert timeline.processes == {SERVER_PID: "server", CLIENT_PID: "client"}
+    starts = [e for e in timeline.of(CoreBatchStarted) if e.pid == CLIENT_PID]
+    assert [e.ts for e in starts] == [1795573897_135159000, 1795573897_141357000,
+                                      1795573897_144228000]
+    assert all(len(e.ops) == 6 for e in starts)
+    # every line of each file became one event, less the op lines that follow a batch
+    # start (its nops) and fold into it; the server's core threads print a request-call's
+    # op lines without a batch start: those stay lines of their own
+    for role, pid in (("client", CLIENT_PID), ("server", SERVER_PID)):
+        folder = BOTH_3 / role
+        hook_lines = (folder / "hooks.jsonl").read_text().count("\n")
+        core_lines = (folder / "core.log").read_text().splitlines()
+        ops = sum(int(n) for n in re.findall(r"grpc_call_start_batch\(.*\bnops=(\d+)",
+                                             "\n".join(core_lines)))
+        assert ops == {"client": 3 * 6, "server": 3 * (1 + 1 + 3)}[role]
+        mine = [e for e in timeline.events if e.pid == pid]
+        assert len(mine) == hook_lines + len(core_lines) - ops, role
+        assert sum(e.category == "core" for e in mine) == len(core_lines) - ops
+    assert [e.ts for e in timeline.events] == sorted(e.ts for e in timeline.events)
+    # thread roles: main, grpc.aio's poller (its _poll_wrapper thread), the core's threads
+    # by the names the hook report read from /proc, "core" for an unnamed completer
+    assert timeline.thread_role(CLIENT_PID, CLIENT_PID) == "main"
+    assert timeline.thread_role(CLIENT_PID, 22794) == "poller"
+    assert timeline.thread_role(CLIENT_PID, 22795) == "event_engine"
+    assert timeline.thread_role(SERVER_PID, 22786) == "poller"
+    assert not_grpc_aio(timeline.events) == ""
+
+
+@pytest.mark.parametrize(("damage", "loss"), [
+    ("cut", "client: core log lines cut short (core.log)"),
+    ("undecodable", "client: undecodable core log lines (core.log)"),
+    ("unparsed", "client: unparsed core log lines (core.log)"),
+])
+def test_damaged_core_log_lines_are_counted(tmp_path: Path, damage: str, loss: str) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    text = log.read_bytes()
+    if damage == "cut":
+        log.write_bytes(text.rstrip(b"\n"))
+    elif damage == "undecodable":
+        log.write_bytes(text + b"I1125 02:31:38.000001   22792 x.cc:1] \xff\xfe\n")
+    else:
+        log.write_bytes(text + b"I1125 02:31:38 no fraction, no thread\n")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {loss: 1}
+
+
+def test_a_core_log_shorter_than_at_the_end_of_the_capture_is_cut(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    size = log.stat().st_size
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = size + 100
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"client: core log bytes missing: core.log is cut": 100}
+    assert f"client: core.log holds {size} of its {size + 100} bytes" in timeline.diagnostics
+
+
+def test_missing_and_damaged_hook_files_are_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "client" / "hooks.hooks.json").write_text('{"pid": "not a number"}')
+    hooks = run / "server" / "hooks.jsonl"
+    lines = hooks.read_text().splitlines(keepends=True)
+    hooks.write_text("".join(lines[:-1]) + "{not json\n")
+    (run / "client" / "core.log").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {
+        "client: hook report (hooks.hooks.json damaged)": 1,
+        "client: the core's trace (core.log missing)": 1,
+        "server: damaged hook events (hooks.jsonl)": 1,
+    }
+    assert any(d.startswith("client: hooks.hooks.json is damaged (pid is not int)")
+               for d in timeline.diagnostics)
+    # the client's events keep their process id although its report lost it
+    assert {e.pid for e in timeline.events} == {CLIENT_PID, SERVER_PID}
+
+
+def test_grpc_without_aio_is_said_in_one_line() -> None:
+    batches = [CoreBatchStarted(10, 1, tid, call="0x1", tag="0xa", ops=("X",))
+               for tid in (5, 5, 6)]
+    thread = ThreadStarted(1, 1, 1, name="worker", native_id=5)
+    assert not_grpc_aio([*batches, thread]) == (
+        "this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
+        "grpc.aio calls, so it follows none here; it saw 3 core batch(es) started on 2 "
+        "thread(s), kept in the trace")
+    waiter = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=1)
+    assert not_grpc_aio([*batches, thread, waiter]) == ""  # grpc.aio made a batch waiter
+    assert not_grpc_aio([*batches]) == ""  # no hook events: nothing can be told
+    assert not_grpc_aio([thread]) == ""  # no core batches
+    plain = FutureCreated(2, 1, 1, future_id=1, caller="c", in_batch=0)
+    assert not_grpc_aio([*batches, thread, plain]) != ""  # a future, but no grpc waiter
+    span = GlueSpan(3, 1, 1, dur=1, name="execute_batch")
+    assert not_grpc_aio([*batches, span]) == ""
+
+
+def test_no_brackets_leave_the_core_clock_unchecked() -> None:
+    report = check_core_clock([CoreBatchStarted(10, 1, 1, call="0x1", tag="0xa", ops=())])
+    assert report == {"method": "same clock (CLOCK_REALTIME), unchecked: no batch brackets",
+                      "brackets": 0, "error_bound_ns": None}
+
+
+def test_a_bracket_needs_the_await_of_its_own_waiter() -> None:
+    """Future ids are addresses, reused: a waiter's await is the first at or after its
+    creation; a waiter never awaited (or awaited before, by an earlier future of the
+    same id) gives no bracket."""
+    events = [
+        TaskResumed(500, 1, 1, future_id=11, awaited_ts=400),  # an earlier use of the id
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+        FutureCreated(2_000, 1, 1, future_id=12, caller="c", in_batch=2),
+        CoreBatchStarted(2_100, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+        TaskResumed(3_000, 1, 1, future_id=11, awaited_ts=2_600),
+        FutureCreated(2_000, 1, 2, future_id=13, caller="c", in_batch=3),  # thread 2:
+        CoreBatchStarted(2_050, 1, 2, call="0x2", tag="0xc", ops=("X",)),  # its own pairs
+        TaskResumed(2_500, 1, 2, future_id=13, awaited_ts=2_090),
+    ]
+    # 11: [1000 - 1500 - 1000, 2600 - 1500] = [-1500, 1100]; 12: never awaited;
+    # 13: [2000 - 2050 - 1000, 2090 - 2050] = [-1050, 40]
+    report = check_core_clock(events)
+    assert (report["brackets"], report["offset_interval_ns"], report["error_bound_ns"]) == (
+        2, [-1050, 40], 1050)
+
+
+def test_a_bound_under_the_truncation_is_the_truncation() -> None:
+    events = [FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+              CoreBatchStarted(1_000, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+              TaskResumed(1_500, 1, 1, future_id=11, awaited_ts=1_200)]
+    # [1000 - 1000 - 1000, 1200 - 1000] = [-1000, 200]: the µs truncation bounds it
+    report = check_core_clock(events)
+    assert report["offset_interval_ns"] == [-1000, 200] and report["error_bound_ns"] == 1000
+
+
+def test_an_offset_outside_the_truncation_is_a_loss(tmp_path: Path) -> None:
+    """A capture.json whose UTC offset is wrong by an hour puts every core stamp an hour
+    off the hooks': no bracket fits, and the run says so."""
+    run = raw_run(tmp_path)
+    data = json.loads((run / "capture.json").read_text())
+    data["utc_offset_s"] = 3600
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.clock["client"]["core"]["consistent"] is False
+    assert timeline.losses == {
+        f"{role}: the core log's times disagree with the hooks' (check capture.json's "
+        "started_ns and utc_offset_s)": 1 for role in ("server", "client")}
+
+
+def test_the_hook_reports_counts_are_checked_against_the_file(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    report_path = run / "client" / "hooks.hooks.json"
+    report = json.loads(report_path.read_text())
+    lines = (run / "client" / "hooks.jsonl").read_text().count("\n")
+    report.update(finished=True, events_written=lines + 4, events_dropped=2,
+                  failed={"loop.wake": "no selector"})
+    report_path.write_text(json.dumps(report))
+    server_report = run / "server" / "hooks.hooks.json"
+    server = json.loads(server_report.read_text())
+    server["finished"] = False
+    server_report.write_text(json.dumps(server))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {
+        "client: hook events missing: hooks.jsonl is cut": 4,
+        "client: hook events the process could not write": 2,
+        "server: the process did not finish (killed or crashed): events after its last "
+        "write": 1,
+    }
+    assert "client: hook loop.wake did not attach: no selector" in timeline.diagnostics
+    assert timeline.hooks["client"]["failed"] == {"loop.wake": "no selector"}
+
+
+def test_missing_hook_files_are_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "server" / "hooks.hooks.json").unlink()
+    (run / "client" / "hooks.jsonl").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"server: hook report (hooks.hooks.json missing)": 1,
+                               "client: hook events (hooks.jsonl missing)": 1}
+    assert any(d.startswith("client: no hook events (") for d in timeline.diagnostics)
+    # the client's core log is still there, under the manifest's process id
+    assert sum(e.pid == CLIENT_PID for e in timeline.events) > 0
+
+
+def test_a_saved_timeline_is_loaded_not_rebuilt(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    manifest = Manifest.load(run)
+    built = load_or_build(manifest)
+    assert (run / "events.jsonl").is_file()
+    (run / "client" / "core.log").unlink()  # a rebuild would lose the client's core log
+    again = load_or_build(manifest)
+    assert len(again.events) == len(built.events) and again.losses == {}
+
+
+def test_viztracer_damage_is_said_and_the_rest_kept(tmp_path: Path) -> None:
+    trace, clock = write_viztracer(tmp_path, [])
+    samples = json.loads(clock.read_text())
+    samples["end"]["width_ns"] = "wide"
+    clock.write_text(json.dumps(samples))
+    timeline = Timeline(events=[])
+    assert read_viztracer(trace, clock, 42, "client", timeline) == []
+    assert timeline.diagnostics == ["client: viztracer output unusable (TypeError: clock "
+                                    "sample width_ns is not a number)"]
+    assert timeline.losses == {
+        "client: the Python layer (viztracer.json or clock.json damaged)": 1}
+
+
+def test_a_viztracer_overflow_counts_the_rpcs_without_their_python_layer(
+        tmp_path: Path) -> None:
+    """The ring buffer keeps a call from its exit on: the earliest kept exit is the first
+    slice's, at 6002 µs (viztracer time), which is REALTIME + 5_002_250 ns on the common
+    clock (the start offset plus the drift by then, 250 ns): the RPC started 1 ns before
+    has no Python layer, the one started then has, and so has the server RPC after it."""
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "X", "ts": 6000.0, "dur": 2.0, "tid": 5, "name": "kept (a.py:1)"},
+        {"ph": "X", "ts": 7000.0, "dur": 3.0, "tid": 5, "name": "kept too (a.py:2)"}])
+    data = json.loads(trace.read_text())
+    data["viztracer_metadata"] = {"overflow": True}
+    trace.write_text(json.dumps(data))
+    first_exit = REALTIME + 5_002_000 + 250
+    hooks = [RpcStarted(first_exit - 1, 42, 1, call_id=1, method="/m", side="client"),
+             RpcStarted(first_exit, 42, 1, call_id=2, method="/m", side="client"),
+             GlueSpan(first_exit + 5, 42, 1, dur=1, name="_handle_rpc"),
+             GlueSpan(first_exit - 5, 42, 1, dur=1, name="execute_batch")]  # not an RPC
+    timeline = Timeline(events=[])
+    slices = merge._read_viztracer(trace, clock, 42, "client", timeline, hooks)
+    assert [s.ts for s in slices] == [REALTIME + 5_000_250, REALTIME + 6_000_300]
+    assert timeline.diagnostics == [
+        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 1 of "
+        "3 RPCs have no Python layer (raise --tracer-entries)"]
+    assert timeline.losses == {"client: RPCs without their Python layer (viztracer's buffer "
+                               "overflowed; raise --tracer-entries)": 1}
+
+
+def test_an_unreadable_viztracer_file_is_said_in_one_short_line(tmp_path: Path) -> None:
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 6)
+    folder.mkdir()
+    missing, clock = folder / "viztracer.json", folder / "clock.json"
+    timeline = Timeline(events=[])
+    assert merge._read_viztracer(missing, clock, 42, "client", timeline) == []
+    why = f"[Errno 2] No such file or directory: '{missing}'"
+    assert len(why) > 120
+    assert timeline.diagnostics == [
+        f"client: viztracer output unusable (FileNotFoundError: {why[:120]})"]
+
+
+HARNESS = "/site-packages/toygrpc/capture/hooks.py"
+
+
+def test_the_harness_frames_are_taken_out_of_viztracers_events() -> None:
+    """A hook's wrapper keeps the Python frames it wraps and loses its own C calls; any
+    other harness frame goes with everything under it."""
+    order = iter(range(100))
+
+    def slice_(ts: float, dur: float, name: str, tid: int = 1) -> merge.Complete:
+        # (thread, start, -duration so that the longer comes first, file order, name, args)
+        return (tid, ts, -dur, next(order), name, None)
+    entries = [
+        slice_(0, 100, f"wrap.<locals>.wrapper ({HARNESS}:10)"),
+        slice_(1, 2, "time.time_ns"),  # the wrapper's own C call: gone
+        slice_(5, 50, "execute_batch (grpc/_cython/x.pyx:1)"),  # what it wraps: kept
+        slice_(6, 1, "len"),  # a C call inside the wrapped frame: kept
+        slice_(200, 50, f"Recorder.add ({HARNESS}:20)"),  # bookkeeping: gone, with
+        slice_(201, 5, "helper (grpc/aio/_call.py:1)"),  # what it calls
+        slice_(300, 10, f"TracingEventLoop.call_soon ({HARNESS}:30)"),  # a Tracing* method
+        slice_(301, 5, "Future.set_result (asyncio/futures.py:1)"),  # kept
+        slice_(400, 10, "user (program.py:1)", tid=2),  # another thread: kept
+    ]
+    kept = [e[4] for e in without_harness(entries)]
+    assert kept == ["execute_batch (grpc/_cython/x.pyx:1)", "len",
+                    "Future.set_result (asyncio/futures.py:1)", "user (program.py:1)"]
+
+
+def test_the_manifest_steers_the_merge(tmp_path: Path) -> None:
+    """The manifest's diagnostics carry over, an untraced process contributes nothing,
+    ``keep_values`` keeps metadata values, a process traced with viztracer whose file is
+    missing (and one whose viztracer output is there) is said or read."""
+    run = raw_run(tmp_path)
+    data = json.loads((run / "capture.json").read_text())
+    data["diagnostics"] = ["scenario x: as expected"]
+    data["options"]["keep_values"] = True
+    data["processes"][1]["viztracer"] = True  # the client: no viztracer.json
+    data["processes"][0]["viztracer"] = True  # the server: one slice
+    data["processes"].insert(0, {"role": "peer", "pid": 1, "traced": False,
+                                 "viztracer": False, "command": [], "exit_status": 0})
+    (run / "capture.json").write_text(json.dumps(data))
+    write_viztracer(run / "server", [{"ph": "X", "ts": 1000.0, "dur": 1.0, "tid": SERVER_PID,
+                                      "name": "f (a.py:1)"}])
+    secret = "I1125 02:31:37.150000   22792 f.cc:1] key=authorization value=41 42 'AB'\n"
+    with (run / "client" / "core.log").open("a") as log:
+        log.write(secret)
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "scenario x: as expected",
+        "client: viztracer wrote no viztracer.json (it starts at the program's first "
+        "grpc.aio channel or server; --python-from-start records from interpreter start)"]
+    assert timeline.losses == {"client: the Python layer (viztracer wrote no file)": 1}
+    assert set(timeline.processes.values()) == {"client", "server"}
+    (kept,) = [e for e in timeline.events if "key=authorization" in getattr(e, "text", "")]
+    assert kept.text.endswith("value=41 42 'AB'")  # type: ignore[attr-defined]
+    (python,) = timeline.of(PythonSlice)
+    assert (python.ts, python.pid) == (REALTIME, SERVER_PID)
+    assert timeline.clock["server"]["viztracer"]["drift_ns"] == 500
+
+
+def test_a_missing_core_log_is_said_with_its_path(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "server" / "core.log").unlink()
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [f"server: no core log ({run / 'server' / 'core.log'} "
+                                    "missing)"]
+    assert timeline.clock["server"]["core"]["brackets"] == 0
+
+
+@pytest.mark.parametrize(("started_ns", "offset_s", "year"), [
+    (1798768800 * 10**9, -18000, 2026),  # 2027-01-01T02:00Z is 21:00 on Dec 31 in UTC-5
+    (1798758000 * 10**9, 7200, 2027),  # 2026-12-31T22:00Z is midnight in UTC+2
+    (1798758000 * 10**9, 0, 2026),
+])
+def test_the_log_clocks_year_is_the_local_year_at_the_start(started_ns: int, offset_s: int,
+                                                            year: int) -> None:
+    assert merge._year(started_ns, offset_s) == year
+
+
+def test_the_process_id_the_events_carry_wins() -> None:
+    events: list[Event] = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (7, 8, 7)]
+    assert merge._process_id(1, events, {"pid": 5}) == 7
+    assert merge._process_id(1, [], {"pid": 5}) == 5
+    assert merge._process_id(1, [], {"pid": "5"}) == 1
+    assert merge._process_id(1, [], {}) == 1
+
+
+def test_threads_get_their_roles() -> None:
+    pid = 10
+    events: list[Event] = [
+        ThreadStarted(1, pid, pid, name="Thread-1 (_poll_wrapper)", native_id=11),
+        ThreadStarted(2, pid, pid, name="worker", native_id=12),
+        CoreReturnEvent(3, pid, 11, tag="0x1", ok=True, event_type="OP_COMPLETE"),
+        CoreTagCompleted(4, pid, 13, tag="0x1", ok=True),  # an unnamed core thread
+        CoreTagCompleted(5, pid, 12, tag="0x2", ok=True),  # a Python thread completing
+        CoreTagCompleted(6, pid, 14, tag="0x3", ok=True),  # named by the hook report
+    ]
+    timeline = Timeline(events=[])
+    merge._name_threads(timeline, pid, events, {"14": "event_engine", "10": "python3.11"})
+    assert timeline.threads == {(pid, 10): "main", (pid, 11): "poller",
+                                (pid, 12): "python worker", (pid, 13): "core",
+                                (pid, 14): "event_engine"}
+    # without grpc.aio's poller thread, whoever returns events reads the queue
+    plain = Timeline(events=[])
+    merge._name_threads(plain, pid, [CoreReturnEvent(3, pid, 11, tag="0x1", ok=True,
+                                                     event_type="OP_COMPLETE")], {})
+    assert plain.threads == {(pid, 11): "cq reader", (pid, 10): "main"}
+
+
+@pytest.mark.parametrize(("report", "why"), [
+    ("[1, 2]", "not an object"),
+    ('{"finished": 1}', "finished is not bool"),
+    ('{"pid": true}', "pid is not int"),
+    ('{"threads": []}', "threads is not dict"),
+    ("{not json", "Expecting property name enclosed in double quotes: line 1 column 2 "
+                  "(char 1)"),
+])
+def test_a_damaged_hook_report_is_not_trusted(tmp_path: Path, report: str, why: str) -> None:
+    path = tmp_path / "hooks.hooks.json"
+    path.write_text(report)
+    timeline = Timeline(events=[])
+    assert merge._read_report(path, timeline, "client") == {}
+    assert timeline.diagnostics == [f"client: hooks.hooks.json is damaged ({why})"]
+    assert timeline.losses == {"client: hook report (hooks.hooks.json damaged)": 1}
+
+
+def test_a_hook_reports_names_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "hooks.hooks.json"
+    path.write_text('{"pid": 3, "finished": true, "threads": {"11": 5}, "attached": {}}')
+    timeline = Timeline(events=[])
+    report = merge._read_report(path, timeline, "client")
+    assert report == {"pid": 3, "finished": True, "threads": {"11": "5"}, "attached": {},
+                      "failed": {}}
+    assert timeline.diagnostics == [] and timeline.losses == {}
+
+
+def test_the_harness_frames_nest_as_they_ran() -> None:
+    """Out of order input (sorted by thread, start, longest first), frames that start
+    where another ends, slices without ``dur``, nesting several levels deep, a Tracing*
+    wrapper, a wrapper called from hidden bookkeeping, C calls under a wrapper's C call."""
+    order = iter(range(100))
+
+    def slice_(ts: float, dur: float | None, name: str, tid: int = 1) -> merge.Complete:
+        # as the reader makes it: a slice without ``dur`` lasts 0
+        return (tid, ts, -(dur or 0.0), next(order), name, None)
+    entries = [
+        slice_(20, 5, "inner (grpc/aio/_call.py:2)"),  # under helper, under Recorder.add
+        slice_(0, 100, f"Recorder.add ({HARNESS}:20)"),  # hidden, and all under it
+        slice_(10, 50, "helper (grpc/aio/_call.py:1)"),
+        slice_(30, 10, f"wrap.<locals>.wrapper ({HARNESS}:10)"),  # a wrapper, but hidden
+        slice_(31, 1, "wrapped (grpc/aio/_call.py:3)"),
+        slice_(100, 5, "starts where the hidden frame ended (a.py:1)"),  # kept
+        slice_(200, None, f"Recorder.add ({HARNESS}:21)"),  # no dur: ends where it starts
+        slice_(200, 0, "at the same instant (a.py:2)"),  # not under it: kept
+        slice_(300, 50, f"TracingEventLoop.create_future ({HARNESS}:40)"),  # a wrapper
+        slice_(301, 10, "time.time_ns()"),  # its C call: gone (no " (": not Python)
+        slice_(302, 2, "builtins.len"),  # a C call under that C call: gone too
+        slice_(320, 10, "BaseEventLoop.create_future (asyncio/base_events.py:1)"),  # kept
+        slice_(400, 10, "called at once (a.py:3)"),  # starts with its caller, ...
+        slice_(400, 50, f"Recorder.add ({HARNESS}:23)"),  # ... hidden: the longer is outer
+        slice_(5, 1000, f"Recorder.add ({HARNESS}:22)", tid=2),  # thread 2: hidden ...
+        slice_(50, 10, "user (program.py:1)", tid=3),  # ... which hides nothing of thread 3
+    ]
+    kept = [e[4] for e in without_harness(entries)]
+    assert kept == ["starts where the hidden frame ended (a.py:1)",
+                    "at the same instant (a.py:2)",
+                    "BaseEventLoop.create_future (asyncio/base_events.py:1)",
+                    "user (program.py:1)"]
+
+
+def test_the_clock_report_in_words_and_a_single_offset() -> None:
+    """Brackets that leave exactly one offset are consistent; a thread's unawaited waiter
+    does not stop the brackets after it."""
+    events = [
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),  # never awaited
+        FutureCreated(5_000, 1, 1, future_id=12, caller="c", in_batch=2),
+        CoreBatchStarted(6_000, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+        TaskResumed(7_000, 1, 1, future_id=12, awaited_ts=6_000),
+        FutureCreated(8_000, 1, 1, future_id=13, caller="c", in_batch=3),
+        CoreBatchStarted(9_000, 1, 1, call="0x1", tag="0xc", ops=("X",)),
+        TaskResumed(9_500, 1, 1, future_id=13, awaited_ts=9_000),
+    ]
+    # 11 pairs with the first start but was never awaited: no bracket;
+    # 12: [5000 - 6000 - 1000, 6000 - 6000] = [-2000, 0]; 13: [8000 - 9000 - 1000, 0]
+    report = check_core_clock(events)
+    assert report == {
+        "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
+                  "between its waiter's creation and the await",
+        "brackets": 2, "offset_interval_ns": [-2000, 0], "consistent": True,
+        "error_bound_ns": 2000}
+    exact = [FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+             CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+             TaskResumed(1_600, 1, 1, future_id=11, awaited_ts=1_500),
+             FutureCreated(3_000, 1, 1, future_id=12, caller="c", in_batch=2),
+             CoreBatchStarted(2_000, 1, 1, call="0x1", tag="0xb", ops=("X",)),
+             TaskResumed(4_500, 1, 1, future_id=12, awaited_ts=4_000)]
+    # [1000 - 1500 - 1000, 1500 - 1500] = [-1500, 0] and [3000 - 2000 - 1000, 2000] =
+    # [0, 2000]: exactly one offset, 0, fits both: consistent
+    report = check_core_clock(exact)
+    assert report["offset_interval_ns"] == [0, 0] and report["consistent"] is True
+
+
+def test_damaged_lines_are_each_counted(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    log.write_bytes(log.read_bytes() + b"I1125 02:31:38.000001   22792 x.cc:1] \xff\n" * 2
+                    + b"I1125 02:31:38 no fraction\n" * 3)
+    hooks = run / "server" / "hooks.jsonl"
+    hooks.write_bytes(hooks.read_bytes() + b"{not json\n" + b'{"kind": "nothing"}\n'
+                      + b'{"kind": "loop.wake", "name": "\xff"}\n')
+    report = run / "server" / "hooks.hooks.json"
+    data = json.loads(report.read_text())
+    data["threads"]["22785"] = "t\udcff"
+    report.write_bytes(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"client: undecodable core log lines (core.log)": 2,
+                               "client: unparsed core log lines (core.log)": 3,
+                               "server: damaged hook events (hooks.jsonl)": 3}
+    assert timeline.hooks["server"]["threads"]["22785"] == "t\ufffd"
+
+
+def test_hook_events_cut_short_count_only_in_a_finished_report(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    report_path = run / "client" / "hooks.hooks.json"
+    report = json.loads(report_path.read_text())
+    hooks = run / "client" / "hooks.jsonl"
+    lines = hooks.read_text().count("\n")
+    hooks.write_text(hooks.read_text() + "{damaged\n")
+    report.update(finished=True, events_written=lines + 1 + 5)
+    report_path.write_text(json.dumps(report))
+    timeline = build_timeline(Manifest.load(run))
+    # written = kept + damaged + missing: lines + 1 + 5 = lines + 1 + missing
+    assert timeline.losses == {"client: damaged hook events (hooks.jsonl)": 1,
+                               "client: hook events missing: hooks.jsonl is cut": 5}
+    report.update(finished=False)
+    report_path.write_text(json.dumps(report))
+    timeline = build_timeline(Manifest.load(run))
+    assert "client: hook events missing: hooks.jsonl is cut" not in timeline.losses
+
+
+@pytest.mark.parametrize(("size_change", "lost"), [(0, 0), (1, 1)])
+def test_a_core_log_of_its_final_size_is_whole(tmp_path: Path, size_change: int,
+                                               lost: int) -> None:
+    run = raw_run(tmp_path)
+    size = (run / "client" / "core.log").stat().st_size
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = size + size_change
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses.get("client: core log bytes missing: core.log is cut", 0) == lost
+
+
+def test_an_empty_core_log_that_was_not_empty_is_cut(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    (run / "client" / "core.log").write_bytes(b"")
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1]["core_log_bytes"] = 10
+    (run / "capture.json").write_text(json.dumps(data))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses["client: core log bytes missing: core.log is cut"] == 10
+
+
+def test_the_majority_process_id_and_the_first_second_of_a_year() -> None:
+    events: list[Event] = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (8, 7, 7)]
+    assert merge._process_id(1, events, {}) == 7
+    assert merge._year(1798761600 * 10**9, 0) == 2027  # 2027-01-01T00:00:00Z
