@@ -172,8 +172,12 @@ def test_the_core_trace_writes_its_op_lines_inside_core_and_network(client_run: 
         chain = rpc.chains[0]
         assert isinstance(chain.core_call, CoreBatchStarted)
         assert [s.stage for s in chain.steps() if s.name == "completed"] == ["core_and_network"]
-        # the task awaits the waiter only once the call (and its trace lines) returned
-        assert chain.resumed is not None and chain.resumed.awaited_ts > chain.core_call.ts
+        # the thread's next hooked instant (nothing is hooked inside the call) comes only
+        # once the call (and its trace lines) returned
+        after = [e.ts for e in client_run.timeline.events
+                 if e.tid == chain.future.tid and e.category in ("hook", "glue", "rpc")
+                 and e.ts > chain.future.ts]
+        assert after and min(after) > chain.core_call.ts
 
 
 # --- the seed's outdated steps (docs/client-runtime.md, "The seed's outdated steps") ---
