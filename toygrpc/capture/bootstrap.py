@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.viztracer:
         from viztracer import VizTracer
 
-        tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0,
+        # dump_raw: viztracer writes its buffer straight from C instead of first turning
+        # every entry into a Python object (about 2 GB at 10,000 RPCs); the same entries,
+        # times printed to the nanosecond.
+        tracer = VizTracer(tracer_entries=options.tracer_entries, verbose=0, dump_raw=True,
                            output_file=str(files.viztracer), register_global=True)
 
         def start_tracer() -> None:
