@@ -331,3 +331,17 @@ def test_a_full_disk_is_one_line(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_tracer_the_core_does_not_know_is_said(tmp_path: Path) -> None:
+    """grpc's core answers an unknown ``GRPC_TRACE`` name with one log line and then logs
+    nothing for it: the run says so, rather than show an empty result as an observation."""
+    out = tmp_path / "run"
+    result = toygrpc("trace", "client", "--rpcs", "2", "--no-python", "--tracer", "nosuch",
+                     "--out", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    said = "client: the core does not know the tracer 'nosuch'"
+    assert said in result.stderr
+    diagnostics = json.loads((out / "summary.json").read_text())["diagnostics"]
+    assert [line for line in diagnostics if said in line] and len(
+        [line for line in diagnostics if "nosuch" in line]) == 1

@@ -27,6 +27,7 @@ import msgspec
 from toygrpc.capture.corelog import CORE_LIKE, EPOCH_LINE, LINE, LogClock, parse_lines
 from toygrpc.model.events import (
     CoreBatchStarted,
+    CoreLine,
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
@@ -96,6 +97,7 @@ def build_timeline(cap: Manifest) -> Timeline:
         not_aio = not_grpc_aio(events)
         if not_aio:
             timeline.diagnostics.append(f"{proc.role}: {not_aio}")
+        timeline.diagnostics.extend(f"{proc.role}: {line}" for line in unknown_tracers(events))
         timeline.events.extend(events)
     timeline.events.sort(key=lambda e: e.ts)
     return timeline
@@ -459,6 +461,17 @@ def _hook_instants(events: list[Event]) -> dict[int, list[int]]:
     for times in instants.values():
         times.sort()
     return instants
+
+
+def unknown_tracers(events: list[Event]) -> list[str]:
+    """One line per core tracer the core refused (``--tracer NAME`` it does not know, or
+    one compiled only into debug builds): it logs nothing for it, which must not pass
+    for "nothing happened"."""
+    prefix = "Unknown tracer: "
+    names = dict.fromkeys(e.text.removeprefix(prefix).strip() for e in events
+                          if isinstance(e, CoreLine) and e.text.startswith(prefix))
+    return [f"the core does not know the tracer {name!r} (a typo, or a tracer of debug "
+            "builds only): it logged nothing for it" for name in names]
 
 
 def not_grpc_aio(events: list[Event]) -> str:
