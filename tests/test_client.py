@@ -40,14 +40,50 @@ print(port, flush=True)
 server.wait_for_termination()
 '''
 
+# A grpc.aio Hello server whose event loop stalls for 3 s on the first call of each client:
+# the loop takes no call meanwhile, so a burst larger than the core's queue of calls not
+# yet taken overflows it on any machine, however fast the server would otherwise drain.
+STALLING_SERVER = '''
+import asyncio, time
+import grpc
+from toygrpc.generated import hello_pb2, hello_pb2_grpc
+
+class Stalling(hello_pb2_grpc.HelloServiceServicer):
+    clients = set()
+
+    def stall_on_a_new_client(self, context):
+        if context.peer() not in self.clients:
+            self.clients.add(context.peer())
+            time.sleep(3)
+
+    async def Hello(self, request, context):
+        self.stall_on_a_new_client(context)
+        return hello_pb2.HelloResponse(x="Hello")
+
+    async def HelloBidiStream(self, requests, context):
+        self.stall_on_a_new_client(context)
+        async for request in requests:
+            yield hello_pb2.HelloResponse(x="Hello")
+
+async def main():
+    server = grpc.aio.server()
+    hello_pb2_grpc.add_HelloServiceServicer_to_server(Stalling(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+'''
+
 
 def call(*args: str) -> subprocess.CompletedProcess[str]:
     return run(module("toygrpc", "call", *args), timeout=60)
 
 
-@pytest.fixture(scope="module")
-def one_at_a_time() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-c", ONE_AT_A_TIME_SERVER],
+def server_script(script: str) -> Iterator[str]:
+    """Run one of the servers above; yield its loopback address."""
+    proc = subprocess.Popen([sys.executable, "-c", script],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     port = proc.stdout.readline().strip()
@@ -55,6 +91,16 @@ def one_at_a_time() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     proc.kill()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time() -> Iterator[str]:
+    yield from server_script(ONE_AT_A_TIME_SERVER)
+
+
+@pytest.fixture(scope="module")
+def stalling_server() -> Iterator[str]:
+    yield from server_script(STALLING_SERVER)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +164,9 @@ def test_a_server_that_refuses_more_calls_is_explained(one_at_a_time: str) -> No
     assert "lower --concurrency (now 2)" in line
 
 
-def test_more_concurrent_calls_than_a_server_queues_are_explained(own_server: str) -> None:
+def test_more_concurrent_calls_than_a_server_queues_are_explained(
+    own_server: str, stalling_server: str
+) -> None:
     """Far above grpc's queue of calls a server has not taken yet (1000, cut at 3000 at
     most), the core cancels the excess: the user sees why, and what to change."""
     # At the limit, a fresh server answers every call: the queue never holds more.
@@ -126,18 +174,18 @@ def test_more_concurrent_calls_than_a_server_queues_are_explained(own_server: st
                   "--concurrency", str(SERVER_PENDING_CALLS))
     assert result.returncode == 0, result.stderr
     many = str(4 * SERVER_PENDING_CALLS)
-    result = call("--target", own_server, "--rpcs", many, "--concurrency", many)
+    result = call("--target", stalling_server, "--rpcs", many, "--concurrency", many)
     line = one_line_rpc_failure(result, CANCELLED)
-    assert line.startswith(f"toygrpc call: the server at {own_server} cut calls (CANCELLED: ")
+    assert line.startswith(f"toygrpc call: the server at {stalling_server} cut calls (CANCELLED: ")
     assert f"{many} calls at once overflow the queue" in line
     assert "grpc.server.max_pending_requests" in line
     assert line.endswith(f"lower --concurrency to {SERVER_PENDING_CALLS} or less")
 
 
-def test_streams_cut_by_an_overflowing_server_are_explained_too(own_server: str) -> None:
+def test_streams_cut_by_an_overflowing_server_are_explained_too(stalling_server: str) -> None:
     """A bidi call still sending when the server cuts its stream fails as INTERNAL."""
     many = str(4 * SERVER_PENDING_CALLS)
-    result = call("--target", own_server, "--rpcs", many, "--concurrency", many,
+    result = call("--target", stalling_server, "--rpcs", many, "--concurrency", many,
                   "--method", "bidi")
     assert result.returncode in (64 + CANCELLED, 64 + INTERNAL), result
     assert "calls at once overflow the queue" in result.stderr
