@@ -172,3 +172,39 @@ def test_set_exception_inside_a_drain_carries_the_drain_id(
     assert resolved[succeeded] == (True, start + 1, "")
     assert resolved[outside] == (False, 0, "ValueError")
     assert hooks.RECORDER.drains == {}  # no drain running once each has ended
+
+
+class _EndedContext:
+    """What ``_handler_status`` reads of a servicer context: the time left and the code."""
+
+    def __init__(self, remaining: float | None, code: Any = None) -> None:
+        self.remaining, self.set_code = remaining, code
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    def code(self) -> Any:
+        return self.set_code
+
+    def details(self) -> str:
+        return ""
+
+
+@pytest.mark.parametrize(("remaining", "status"), [
+    (-0.5, "DEADLINE_EXCEEDED"),   # the server's own timer fired first
+    (0.03, "DEADLINE_EXCEEDED"),   # the client's RST_STREAM, 30 ms before the server's
+    (0.05, "DEADLINE_EXCEEDED"),
+    (0.051, "CANCELLED"),          # a cancel with time left
+    (None, "CANCELLED"),           # no deadline at all
+])
+def test_a_cancelled_handler_is_the_deadlines_within_fifty_ms(remaining: float | None,
+                                                               status: str) -> None:
+    assert hooks._handler_status(_EndedContext(remaining), cancelled=True) == (status, "")
+
+
+def test_a_handler_that_ended_says_its_code() -> None:
+    import grpc
+
+    assert hooks._handler_status(_EndedContext(1.0), cancelled=False) == ("OK", "")
+    assert hooks._handler_status(_EndedContext(1.0, grpc.StatusCode.NOT_FOUND),
+                                 cancelled=False)[0] == "NOT_FOUND"
