@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-STOP_WITHIN_S = 15.0
+# A hang, not a speed: stopping includes the analysis and the renderers of what was
+# captured, which take seconds more on a loaded machine.
+STOP_WITHIN_S = 45.0
 CALLS = 5
 
 # grpc's helloworld asyncio server, on toygrpc's Hello service and a free port.
