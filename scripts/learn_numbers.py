@@ -43,7 +43,7 @@ from toygrpc.model.events import (
     PythonSlice,
 )
 from toygrpc.pipeline import capture_run
-from toygrpc.server import READY_PREFIX
+from toygrpc.workload import READY_PREFIX
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "tests" / "docs" / "learn" / "programs"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from toygrpc.server import READY_PREFIX
+from toygrpc.workload import READY_PREFIX
 
 if TYPE_CHECKING:
     from toygrpc.testing.perfetto_ui import PerfettoBrowser

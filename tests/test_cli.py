@@ -352,3 +352,21 @@ def test_completion_without_shtab_says_what_to_install() -> None:
                             timeout=30, check=False)
     assert one_line_error(result) == ("toygrpc completion: shell completion needs shtab, which "
                                       "is not installed: pip install shtab")
+
+
+IMPORTS_OF_A_PARSE = """
+import sys
+from toygrpc.cli import build_parser
+build_parser().parse_args(["trace", "client", "--rpcs", "3"])
+import toygrpc.pipeline
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_toygrpc_itself_imports_no_grpc_until_a_call_is_made() -> None:
+    """Building every command's parser and the capture pipeline imports neither grpc nor
+    protobuf: the traced processes do, toygrpc's own process need not pay for them."""
+    loaded = subprocess.run([sys.executable, "-c", IMPORTS_OF_A_PARSE], capture_output=True,
+                            text=True, check=True, timeout=60).stdout.split()
+    assert "toygrpc" in loaded and "argparse" in loaded
+    assert not {"grpc", "google", "grpc_tools"} & set(loaded), loaded

@@ -15,7 +15,7 @@ import pytest
 
 from tests.commands import free_port, module, one_line_error, one_line_rpc_failure, run
 from tests.conftest import start_server
-from toygrpc.client import SERVER_PENDING_CALLS
+from toygrpc.workload import SERVER_PENDING_CALLS
 
 CANCELLED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE = 1, 8, 13, 14
 

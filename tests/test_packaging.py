@@ -29,7 +29,7 @@ import pytest
 
 from tests.commands import RUN_TIMEOUT_S
 from toygrpc import gen
-from toygrpc.server import READY_PREFIX
+from toygrpc.workload import READY_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 NOT_SOURCES = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",

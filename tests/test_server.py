@@ -294,10 +294,3 @@ def test_server_stream_sends_the_messages_asked_for(hello_server: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Hello, hey! #12"
     assert len(result.stdout.splitlines()) == 12
-
-
-def test_client_and_server_agree_on_the_call_metadata() -> None:
-    from toygrpc import client, server
-
-    assert (client.MESSAGES_KEY, client.SCENARIO_KEY, client.MAX_MESSAGES) == (
-        server.MESSAGES_KEY, server.SCENARIO_KEY, server.MAX_MESSAGES)

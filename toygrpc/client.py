@@ -18,57 +18,22 @@ from dataclasses import dataclass
 import grpc
 
 from toygrpc.addresses import parse_host_port
-from toygrpc.cmdline import OneLineParser, positive_int, run_guarded
+from toygrpc.cmdline import OneLineParser, run_guarded
 from toygrpc.errors import RpcFailed, UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
-
-DEFAULT_TARGET = "localhost:8080"
-# When set (by `toygrpc trace`), the client reports RPCs done on stdout for a progress bar.
-PROGRESS_ENV = "TOYGRPC_PROGRESS"
-PROGRESS_PREFIX = "toygrpc-progress "
-METHODS = ("unary", "server-stream", "client-stream", "bidi")
-CLIENT_STREAM_REQUESTS = 3
-# A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".
-MAX_TIMEOUT = 365 * 24 * 3600.0
-# Call metadata the Hello server reads (toygrpc.server: MESSAGES_KEY, SCENARIO_KEY,
-# MAX_MESSAGES; the two modules may not import each other, a test keeps them equal).
-MESSAGES_KEY = "toygrpc-messages"
-SCENARIO_KEY = "toygrpc-scenario"
-MAX_MESSAGES = 100_000
-# How many calls grpc's core server holds for its application before it cancels the excess
-# (grpc.server.max_pending_requests): a grpc.aio server takes new calls one at a time, so
-# a burst of more concurrent calls than this overflows it.
-SERVER_PENDING_CALLS = 1000
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A failing call the Hello client makes on purpose, and the status each side ends with
-    (``server`` is None when no call reaches a server handler)."""
-
-    name: str
-    help: str
-    client: str
-    server: str | None
-    ask: str = ""  # the toygrpc-scenario metadata the server obeys (with --scenarios)
-
-
-SCENARIOS = {s.name: s for s in (
-    Scenario("deadline-exceeded", "the server sleeps past the call's 0.2 s deadline",
-             "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED", "sleep"),
-    Scenario("client-cancel", "the client cancels the call while the server sleeps",
-             "CANCELLED", "CANCELLED", "sleep"),
-    Scenario("server-abort", "the server aborts with INVALID_ARGUMENT and details",
-             "INVALID_ARGUMENT", "INVALID_ARGUMENT", "abort"),
-    Scenario("server-exception", "the server's handler raises: UNKNOWN", "UNKNOWN",
-             "UNKNOWN", "raise"),
-    Scenario("server-unavailable", "nothing listens at the target: UNAVAILABLE",
-             "UNAVAILABLE", None),
-    Scenario("server-killed", "the server process is killed mid-call: UNAVAILABLE",
-             "UNAVAILABLE", None, "die"),
-)}
-SCENARIO_DEADLINE_S = 0.2  # as the deadline-exceeded scenario's help says
-CANCEL_AFTER_S = 0.1
+from toygrpc.workload import (
+    CANCEL_AFTER_S,
+    CLIENT_STREAM_REQUESTS,
+    MESSAGES_KEY,
+    METHODS,
+    PROGRESS_ENV,
+    PROGRESS_PREFIX,
+    SCENARIO_DEADLINE_S,
+    SCENARIO_KEY,
+    SCENARIOS,
+    SERVER_PENDING_CALLS,
+    build_client_parser,
+)
 
 
 @dataclass(frozen=True)
@@ -197,63 +162,6 @@ async def run_workload(options: CallOptions,
     return results
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="python -m toygrpc.client")
-    parser.description = "Call HelloService on a running server and print the replies."
-    add_workload_arguments(parser)
-    parser.add_argument("--target", default=DEFAULT_TARGET, metavar="HOST:PORT",
-                        help=f"server address (default {DEFAULT_TARGET})")
-    parser.add_argument("--x", default="hey", help="the request's x field (default: hey)")
-    parser.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
-                        help="deadline of each RPC (default 5)")
-    parser.add_argument("--scenario", choices=tuple(SCENARIOS), metavar="NAME",
-                        help="make every RPC fail on purpose: " + "; ".join(
-                            f"{s.name} ({s.help})" for s in SCENARIOS.values())
-                        + ". The server must run with --scenarios")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true",
-                        help="print one JSON object (the replies, or the failed call's status) "
-                        "instead of text")
-    output.add_argument("--quiet", "-q", action="store_true",
-                        help="print nothing on success: the exit status says it all")
-    parser.epilog = ("Exit status: 0 every call succeeded; 2 usage error; 64 + the gRPC status "
-                     "code of the first failed call (65 CANCELLED, 68 DEADLINE_EXCEEDED, "
-                     "72 RESOURCE_EXHAUSTED, 78 UNAVAILABLE...), as grpcurl does.")
-    return parser
-
-
-def add_workload_arguments(parser: argparse.ArgumentParser, default_rpcs: int = 1) -> None:
-    parser.add_argument("--method", default="unary", choices=(*METHODS, "all"),
-                        help="which method shape to call (default unary; all = each shape)")
-    parser.add_argument("--rpcs", type=positive_int, default=default_rpcs, metavar="N",
-                        help=f"how many RPCs of each shape (default {default_rpcs})")
-    parser.add_argument("--concurrency", type=positive_int, default=1, metavar="C",
-                        help="how many RPCs in flight at once (default 1)")
-    parser.add_argument("--messages", type=message_count, default=CLIENT_STREAM_REQUESTS,
-                        metavar="N", help="messages each stream carries: requests of the "
-                        "client streams, replies of the server streams (default "
-                        f"{CLIENT_STREAM_REQUESTS})")
-
-
-def message_count(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_MESSAGES:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_MESSAGES}, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    if value > MAX_TIMEOUT:  # also inf; grpc's deadline (ns since the epoch) would overflow
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT:.0f} (a year), got {text}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     parse_host_port(args.target, what="--target")
     options = CallOptions(target=args.target, x=args.x, timeout=args.timeout,
@@ -327,7 +235,7 @@ def _scenario_report(name: str, results: list[list[str]]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(OneLineParser(prog="python -m toygrpc.client")).parse_args(argv)
+    args = build_client_parser(OneLineParser(prog="python -m toygrpc.client")).parse_args(argv)
     return run_guarded("toygrpc call", lambda: run(args))
 
 

@@ -23,17 +23,17 @@ from toygrpc.addresses import HostPort, parse_host_port
 from toygrpc.cmdline import OneLineParser, run_guarded
 from toygrpc.errors import UsageError
 from toygrpc.generated import hello_pb2, hello_pb2_grpc
+from toygrpc.workload import (
+    DEFAULT_BIND,
+    MAX_MESSAGES,
+    MESSAGES_KEY,
+    READY_PREFIX,
+    SCENARIO_KEY,
+    build_server_parser,
+)
 
-DEFAULT_BIND = "localhost:8080"
 SERVICE_NAME = hello_pb2.DESCRIPTOR.services_by_name["HelloService"].full_name
 SERVER_STREAM_REPLIES = 3
-READY_PREFIX = "toygrpc server listening on "
-# Call metadata the Hello client sends to shape a call (see toygrpc.client.SCENARIOS):
-# how many replies a server stream sends, and what the handler does (only a server
-# started with --scenarios obeys the latter: one of them kills the server).
-MESSAGES_KEY = "toygrpc-messages"
-SCENARIO_KEY = "toygrpc-scenario"
-MAX_MESSAGES = 100_000
 SCENARIO_SLEEP_S = 10.0  # longer than any scenario waits: the client's deadline or cancel ends it
 ABORT_CODE = grpc.StatusCode.INVALID_ARGUMENT
 ABORT_DETAILS = "toygrpc scenario: the server aborted the call"
@@ -183,29 +183,13 @@ async def serve(bind: str = DEFAULT_BIND, scenarios: bool = False) -> None:
     await server.stop(grace=1.0)
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="python -m toygrpc.server")
-    parser.description = (
-        "Serve HelloService (all four method shapes), the standard health service and "
-        "server reflection, on loopback unless --bind names another address."
-    )
-    parser.add_argument("--bind", default=DEFAULT_BIND, metavar="HOST:PORT",
-                        help=f"address to listen on (default {DEFAULT_BIND}: 127.0.0.1 and ::1; "
-                        "port 0 picks a free port and prints it)")
-    parser.add_argument("--scenarios", action="store_true",
-                        help="obey the toygrpc-scenario call metadata the Hello client sends "
-                        "with --scenario (sleep, abort, raise, or kill this server): for "
-                        "tracing failing calls; off by default")
-    return parser
-
-
 def run(args: argparse.Namespace) -> int:
     asyncio.run(serve(args.bind, args.scenarios))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(OneLineParser(prog="python -m toygrpc.server")).parse_args(argv)
+    args = build_server_parser(OneLineParser(prog="python -m toygrpc.server")).parse_args(argv)
     return run_guarded("toygrpc serve", lambda: run(args))
 
 

@@ -11,10 +11,10 @@ import pytest
 from toygrpc.analysis.invariants import violations
 from toygrpc.analysis.run import Run
 from toygrpc.capture.launch import CaptureOptions
-from toygrpc.client import SCENARIOS
 from toygrpc.pipeline import capture_run
 from toygrpc.render.summary import SummaryRenderer
 from toygrpc.server import ABORT_DETAILS, RAISE_MESSAGE
+from toygrpc.workload import SCENARIOS
 
 RPCS = 2
 

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import require, start_server
 from toygrpc.errors import UsageError
 from toygrpc.interop import node
-from toygrpc.server import READY_PREFIX
+from toygrpc.workload import READY_PREFIX
 
 pytestmark = pytest.mark.node
 

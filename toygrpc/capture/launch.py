@@ -21,12 +21,11 @@ from pathlib import Path
 
 from toygrpc.capture.corelog import redact_file
 from toygrpc.capture.stopping import Stopper, child_options
-from toygrpc.client import PROGRESS_ENV, PROGRESS_PREFIX, SCENARIOS
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest, TracedProcess
 from toygrpc.model.types import Driver, Mode
-from toygrpc.server import READY_PREFIX
+from toygrpc.workload import PROGRESS_ENV, PROGRESS_PREFIX, READY_PREFIX, SCENARIOS
 
 DEFAULT_TRACERS = ("api",)
 METADATA_LINE = re.compile(r"^key=\S* value=")

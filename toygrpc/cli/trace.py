@@ -28,7 +28,7 @@ MODES: dict[Mode, str] = {
 
 
 def register(commands: Subcommands) -> None:
-    from toygrpc.client import add_workload_arguments
+    from toygrpc.workload import SCENARIOS, add_workload_arguments, scenario_help
 
     trace = commands.add_parser(
         "trace", help="capture a real grpc.aio run: hooks, the core's trace and viztracer",
@@ -53,11 +53,9 @@ def register(commands: Subcommands) -> None:
                              help="trace the client against this running server instead of "
                              "starting one")
         if mode in ("client", "both"):
-            from toygrpc.client import SCENARIOS
-
             sub.add_argument("--scenario", choices=tuple(SCENARIOS), metavar="NAME",
-                             help="make every RPC fail on purpose and trace how: " + "; ".join(
-                                 f"{s.name} ({s.help})" for s in SCENARIOS.values()))
+                             help="make every RPC fail on purpose and trace how: "
+                             + scenario_help())
         if mode == "server":
             sub.add_argument("--driver", choices=DRIVERS, default="python",
                              help="the untraced client that drives the server (default python)")

@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from toygrpc.client import METHODS
 from toygrpc.errors import UsageError
+from toygrpc.workload import METHODS
 
 NODE_DIR = Path(__file__).resolve().parent.parent.parent / "interop" / "node"
 """The npm project of a clone: client.js, server.js and their locked modules. It is not

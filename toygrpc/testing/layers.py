@@ -15,7 +15,8 @@ from pathlib import Path
 # part -> the parts it may import (besides itself). A part is a subpackage or a module
 # directly under toygrpc/.
 LEAVES: frozenset[str] = frozenset({"errors", "cmdline", "addresses"})
-SERVICE: frozenset[str] = frozenset({"generated", "client", "server", "gen", "interop"})
+SERVICE: frozenset[str] = frozenset({"generated", "workload", "client", "server", "gen",
+                                     "interop"})
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "cmdline": frozenset({"errors"}),
@@ -24,10 +25,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
     "model": frozenset({"errors"}),
     "generated": frozenset(),
-    "client": LEAVES | {"generated"},
-    "server": LEAVES | {"generated"},
+    "workload": LEAVES,
+    "client": LEAVES | {"generated", "workload"},
+    "server": LEAVES | {"generated", "workload"},
     "gen": LEAVES,
-    "interop": LEAVES | {"client"},
+    "interop": LEAVES | {"workload"},
     "analysis": LEAVES | {"model"},
     "capture": LEAVES | SERVICE | {"model"},
     "render": LEAVES | {"model", "analysis"},
