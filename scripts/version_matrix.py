@@ -20,11 +20,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VERSIONS = ("1.60.2", "1.71.2", "1.85.3")  # Dec 2023, Mar 2025, Nov 2026
-TOOLS_VERSION = {"1.85.3": "1.85.1"}  # releases with no grpcio-tools of the same number
 HOOKS = ("poller.socketpair", "poller.thread", "loop.add_reader", "loop.wake",
          "loop.create_future", "future.resolve", "task.resume", "glue.execute_batch",
          "rpc.client")
@@ -36,18 +36,28 @@ def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str
     return subprocess.run(command, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
 
 
+def other_dependencies() -> list[str]:
+    """toygrpc's dependencies from pyproject.toml, but grpc's and protobuf: each release
+    brings its own (the stubs are generated again with its grpcio-tools)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [spec for spec in project["dependencies"]
+            if not re.match(r"(grpcio|protobuf)\b", spec)]
+
+
 def prepare(version: str, root: Path) -> tuple[Path, Path] | str:
     venv = root / f"venv-{version}"
     python = venv / "bin" / "python"
-    tools = TOOLS_VERSION.get(version, version)
+    # Some grpcio releases have no grpcio-tools (reflection, health) of the same number
+    # (1.85.3, 1.81.2): the newest companion of the same minor release, none newer.
+    major, minor = version.split(".")[:2]
+    tools = f">={major}.{minor}.0,<={version}"
     if not python.exists():
         made = run([sys.executable, "-m", "venv", str(venv)])
         if made.returncode:
             return f"venv failed: {made.stderr.strip()[-200:]}"
     installed = run([str(python), "-m", "pip", "install", "-q", f"grpcio=={version}",
-                     f"grpcio-tools=={tools}", f"grpcio-reflection=={tools}",
-                     f"grpcio-health-checking=={tools}", "viztracer", "rich", "perfetto>=0.59",
-                     "shtab"])
+                     f"grpcio-tools{tools}", f"grpcio-reflection{tools}",
+                     f"grpcio-health-checking{tools}", *other_dependencies()])
     if installed.returncode:
         return f"install failed: {installed.stderr.strip().splitlines()[-1:]}"
     source = root / f"src-{version}"
