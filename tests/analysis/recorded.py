@@ -7,6 +7,10 @@ Both were made with the tool itself, never written by hand:
   (``threads.sample`` lines) were removed to keep it small, nothing else changed.
 - ``tests/fixtures/runs/threads-client-3``: ``toygrpc trace client --rpcs 3 --no-python
   --tracer http --tracer event_engine_endpoint --sample-threads 5``, whole.
+- ``tests/fixtures/hooks-only/client-3``: hooks alone, no core log (the command has no
+  option for it; the bench's ``hooks`` mode): ``capture_run(CaptureOptions(mode="client",
+  rpcs=3, python_layer=False, tracers=()))`` then ``Run.save()``, whole. Not under
+  ``runs/``: the renderer tests there count batches in the core log.
 
 The tests cite the line of ``events.jsonl`` each expected value was read from (1-based;
 line 1 is the header) and check, with ``raw``, that the line still says so: plain JSON,
@@ -24,6 +28,7 @@ RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 HTTP_BOTH = RUNS / "http-both-2"
 THREADS_CLIENT = RUNS / "threads-client-3"
 BOTH_3 = RUNS / "both-3"
+HOOKS_ONLY_CLIENT = RUNS.parent / "hooks-only" / "client-3"
 
 
 @cache

@@ -3,7 +3,7 @@
 - With the core trace: tests/fixtures/runs/both-3, whose three client calls were read step
   by step off ``events.jsonl`` in tests/render/oracle.py (each line cited there and
   checked by tests/render/test_oracle.py); the groups below add those hand values up.
-- Hooks alone: tests/fixtures/runs/hooks-client-3 (3 unary calls of the traced client,
+- Hooks alone: tests/fixtures/hooks-only/client-3 (3 unary calls of the traced client,
   captured with ``capture_run(CaptureOptions(mode="client", rpcs=3, python_layer=False,
   tracers=()))``: no core log, so no RPC is complete). Its timestamps are below, each
   with its line.
@@ -15,7 +15,7 @@ from statistics import median
 
 import pytest
 
-from tests.analysis.recorded import BOTH_3, RUNS, raw
+from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, raw
 from tests.render.oracle import CLIENT_CALLS, ClientCall
 from toygrpc.analysis.budget import (
     GroupShare,
@@ -28,8 +28,7 @@ from toygrpc.analysis.budget import (
 from toygrpc.analysis.chains import Analysis
 from toygrpc.analysis.run import Run
 
-HOOKS_CLIENT = RUNS / "hooks-client-3"
-T = 1795632165000000000  # every timestamp of hooks-client-3 below is T + these ns
+T = 1795632165000000000  # every timestamp of hooks-only/client-3 below is T + these ns
 # Each call: (line, ns) of rpc.started, future.created, future.resolved, task.resumed,
 # rpc.finished.
 HOOK_CALLS = (
@@ -56,7 +55,7 @@ def both_3() -> Run:
 
 @pytest.fixture(scope="module")
 def hooks_only() -> Run:
-    return Run.load(HOOKS_CLIENT)
+    return Run.load(HOOKS_ONLY_CLIENT)
 
 
 def _groups(call: ClientCall) -> dict[str, int]:
@@ -72,7 +71,7 @@ def _groups(call: ClientCall) -> dict[str, int]:
 def test_the_hand_read_times_of_the_hooks_only_run() -> None:
     for call, latency, groups in zip(HOOK_CALLS, HOOK_LATENCIES, HOOK_BUDGETS, strict=True):
         for (line, ns), kind in zip(call, KINDS, strict=True):
-            assert (raw(HOOKS_CLIENT, line)["kind"], raw(HOOKS_CLIENT, line)["ts"]) == (
+            assert (raw(HOOKS_ONLY_CLIENT, line)["kind"], raw(HOOKS_ONLY_CLIENT, line)["ts"]) == (
                 kind, T + ns), line
         (_, started), (_, created), (_, resolved), (_, resumed), (_, finished) = call
         assert finished - started == latency
@@ -80,7 +79,7 @@ def test_the_hand_read_times_of_the_hooks_only_run() -> None:
                           "core_network_and_poller": resolved - created,
                           "resume": resumed - resolved}
         assert sum(groups.values()) == latency
-    assert raw(HOOKS_CLIENT, 1)["processes"] == {"18484": "client"}
+    assert raw(HOOKS_ONLY_CLIENT, 1)["processes"] == {"18484": "client"}
 
 
 def test_each_client_rpcs_groups(both_3: Run) -> None:

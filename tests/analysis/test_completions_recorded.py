@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.recorded import BOTH_3, RUNS, raw, raw_events
+from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, raw, raw_events
 from tests.render.oracle import CLIENT_BATCH_OPS
 from toygrpc.analysis.completions import (
     STAMP_SLACK_NS,
@@ -153,9 +153,9 @@ def test_a_completion_inside_a_core_call_of_no_chain() -> None:
 
 
 def test_without_the_core_log_no_completion_is_seen() -> None:
-    """hooks-client-3 (hooks alone): no chain has a completion, no site; a batch is
+    """tests/fixtures/hooks-only/client-3 (hooks alone): no chain has a completion, no site; a batch is
     labelled with the ops the Python glue names."""
-    run = Run.load(RUNS / "hooks-client-3")
+    run = Run.load(HOOKS_ONLY_CLIENT)
     assert completion_sites(run.timeline, run.analysis) == []
     assert {label(c) for c in run.analysis.chains} == {
         "SendInitialMetadataOperation+SendMessageOperation+SendCloseFromClientOperation+"
