@@ -153,8 +153,8 @@ def test_a_completion_inside_a_core_call_of_no_chain() -> None:
 
 
 def test_without_the_core_log_no_completion_is_seen() -> None:
-    """tests/fixtures/hooks-only/client-3 (hooks alone): no chain has a completion, no site; a batch is
-    labelled with the ops the Python glue names."""
+    """tests/fixtures/hooks-only/client-3 (hooks alone): no chain has a completion, no
+    site; a batch is labelled with the ops the Python glue names."""
     run = Run.load(HOOKS_ONLY_CLIENT)
     assert completion_sites(run.timeline, run.analysis) == []
     assert {label(c) for c in run.analysis.chains} == {
