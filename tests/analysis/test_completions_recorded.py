@@ -209,3 +209,17 @@ def test_a_completion_logged_by_the_poller_thread(both_3: Run) -> None:
     sites = {_line_of(BOTH_3, s.chain.completed): s for s in
              completion_sites(run.timeline, run.analysis)}
     assert (sites[144].thread, sites[104].thread) == ("core", "core")
+
+
+def test_a_batch_or_request_call_of_no_chain_is_named_by_its_kind(both_3: Run) -> None:
+    """A completion inside a core call no chain owns: an api call by its name (above); a
+    batch start or request call, which have none, by their event kind (hand-made sites
+    on the chains of lines 143 and 104, placed inside the calls of lines 142 and 32)."""
+    by_line = {_line_of(BOTH_3, s.chain.completed): s for s in
+               completion_sites(both_3.timeline, both_3.analysis)}
+    batch, request = by_line[143].inside, by_line[338].chain.core_call
+    assert (_line_of(BOTH_3, batch), _line_of(BOTH_3, request)) == (142, 64)
+    sites = [CompletionSite(by_line[143].chain, "main", batch),
+             CompletionSite(by_line[104].chain, "main", request)]
+    assert tally(sites) == Counter({("RECV_CLOSE_ON_SERVER", "inline in CoreBatchStarted"): 1,
+                                    ("request_call", "inline in CoreRequestCall"): 1})

@@ -139,7 +139,10 @@ def test_time_order_and_unknown_processes_on_hand_made_events() -> None:
                                message_bytes=0)
     no_message = Http2StreamOp(ts=1_000, pid=9, tid=9, stream="s", ops=("RECV_MESSAGE",),
                                message_bytes=-1)
-    timeline = Timeline([late, send_later, early, send_empty, no_message], processes={9: "server"})
+    unnamed = Http2StreamOp(ts=6_000, pid=7, tid=8, stream="s", ops=("SEND_MESSAGE",),
+                            message_bytes=12)
+    timeline = Timeline([late, send_later, unnamed, early, send_empty, no_message],
+                        processes={9: "server"})
     assert frame_rows(timeline) == [FrameRow("server", 0.0, "HEADERS", 40, 1, 9),
                                     FrameRow("7", 3.0, "DATA:END_STREAM", 5, 1, 8)]
-    assert sent_message_sizes(timeline) == {"server": [0, 7]}
+    assert sent_message_sizes(timeline) == {"server": [0, 7], "7": [12]}

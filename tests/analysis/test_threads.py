@@ -26,7 +26,7 @@ from toygrpc.analysis.threads import (
     strace_calls,
     waiting_in_epoll,
 )
-from toygrpc.model.events import ThreadSample
+from toygrpc.model.events import CoreBatchStarted, CoreLine, RpcFinished, ThreadSample
 from toygrpc.model.timeline import Timeline
 
 # Thread 10 is the poller (it writes the "1"), 6 the core's epoll set, 7 its eventfd,
@@ -52,6 +52,14 @@ def test_halves_are_joined_and_an_unfinished_call_left_out(tmp_path: Path) -> No
     assert len(calls) == 5  # the last epoll_wait never returned
 
 
+def test_a_resumed_half_without_its_start_is_kept_as_it_is(tmp_path: Path) -> None:
+    """strace attached while thread 12 was inside read(): only the resumed half exists."""
+    path = tmp_path / "strace.txt"
+    path.write_text("strace: Process 12 attached\n12 <... read resumed>\"x\", 1) = 1\n"
+                    "10 epoll_wait(6, [], 100, 0) = 0\n")
+    assert strace_calls(path) == [(12, '"x", 1) = 1'), (10, "epoll_wait(6, [], 100, 0) = 0")]
+
+
 def test_kicks_are_counted_per_thread(tmp_path: Path) -> None:
     path = tmp_path / "strace.txt"
     path.write_text(LINES)
@@ -62,14 +70,15 @@ def test_kicks_are_counted_per_thread(tmp_path: Path) -> None:
 def test_a_trace_without_the_poller_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "strace.txt"
     path.write_text("10 epoll_wait(6, [], 100, 0) = 0\n")
-    with pytest.raises(ValueError, match="wake-up byte"):
+    with pytest.raises(ValueError, match=r"^no thread wrote the poller's wake-up byte$"):
         kicks(strace_calls(path))
 
 
 def test_a_poller_that_never_waits_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "strace.txt"
     path.write_text('10 write(9, "1", 1) = 1\n12 epoll_wait(6, [], 100, 0) = 0\n')
-    with pytest.raises(ValueError, match="poller thread never returned from an epoll wait"):
+    with pytest.raises(ValueError,
+                       match=r"^the poller thread never returned from an epoll wait$"):
         kicks(strace_calls(path))
 
 
@@ -80,7 +89,7 @@ def test_a_poll_set_without_exactly_one_member_is_refused(tmp_path: Path, added:
                                                           count: int) -> None:
     path = tmp_path / "strace.txt"
     path.write_text(added + "".join(LINES.splitlines(keepends=True)[1:]))  # no epoll_ctl of LINES
-    with pytest.raises(ValueError, match=f"^the core's poll set has {count} members, not one "
+    with pytest.raises(ValueError, match=rf"^the core's poll set has {count} members, not one "
                                          "eventfd$"):
         kicks(strace_calls(path))
 
@@ -90,6 +99,7 @@ def test_the_core_poll_set_is_the_one_the_poller_waits_on_most(tmp_path: Path) -
     the 8-byte writes into 6's one member (7); other threads' writes elsewhere are not."""
     path = tmp_path / "strace.txt"
     path.write_text(
+        "strace: Process 10 attached\n"
         "10 epoll_ctl(3, EPOLL_CTL_ADD, 4, {}) = 0\n"
         "10 epoll_ctl(6, EPOLL_CTL_ADD, 7, {}) = 0\n"
         "10 epoll_wait(6, [], 100, -1) = 1\n"
@@ -100,8 +110,7 @@ def test_the_core_poll_set_is_the_one_the_poller_waits_on_most(tmp_path: Path) -
         '12 write(7, "\\1\\0\\0\\0\\0\\0\\0\\0", 8) = 8\n'
         '10 write(9, "1", 1) = 1\n'
         '12 write(9, "1", 1) = 1\n'
-        "10 write(5, \"x\", 1) = 1\n"
-        "not a line of strace\n")
+        "10 write(5, \"x\", 1) = 1\n")
     assert kicks(strace_calls(path)) == Kicks(poller=10, pair_bytes=1, waits=3, kicks=(13, 12))
 
 
@@ -184,8 +193,14 @@ def test_a_sample_at_an_rpcs_first_or_last_instant_is_inside(threads_run: Run) -
 def test_no_sample_inside_the_rpcs_is_said(threads_run: Run) -> None:
     inside = {ts for _, ts in SAMPLES_INSIDE}
     events = [e for e in threads_run.timeline.events if e.ts not in inside]
-    with pytest.raises(AssertionError, match="no thread sample fell inside the RPCs"):
+    with pytest.raises(AssertionError, match=r"^no thread sample fell inside the RPCs$"):
         samples_during_rpcs(Run(threads_run.manifest, Timeline(events)))
+
+
+def test_rpcs_that_never_finished_are_said(threads_run: Run) -> None:
+    started_only = [e for e in threads_run.timeline.events if not isinstance(e, RpcFinished)]
+    with pytest.raises(AssertionError):
+        samples_during_rpcs(Run(threads_run.manifest, Timeline(started_only)))
 
 
 def test_threads_by_name_and_what_they_wait_in(threads_run: Run) -> None:
@@ -235,3 +250,14 @@ def test_inline_writes_of_a_run_of_two_processes() -> None:
     for line, text in ((252, "Write 166 bytes"), (336, "Write 124 bytes"), (407, "Write 77 bytes")):
         assert raw(HTTP_BOTH, line)["text"].endswith("]: " + text)
     assert inline_writes(Run.load(HTTP_BOTH)) == (3, 8)
+
+
+def test_a_write_or_a_batch_right_after_the_start(threads_run: Run) -> None:
+    """Hand-made core lines on thread 1: a batch, at once a second batch, at once that
+    batch's write. The first batch's thread starts another batch before any write (not
+    inline); the second's next line is its write (inline)."""
+    ops = ("SEND_MESSAGE",)
+    core = [CoreBatchStarted(ts=1_000, pid=1, tid=1, call="0x1", tag="0xa", ops=ops),
+            CoreBatchStarted(ts=2_000, pid=1, tid=1, call="0x1", tag="0xb", ops=ops),
+            CoreLine(ts=3_000, pid=1, tid=1, text="Endpoint[0x9]: Write 20 bytes")]
+    assert inline_writes(Run(threads_run.manifest, Timeline(core))) == (1, 2)

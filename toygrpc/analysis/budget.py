@@ -47,7 +47,7 @@ class GroupShare:
 def rpc_budget(rpc: Rpc) -> dict[str, int]:
     """The RPC's latency in ``GROUPS`` (ns); they add up to ``rpc.latency``."""
     stages = rpc.stages()
-    return {name: sum(stages.get(s, 0) for s in members) for name, members in GROUPS.items()}
+    return {name: sum(stages[s] for s in members) for name, members in GROUPS.items()}
 
 
 def rpc_hook_budget(rpc: Rpc) -> dict[str, int] | None:
