@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, raw
+from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, RUNS, raw
+from tests.render.oracle import CLIENT_CALLS
 from toygrpc.analysis.chains import Analysis
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc, rpc_number
@@ -258,3 +259,52 @@ def test_a_timeline_that_names_no_process(both_3: Run) -> None:
     model = build_swimlane(both_3.analysis, bare, both_3.analysis.rpcs[0])
     assert [lane.label for lane in model.lanes] == [
         "22784 main", "22784 core", "22784 poller", "22792 main", "22792 core", "22792 poller"]
+
+
+# Latencies (ns, rpc.finished - rpc.started; a server RPC from its request call's completion
+# to its handler's end) of both-3's client calls (oracle.CLIENT_CALLS) and server RPCs:
+# RPC 2: line 104 (the request call's completion) to 125 (the _handle_rpc span's end),
+# RPC 4: 165 to 202, RPC 6: 256 to 279.
+BOTH_3_CLIENT_LATENCIES = (6125038, 2869141, 4759686)
+BOTH_3_SERVER_SPANS = ((104, 125), (165, 202), (256, 279))
+
+
+def test_the_both_3_latencies_are_the_raw_lines() -> None:
+    assert tuple(c.latency for c in CLIENT_CALLS) == BOTH_3_CLIENT_LATENCIES
+    spans = [raw(BOTH_3, end)["ts"] + raw(BOTH_3, end)["dur"] - raw(BOTH_3, start)["ts"]
+             for start, end in BOTH_3_SERVER_SPANS]
+    assert spans == [5804359, 2301295, 1050999]
+
+
+def test_complete_client_rpcs_before_incomplete_ones(both_3: Run, hooks_only: Run) -> None:
+    """Both runs' client RPCs together: the typical one is the median of the complete
+    ones (both-3's, 4,759,686 ns), not of all six."""
+    mixed = Analysis([], [*both_3.analysis.rpcs[::2], *hooks_only.analysis.rpcs])
+    assert pick_rpc(mixed) is both_3.analysis.rpcs[4]
+    assert pick_rpc(mixed).latency == 4759686
+
+
+def test_incomplete_client_rpcs_before_server_rpcs(both_3: Run, hooks_only: Run) -> None:
+    """No client RPC complete, the server's all complete: still the client side (the
+    hooks-only median, 881,066 ns), never a server RPC."""
+    mixed = Analysis([], [*hooks_only.analysis.rpcs, *both_3.analysis.rpcs[1::2]])
+    assert pick_rpc(mixed) is hooks_only.analysis.rpcs[1]
+
+
+def test_an_incomplete_server_rpc_is_not_the_typical_one(both_3: Run) -> None:
+    """Server RPCs alone, one of them without its chains (hand-made from the fastest,
+    1,050,999 ns): the median of the three complete ones, 2,301,295 ns."""
+    servers = both_3.analysis.rpcs[1::2]
+    stripped = replace(servers[2], chains=[], peer=None)
+    assert not stripped.complete
+    assert pick_rpc(Analysis([], [*servers, stripped])) is servers[1]
+
+
+def test_a_shared_wake_is_marked_on_its_row() -> None:
+    """shapes-both, RPC 3 (the client's server stream, tests/analysis/test_stream_oracle.py):
+    its last chain's wake came before its RETURN_EVENT; the row shows it where it served
+    the chain (drain 7, 8,946,745 ns after the RPC's start), marked shared. No other row is."""
+    run = Run.load(RUNS / "shapes-both")
+    model = run.swimlane(3)
+    assert [(s.step, s.ts - model.rpc.start) for s in model.steps if s.shared] == [
+        ("woken", 8_946_745)]
