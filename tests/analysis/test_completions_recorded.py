@@ -18,6 +18,7 @@ import pytest
 
 from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, raw, raw_events
 from tests.render.oracle import CLIENT_BATCH_OPS
+from toygrpc.analysis.chains import analyze
 from toygrpc.analysis.completions import (
     STAMP_SLACK_NS,
     CompletionSite,
@@ -27,6 +28,7 @@ from toygrpc.analysis.completions import (
 )
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import Event, FutureCreated, ThreadStarted
+from toygrpc.model.timeline import Timeline
 
 SERVER, CLIENT = 22784, 22792
 CLIENT_BATCH = "+".join(CLIENT_BATCH_OPS)
@@ -223,3 +225,38 @@ def test_a_batch_or_request_call_of_no_chain_is_named_by_its_kind(both_3: Run) -
              CompletionSite(by_line[104].chain, "main", request)]
     assert tally(sites) == Counter({("RECV_CLOSE_ON_SERVER", "inline in CoreBatchStarted"): 1,
                                     ("request_call", "inline in CoreRequestCall"): 1})
+
+
+# tests/fixtures/chains/inline_completion (cut from a real capture of the server): its
+# chains by future (line), their batch or request call, and where each completed. The
+# batch of line 44 (tag 0x7fcb19b4d788) has no completion in the cut; the chains after it
+# still have theirs.
+INLINE_CUT = Path(__file__).resolve().parents[1] / "fixtures" / "chains" / "inline_completion"
+INLINE_SITES = (
+    # (future line, core call line, completion line, thread, inside line, inside's chain)
+    (2, 3, 34, "main", 33, 32),  # RECV_CLOSE_ON_SERVER done inside the status batch's call
+    (6, 7, 8, "main", 7, 6),  # the request call done inside its own call
+    (15, 16, 17, "main", 16, 15),
+    (32, 33, 62, "core", None, None),  # on event_engine 15056
+    (47, 48, 49, "main", 48, 47),
+    (56, 57, 63, "core", None, None),
+)
+
+
+def test_the_sites_of_a_cut_with_a_chain_never_completed() -> None:
+    for future, call, done, _, _, _ in INLINE_SITES:
+        assert raw(INLINE_CUT, future)["kind"] == "future.created"
+        assert raw(INLINE_CUT, done)["kind"] == "core.cq_end_op"
+        assert raw(INLINE_CUT, call)["kind"] in CORE_CALLS
+        assert raw(INLINE_CUT, done)["tag"] == raw(INLINE_CUT, call)["tag"]
+    assert raw(INLINE_CUT, 44)["tag"] not in {e.get("tag") for e in raw_events(INLINE_CUT)
+                                              if e["kind"] == "core.cq_end_op"}
+    timeline = Timeline.load(INLINE_CUT)
+    analysis = analyze(timeline)
+    assert [_line_of(INLINE_CUT, c.future) for c in analysis.chains] == [
+        2, 6, 15, 32, 43, 47, 56]
+    sites = completion_sites(timeline, analysis)
+    assert [(_line_of(INLINE_CUT, s.chain.future), _line_of(INLINE_CUT, s.chain.core_call),
+             _line_of(INLINE_CUT, s.chain.completed), s.thread, _line_of(INLINE_CUT, s.inside),
+             _line_of(INLINE_CUT, s.inside_chain.future) if s.inside_chain else None)
+            for s in sites] == list(INLINE_SITES)

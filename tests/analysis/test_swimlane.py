@@ -13,12 +13,18 @@ from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, RUNS, raw
 from tests.render.oracle import CLIENT_CALLS
 from toygrpc.analysis.chains import Analysis
 from toygrpc.analysis.run import Run
-from toygrpc.analysis.swimlane import build_swimlane, pick_rpc, rpc_number
+from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc, rpc_number
 from toygrpc.errors import UsageError
 
 # hooks-only/client-3: no core log, so no RPC is complete. Its three calls' latencies,
 # rpc.finished - rpc.started: lines 12 - 5, 20 - 13, 28 - 21.
 HOOKS_ONLY_LATENCIES = (454369898 - 448172085, 455442197 - 454561131, 456152489 - 455505801)
+
+
+def _swimlane(run: Run, index: int) -> SwimlaneModel:
+    """Built afresh (``Run.swimlane`` keeps the first one built: a test reading it could
+    be handed one another test built, which mutation testing would not see)."""
+    return build_swimlane(run.analysis, run.timeline, run.analysis.rpcs[index - 1])
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +181,7 @@ def _previous_in_chain(index: int) -> int | None:
 
 
 def test_every_row_of_rpc_1(both_3: Run) -> None:
-    model = both_3.swimlane(1)
+    model = _swimlane(both_3, 1)
     assert (model.number, model.rpc) == (1, both_3.analysis.rpcs[0])
     assert [lane.label for lane in model.lanes] == [CM, CC, CP, SM, SC, SP]
     assert [lane.pid for lane in model.lanes] == [22792] * 3 + [22784] * 3
@@ -216,7 +222,7 @@ def test_every_row_of_rpc_1(both_3: Run) -> None:
 
 
 def test_every_arrow_of_rpc_1(both_3: Run) -> None:
-    model = both_3.swimlane(1)
+    model = _swimlane(both_3, 1)
     arrows = [(model.steps[a].label, model.steps[b].label, kind) for a, b, kind in model.links]
     handoffs = [(ROWS[p][0], ROWS[i][0], "handoff") for i in range(len(ROWS))
                 if not ROWS[i][0][0].isalpha() and (p := _previous_in_chain(i)) is not None]
@@ -228,7 +234,7 @@ def test_every_arrow_of_rpc_1(both_3: Run) -> None:
 
 def test_the_servers_rpc_shows_the_same_rows(both_3: Run) -> None:
     """RPC 2 is RPC 1's peer: the same rows, offsets from the call's arrival (line 104)."""
-    server, client = both_3.swimlane(2), both_3.swimlane(1)
+    server, client = _swimlane(both_3, 2), _swimlane(both_3, 1)
     arrived = raw(BOTH_3, 104)["ts"]
     assert server.number == 2 and server.rpc is both_3.analysis.rpcs[1]
     assert [(s.label, s.ts, s.offset + arrived - T0) for s in server.steps] == [
@@ -239,7 +245,7 @@ def test_the_servers_rpc_shows_the_same_rows(both_3: Run) -> None:
 def test_without_the_core_log_only_the_main_lane_has_steps(hooks_only: Run) -> None:
     """hooks-only/client-3: no completion or poller return is seen, all steps are on the
     main thread; the core and poller lanes are drawn all the same, no "other" lane."""
-    model = hooks_only.swimlane(2)
+    model = _swimlane(hooks_only, 2)
     assert [lane.label for lane in model.lanes] == [CM, CC, CP]
     assert {model.lanes[s.lane].label for s in model.steps} == {CM}
     assert [s.label for s in model.steps] == [
@@ -305,6 +311,6 @@ def test_a_shared_wake_is_marked_on_its_row() -> None:
     its last chain's wake came before its RETURN_EVENT; the row shows it where it served
     the chain (drain 7, 8,946,745 ns after the RPC's start), marked shared. No other row is."""
     run = Run.load(RUNS / "shapes-both")
-    model = run.swimlane(3)
+    model = _swimlane(run, 3)
     assert [(s.step, s.ts - model.rpc.start) for s in model.steps if s.shared] == [
         ("woken", 8_946_745)]

@@ -255,9 +255,11 @@ def test_inline_writes_of_a_run_of_two_processes() -> None:
 def test_a_write_or_a_batch_right_after_the_start(threads_run: Run) -> None:
     """Hand-made core lines on thread 1: a batch, at once a second batch, at once that
     batch's write. The first batch's thread starts another batch before any write (not
-    inline); the second's next line is its write (inline)."""
+    inline); the second's very next line is its write (inline)."""
     ops = ("SEND_MESSAGE",)
     core = [CoreBatchStarted(ts=1_000, pid=1, tid=1, call="0x1", tag="0xa", ops=ops),
             CoreBatchStarted(ts=2_000, pid=1, tid=1, call="0x1", tag="0xb", ops=ops),
             CoreLine(ts=3_000, pid=1, tid=1, text="Endpoint[0x9]: Write 20 bytes")]
     assert inline_writes(Run(threads_run.manifest, Timeline(core))) == (1, 2)
+    # a batch and its write, nothing between
+    assert inline_writes(Run(threads_run.manifest, Timeline(core[1:]))) == (1, 1)
