@@ -15,6 +15,7 @@ from toygrpc.analysis.chains import Analysis
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc, rpc_number
 from toygrpc.errors import UsageError
+from toygrpc.model.events import FutureCancelled, FutureResolved
 
 # hooks-only/client-3: no core log, so no RPC is complete. Its three calls' latencies,
 # rpc.finished - rpc.started: lines 12 - 5, 20 - 13, 28 - 21.
@@ -314,3 +315,24 @@ def test_a_shared_wake_is_marked_on_its_row() -> None:
     model = _swimlane(run, 3)
     assert [(s.step, s.ts - model.rpc.start) for s in model.steps if s.shared] == [
         ("woken", 8_946_745)]
+
+
+def test_an_arrow_to_a_step_the_view_does_not_show_is_left_out(both_3: Run) -> None:
+    """Hand-made from RPC 1: the client's waiter (future of line 84) cancelled 1 µs before
+    the completion the server's status caused (line 144), instead of resolved (line 150).
+    That completion came after the cancellation: no step of the chain, so no server ->
+    client arrow leads to it; the client -> server arrow stays."""
+    future = raw(BOTH_3, 84)["future_id"]
+    assert (raw(BOTH_3, 150)["kind"], raw(BOTH_3, 150)["future_id"]) == ("future.resolved",
+                                                                         future)
+    cancel = FutureCancelled(ts=raw(BOTH_3, 144)["ts"] - 1_000, pid=22792, tid=22792,
+                             future_id=future)
+    events = sorted([*(e for e in both_3.timeline.events if not (
+        isinstance(e, FutureResolved) and e.future_id == future)), cancel], key=lambda e: e.ts)
+    timeline = replace(both_3.timeline, events=events)
+    analysis = Run(both_3.manifest, timeline).analysis
+    model = build_swimlane(analysis, timeline, analysis.rpcs[0])
+    assert [s.step for s in model.steps if s.chain == 2] == [
+        "created", "core_call", "cancelled", "resumed"]
+    assert [(model.steps[a].label, model.steps[b].label, kind) for a, b, kind in model.links
+            if kind != "handoff"] == [("#2 core_call", "#1 completed", "client -> server")]
