@@ -278,3 +278,33 @@ def test_epoch_lines_keep_their_source_and_a_metadata_line_is_redacted_by_defaul
                                 "init.cc:124")
     assert isinstance(second, CoreApiCall) and "'AB'" not in second.args
     assert second.args.endswith("value=[redacted: 2 bytes; --keep-values keeps it]")
+
+
+REDACTED_N = "[redacted: {} bytes; --keep-values keeps it]"
+
+
+@pytest.mark.parametrize(("block", "redacted"), [
+    ("", ""),  # no headers
+    ("  ", "  "),  # blanks: nothing to hide
+    ("opaque", REDACTED_N.format(6)),  # no "key: " at all: all of it is a value
+    ("x y z, :path: /S/M, k: v",  # a piece before the first key: redacted, kept apart
+     f"{REDACTED_N.format(5)}, :path: /S/M, k: {REDACTED_N.format(1)}"),
+    ("  , :path: /S/M", "  , :path: /S/M"),
+])
+def test_header_blocks_without_a_key_first(block: str, redacted: str) -> None:
+    """What the http tracer's header block holds before its first ``key: ``, or when it
+    holds none, written out with its separators: the redacted line reads as the core's."""
+    line = f"perform_stream_op[s=0x1; op=0x2]:  SEND_INITIAL_METADATA{{{block}}} SEND_MESSAGE"
+    assert redact_line(line) == ("perform_stream_op[s=0x1; op=0x2]:  SEND_INITIAL_METADATA"
+                                 f"{{{redacted}}} SEND_MESSAGE")
+
+
+def test_redact_file_rewrites_a_log_whose_only_values_are_headers(tmp_path: Path) -> None:
+    """The http tracer's header blocks hold values with no ``value=`` on their line."""
+    log = tmp_path / "core.log"
+    log.write_text(f"{BATCH}\n{HTTP_LINES[3]}\n")
+    redact_file(log)
+    batch, headers, end = log.read_text().split("\n")
+    assert (batch, end) == (BATCH, "")
+    assert ":authority: [redacted: 15 bytes; --keep-values keeps it]" in headers
+    assert "localhost" in HTTP_LINES[3] and "localhost" not in headers

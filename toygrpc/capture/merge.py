@@ -257,8 +257,8 @@ def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
     the file (hundreds of MB for a long run) is never held whole, nor a dict per event.
 
     A block is cut after the last ``},{"`` in it and decoded as an array: if that was not
-    between two events (a name holding it), the block does not decode, and the file is
-    decoded whole instead."""
+    between two events (an argument holding a list of objects; a name cannot hold it, its
+    quotes are escaped), the block does not decode, and the file is decoded whole instead."""
     names: dict[str, str] = {}
     tids: dict[int, int] = {}
     complete: list[Complete] = []
@@ -312,7 +312,9 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
     slope = (end["offset_ns"] - start["offset_ns"]) / (t1 - t0) if t1 > t0 else 0.0
-    offset = start["offset_ns"]
+    # Realtime nanoseconds (~1.8e18) are beyond a float's 53 bits: added to a float they
+    # would round to 256 ns; the offset is added as a whole number, after the rounding.
+    offset = round(start["offset_ns"])
 
     error = max(start["width_ns"], end["width_ns"]) / 2 + abs(end["offset_ns"] - start["offset_ns"])
     timeline.clock.setdefault(role, {})
@@ -329,7 +331,7 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     kept.reverse()
     while kept:
         tid, us, minus_dur, _, name, args = kept.pop()
-        events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
+        events.append(PythonSlice(offset + round(us * 1000 + slope * (us - t0)), pid, tid,
                                   round(-minus_dur * 1000), name,
                                   dict(args) if args else no_args))
     if overflow:
