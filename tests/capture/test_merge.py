@@ -19,7 +19,9 @@ from toygrpc.capture.merge import (
     without_harness,
 )
 from toygrpc.model.events import (
+    CoreApiCall,
     CoreBatchStarted,
+    CoreLine,
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
@@ -693,6 +695,8 @@ def test_a_core_log_of_its_final_size_is_whole(tmp_path: Path, size_change: int,
     (run / "capture.json").write_text(json.dumps(data))
     timeline = build_timeline(Manifest.load(run))
     assert timeline.losses.get("client: core log bytes missing: core.log is cut", 0) == lost
+    assert timeline.diagnostics == [f"client: core.log holds {size} of its {size + 1} bytes"
+                                    for _ in range(lost)]
 
 
 def test_an_empty_core_log_that_was_not_empty_is_cut(tmp_path: Path) -> None:
@@ -984,3 +988,60 @@ def test_a_traced_class_method_is_a_wrapper_and_other_harness_frames_hide() -> N
         (1, 21.0, -5.0, 4, "Future.set_result (asyncio/futures.py:1)", None),
     ]
     assert [e[3] for e in without_harness(entries)] == [2]
+
+
+def test_threads_named_by_what_they_do_when_nothing_else_names_them() -> None:
+    """In a grpc.aio process an unnamed thread that returns queue events polls for it;
+    without grpc.aio's poller thread (a Python thread of another name) it reads the
+    queue; an unnamed thread's other core lines name it nothing."""
+    pid = 10
+    returns = CoreReturnEvent(3, pid, 16, tag="0x1", ok=True, event_type="OP_COMPLETE")
+    other = CoreApiCall(4, pid, 15, name="grpc_call_unref", args="c=0x1", source="call.cc:1")
+    for started, role in (("Thread-1 (_poll_wrapper)", "poller"), ("worker", "cq reader")):
+        timeline = Timeline(events=[])
+        merge._name_threads(timeline, pid, [
+            ThreadStarted(1, pid, pid, name=started, native_id=11), returns, other], {})
+        assert timeline.threads == {(pid, 11): "poller" if role == "poller" else "python worker",
+                                    (pid, 16): role, (pid, 10): "main"}
+
+
+def test_a_bound_inside_the_truncation_on_both_sides_is_the_truncation() -> None:
+    """Awaited as soon as created: [2000 - 1500 - 1000, 2000 - 1500] = [-500, 500]: both
+    ends nearer than 1 µs, the core's own truncation bounds the error."""
+    events = [CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+              FutureCreated(2_000, 1, 1, future_id=11, caller="c", in_batch=1),
+              TaskResumed(2_500, 1, 1, future_id=11, awaited_ts=2_000)]
+    report = check_core_clock(events)
+    assert report["offset_interval_ns"] == [-500, 500] and report["error_bound_ns"] == 1000
+
+
+def test_each_unknown_tracer_is_said_once() -> None:
+    """The core logs ``Unknown tracer: NAME`` for a ``--tracer`` it does not know (a core
+    line of no call: kept as its text); twice the same name is one line."""
+    lines = [CoreLine(1, 1, 1, "Unknown tracer: polling"),
+             CoreLine(2, 1, 1, "gRPC Tracers: api"),
+             CoreLine(3, 1, 1, "Unknown tracer: polling"),
+             CoreLine(4, 1, 1, "Unknown tracer: flowctl  "),
+             CoreLine(5, 1, 1, "said: Unknown tracer: x")]
+    assert merge.unknown_tracers(lines) == [
+        "the core does not know the tracer 'polling' (a typo, or a tracer of debug builds "
+        "only): it logged nothing for it",
+        "the core does not know the tracer 'flowctl' (a typo, or a tracer of debug builds "
+        "only): it logged nothing for it"]
+
+
+def test_an_unknown_tracer_in_a_real_core_log_is_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    with (run / "server" / "core.log").open("a") as log:
+        log.write("E1125 02:31:37.150000   22784 trace.cc:80] Unknown tracer: polling\n")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "server: the core does not know the tracer 'polling' (a typo, or a tracer of debug "
+        "builds only): it logged nothing for it"]
+
+
+def test_python_slices_alone_tell_nothing_of_grpc_aio() -> None:
+    """viztracer's slices are no hook events: with them alone, as with no event at all,
+    whether the program used grpc.aio cannot be told."""
+    batches = [CoreBatchStarted(10, 1, 5, call="0x1", tag="0xa", ops=("X",))]
+    assert not_grpc_aio([*batches, PythonSlice(1, 1, 5, dur=3, name="f (a.py:1)")]) == ""

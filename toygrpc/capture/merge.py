@@ -501,16 +501,14 @@ def _name_threads(timeline: Timeline, pid: int, events: list[Event],
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
     aio = any(isinstance(e, ThreadStarted) and POLLER_THREAD_MARK in e.name for e in events)
-    python_threads = set()
     for event in events:
         if isinstance(event, ThreadStarted):
-            python_threads.add(event.native_id)
             role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
             timeline.threads[(pid, event.native_id)] = role
-    for event in events:
+    for event in events:  # the threads named so far keep their names
         if isinstance(event, CoreReturnEvent):
             timeline.threads.setdefault((pid, event.tid), "poller" if aio else "cq reader")
-        elif isinstance(event, CoreTagCompleted) and event.tid not in python_threads:
+        elif isinstance(event, CoreTagCompleted):
             timeline.threads.setdefault((pid, event.tid), "core")
     timeline.threads[(pid, pid)] = "main"
 
