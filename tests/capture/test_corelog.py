@@ -308,3 +308,25 @@ def test_redact_file_rewrites_a_log_whose_only_values_are_headers(tmp_path: Path
     assert (batch, end) == (BATCH, "")
     assert ":authority: [redacted: 15 bytes; --keep-values keeps it]" in headers
     assert "localhost" in HTTP_LINES[3] and "localhost" not in headers
+
+
+def test_http_tracer_events_in_full() -> None:
+    """Every field of each http tracer event, written out: 2026-11-25T15:47:36Z is
+    1795564800 + 15 * 3600 + 47 * 60 + 36 = 1795621656 s; a stream id in hex with a
+    letter (0x1b = 27); a stream op that sends no message has no message length (-1)."""
+    at = 1795621656 * 10**9
+    events = parse(HTTP_LINES[0].replace("id:0x00000001", "id:0x0000001b"), *HTTP_LINES[1:],
+                   "I1125 15:47:36.691800    8405 chttp2_transport.cc:1925] perform_stream_op"
+                   "[s=0x55c9de905530; op=0x55c9de85fc58]:  RECV_MESSAGE CANCEL")
+    assert events == [
+        Http2FrameReceived(at + 689_131_000, PID, 8411, "0x7fca14009c10", "HEADERS",
+                           ("END_STREAM", "END_HEADERS"), 30, 27),
+        Http2WriteState(at + 691_731_000, PID, 8405, "0x7fca14009c10", "CLIENT", "IDLE",
+                        "WRITING", "START_NEW_STREAM"),
+        Http2StreamOpened(at + 691_728_000, PID, 8405, "0x7fca14009c10", "0x55c9de905530", 3),
+        Http2StreamOp(at + 691_690_000, PID, 8405, "0x55c9de905530",
+                      ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_TRAILING_METADATA",
+                       "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_TRAILING_METADATA"), 5),
+        Http2StreamOp(at + 691_800_000, PID, 8405, "0x55c9de905530",
+                      ("RECV_MESSAGE", "CANCEL"), -1),
+    ]

@@ -851,8 +851,8 @@ class ReadInBlocks(type(Path())):  # type: ignore[misc]  # a concrete Path class
     def read_bytes(self) -> bytes:
         raise AssertionError(f"{self.name} read whole")
 
-    def open(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-        source = super().open(*args, **kwargs)  # type: ignore[arg-type]  # open's modes
+    def open(self, *args: object, **kwargs: object) -> object:
+        source = super().open(*args, **kwargs)
         read = source.read
 
         def limited(size: int | None = -1) -> bytes:
@@ -1018,11 +1018,11 @@ def test_a_bound_inside_the_truncation_on_both_sides_is_the_truncation() -> None
 def test_each_unknown_tracer_is_said_once() -> None:
     """The core logs ``Unknown tracer: NAME`` for a ``--tracer`` it does not know (a core
     line of no call: kept as its text); twice the same name is one line."""
-    lines = [CoreLine(1, 1, 1, "Unknown tracer: polling"),
-             CoreLine(2, 1, 1, "gRPC Tracers: api"),
-             CoreLine(3, 1, 1, "Unknown tracer: polling"),
-             CoreLine(4, 1, 1, "Unknown tracer: flowctl  "),
-             CoreLine(5, 1, 1, "said: Unknown tracer: x")]
+    lines: list[Event] = [CoreLine(1, 1, 1, "Unknown tracer: polling"),
+                          CoreLine(2, 1, 1, "gRPC Tracers: api"),
+                          CoreLine(3, 1, 1, "Unknown tracer: polling"),
+                          CoreLine(4, 1, 1, "Unknown tracer: flowctl  "),
+                          CoreLine(5, 1, 1, "said: Unknown tracer: x")]
     assert merge.unknown_tracers(lines) == [
         "the core does not know the tracer 'polling' (a typo, or a tracer of debug builds "
         "only): it logged nothing for it",
