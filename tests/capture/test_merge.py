@@ -880,14 +880,26 @@ def fifty_slices() -> list[dict[str, object]]:
 def test_viztracers_file_is_read_in_blocks_and_never_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
     """Blocks of 1 byte to the whole file: each is cut after its last ``},{"`` and
-    decoded; every slice comes out in file order, with its thread, start, minus its
+    decoded, so that only the file's last object is left to decode whole; every slice
+    comes out in file order, with its thread, start, minus its
     duration, its place, name and arguments, and the metadata; the metadata events and
     instants are no slices."""
     path = ReadInBlocks(tmp_path / "viztracer.json")
     path.write_bytes(viztracer_layout([*fifty_slices(),
                                        {"ph": "i", "tid": 1, "ts": 2000.0, "name": "i"}]))
     monkeypatch.setattr(merge, "READ_BLOCK_BYTES", block)
+    decoded: list[int] = []
+    whole_file = merge._FILE
+
+    class Recording:
+        def decode(self, data: bytes) -> merge.VizFile:
+            decoded.append(len(data))
+            return whole_file.decode(data)
+    monkeypatch.setattr(merge, "_FILE", Recording())
     complete, metadata = merge.read_viztracer_file(path)
+    # the file's last object, decoded alone: ``{"traceEvents":[`` (16 bytes), the instant
+    # (41), ``],``, the metadata (57), ``,``, file_info (39), ``}``
+    assert decoded == [16 + 41 + 2 + 57 + 1 + 39 + 1]
     assert metadata == {"overflow": False, "version": "1.1.1"}
     assert complete == [(1 + n % 3, 1000.5 + n, -0.25 * n, n, f"f{n} (a.py:{n})",
                          {"n": n, "s": "]{"} if n % 7 == 0 else None) for n in range(50)]
