@@ -229,6 +229,22 @@ def test_the_raw_files_of_a_real_capture_merge_onto_one_clock(tmp_path: Path) ->
     assert not_grpc_aio(timeline.events) == ""
 
 
+@pytest.mark.parametrize("line", [
+    b"I1125 02:31:38.000001   22792 x.cc:1] \n",
+    b"I0000 00:00:1795573898.000001   22792 x.cc:1] \n",
+])
+def test_a_core_line_with_an_empty_message_is_no_damage(tmp_path: Path, line: bytes) -> None:
+    """A line of each format whose message is empty (its ``] `` last) parses: it is no
+    unparsed line, and becomes a line event of its own."""
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    log.write_bytes(log.read_bytes() + line)
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {}
+    (empty,) = [e for e in timeline.of(CoreLine) if e.text == ""]
+    assert (empty.ts, empty.tid) == (1795573898_000_001_000, 22792)
+
+
 @pytest.mark.parametrize(("damage", "loss"), [
     ("cut", "client: core log lines cut short (core.log)"),
     ("undecodable", "client: undecodable core log lines (core.log)"),
@@ -335,14 +351,19 @@ def test_a_bound_under_the_truncation_is_the_truncation() -> None:
 
 
 def test_an_offset_outside_the_truncation_is_a_loss(tmp_path: Path) -> None:
-    """A capture.json whose UTC offset is wrong by an hour puts every core stamp an hour
-    off the hooks': no bracket fits, and the run says so."""
+    """A capture.json whose UTC offset is wrong by an hour (UTC+1 for a UTC log) puts every
+    core stamp an hour before the hooks': the brackets agree on an offset of an hour
+    (both-3's client interval [-16585, 71631] moved by 3600 s), which the clock report
+    shows, and 0 is not in it: the run says so."""
     run = raw_run(tmp_path)
     data = json.loads((run / "capture.json").read_text())
     data["utc_offset_s"] = 3600
     (run / "capture.json").write_text(json.dumps(data))
     timeline = build_timeline(Manifest.load(run))
-    assert timeline.clock["client"]["core"]["consistent"] is False
+    hour = 3600 * 10**9
+    client = timeline.clock["client"]["core"]
+    assert (client["offset_interval_ns"], client["consistent"], client["error_bound_ns"]) == (
+        [hour - 16585, hour + 71631], True, hour + 71631)
     assert timeline.losses == {
         f"{role}: the core log's times disagree with the hooks' (check capture.json's "
         "started_ns and utc_offset_s)": 1 for role in ("server", "client")}

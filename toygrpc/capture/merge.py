@@ -412,7 +412,8 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     for e in events:
         if isinstance(e, CoreBatchStarted):
             starts_by_tid[e.tid].append(e)
-    lo, hi, brackets = -10**12, 10**12, 0
+    lows: list[int] = []  # per bracket, the offsets it allows: [low, high]
+    highs: list[int] = []
     created_by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
     for f in sorted(created, key=lambda e: e.ts):
         created_by_tid[f.tid].append(f)
@@ -431,12 +432,13 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
                     continue
                 upper = instants[at]
             # true core time = logged + delta, delta in [0, 1us) from truncation
-            lo = max(lo, future.ts - start.ts - TRUNCATION_NS)
-            hi = min(hi, upper - start.ts)
-            brackets += 1
+            lows.append(future.ts - start.ts - TRUNCATION_NS)
+            highs.append(upper - start.ts)
+    brackets = len(lows)
     if not brackets:
         return {"method": "same clock (CLOCK_REALTIME), unchecked: no batch brackets",
                 "brackets": 0, "error_bound_ns": None}
+    lo, hi = max(lows), min(highs)
     consistent = lo <= hi
     return {
         "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
