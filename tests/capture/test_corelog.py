@@ -330,3 +330,15 @@ def test_http_tracer_events_in_full() -> None:
         Http2StreamOp(at + 691_800_000, PID, 8405, "0x55c9de905530",
                       ("RECV_MESSAGE", "CANCEL"), -1),
     ]
+
+
+def test_a_line_of_month_00_is_no_date() -> None:
+    """absl's epoch form starts ``I0000 00:00:``; any other line dated month 00 (day 15
+    here) is no date either: it is kept as text at the last instant read, not mapped to a
+    day of month 0 (the previous December)."""
+    events = parse("I1125 00:24:18.000001    2198 x.cc:1] grpc_init()",
+                   "I0015 00:24:18.000002    2198 x.cc:1] grpc_init()")
+    assert events == [
+        CoreApiCall(1795566258 * 10**9 + 1_000, PID, 2198, "grpc_init", "", "x.cc:1"),
+        CoreLine(1795566258 * 10**9 + 1_000, PID, 0,
+                 "I0015 00:24:18.000002    2198 x.cc:1] grpc_init()")]
