@@ -147,3 +147,31 @@ def test_the_run_wide_checks(analysis: Analysis, monkeypatch: pytest.MonkeyPatch
     numbered = violations(Analysis(analysis.chains, [analysis.rpcs[0],
                                                      dataclasses.replace(rpc, status="")]))
     assert numbered == ["RPC 2 (client /HelloService/Hello): no status"]
+
+
+def test_a_chain_of_an_rpc_is_checked_once_under_its_rpc(
+        analysis: Analysis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken chain that belongs to an RPC is named by its RPC, and not again as a chain
+    outside every RPC."""
+    rpc = unary(analysis)
+    chain = rpc.chains[0]
+    steps = broken(chain, 6, shared=True)
+    monkeypatch.setattr(Chain, "steps", lambda self: steps)
+    assert violations(Analysis([chain], [rpc])) == [
+        "RPC 1 (client /HelloService/Hello) chain 1: resolved marked shared"]
+
+
+def test_a_cross_process_arrow_may_go_back_by_the_core_stamp_only(
+        analysis: Analysis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An arrow whose head is exactly 1 µs (the core's truncation) before its tail holds;
+    1 ns more does not."""
+    chain = unary(analysis).chains[0]
+    first, second = chain.future, chain.core_call
+    assert second is not None
+    for back, said in ((1000, []), (1001, [
+            "a client -> server arrow goes back in time (loop.create_future -> "
+            "grpc_call_start_batch)"])):
+        late = dataclasses.replace(first, ts=second.ts + back)
+        monkeypatch.setattr(Analysis, "all_links",
+                            lambda self, late=late: [(late, second, "client -> server")])
+        assert violations(Analysis([], [])) == said

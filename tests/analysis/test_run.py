@@ -55,3 +55,17 @@ def test_damage_is_described_on_one_short_line() -> None:
     assert describe_damage(ValueError("two\n   lines")) == "ValueError: two lines"
     assert describe_damage(TypeError()) == "TypeError"
     assert describe_damage(ValueError("x" * 300)) == "ValueError: " + "x" * 200
+
+
+def test_a_run_saves_its_manifest_and_timeline_into_its_directory(tmp_path: Path) -> None:
+    """shapes-both's events.jsonl holds a header line and 901 events: saved again from
+    the loaded run, it holds them all, and the run loads back the same."""
+    run_dir = copy_of(tmp_path)
+    run = Run.load(run_dir)
+    (run_dir / "events.jsonl").unlink()
+    (run_dir / "capture.json").unlink()
+    run.save()
+    assert (run_dir / "events.jsonl").read_text().count("\n") == 902
+    again = Run.load(run_dir)
+    assert len(again.timeline.events) == 901 and len(again.analysis.rpcs) == 8
+    assert again.manifest.processes[0].pid == 29943  # the server, first in capture.json

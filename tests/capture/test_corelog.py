@@ -278,3 +278,67 @@ def test_epoch_lines_keep_their_source_and_a_metadata_line_is_redacted_by_defaul
                                 "init.cc:124")
     assert isinstance(second, CoreApiCall) and "'AB'" not in second.args
     assert second.args.endswith("value=[redacted: 2 bytes; --keep-values keeps it]")
+
+
+REDACTED_N = "[redacted: {} bytes; --keep-values keeps it]"
+
+
+@pytest.mark.parametrize(("block", "redacted"), [
+    ("", ""),  # no headers
+    ("  ", "  "),  # blanks: nothing to hide
+    ("opaque", REDACTED_N.format(6)),  # no "key: " at all: all of it is a value
+    ("x y z, :path: /S/M, k: v",  # a piece before the first key: redacted, kept apart
+     f"{REDACTED_N.format(5)}, :path: /S/M, k: {REDACTED_N.format(1)}"),
+    ("  , :path: /S/M", "  , :path: /S/M"),
+])
+def test_header_blocks_without_a_key_first(block: str, redacted: str) -> None:
+    """What the http tracer's header block holds before its first ``key: ``, or when it
+    holds none, written out with its separators: the redacted line reads as the core's."""
+    line = f"perform_stream_op[s=0x1; op=0x2]:  SEND_INITIAL_METADATA{{{block}}} SEND_MESSAGE"
+    assert redact_line(line) == ("perform_stream_op[s=0x1; op=0x2]:  SEND_INITIAL_METADATA"
+                                 f"{{{redacted}}} SEND_MESSAGE")
+
+
+def test_redact_file_rewrites_a_log_whose_only_values_are_headers(tmp_path: Path) -> None:
+    """The http tracer's header blocks hold values with no ``value=`` on their line."""
+    log = tmp_path / "core.log"
+    log.write_text(f"{BATCH}\n{HTTP_LINES[3]}\n")
+    redact_file(log)
+    batch, headers, end = log.read_text().split("\n")
+    assert (batch, end) == (BATCH, "")
+    assert ":authority: [redacted: 15 bytes; --keep-values keeps it]" in headers
+    assert "localhost" in HTTP_LINES[3] and "localhost" not in headers
+
+
+def test_http_tracer_events_in_full() -> None:
+    """Every field of each http tracer event, written out: 2026-11-25T15:47:36Z is
+    1795564800 + 15 * 3600 + 47 * 60 + 36 = 1795621656 s; a stream id in hex with a
+    letter (0x1b = 27); a stream op that sends no message has no message length (-1)."""
+    at = 1795621656 * 10**9
+    events = parse(HTTP_LINES[0].replace("id:0x00000001", "id:0x0000001b"), *HTTP_LINES[1:],
+                   "I1125 15:47:36.691800    8405 chttp2_transport.cc:1925] perform_stream_op"
+                   "[s=0x55c9de905530; op=0x55c9de85fc58]:  RECV_MESSAGE CANCEL")
+    assert events == [
+        Http2FrameReceived(at + 689_131_000, PID, 8411, "0x7fca14009c10", "HEADERS",
+                           ("END_STREAM", "END_HEADERS"), 30, 27),
+        Http2WriteState(at + 691_731_000, PID, 8405, "0x7fca14009c10", "CLIENT", "IDLE",
+                        "WRITING", "START_NEW_STREAM"),
+        Http2StreamOpened(at + 691_728_000, PID, 8405, "0x7fca14009c10", "0x55c9de905530", 3),
+        Http2StreamOp(at + 691_690_000, PID, 8405, "0x55c9de905530",
+                      ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_TRAILING_METADATA",
+                       "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_TRAILING_METADATA"), 5),
+        Http2StreamOp(at + 691_800_000, PID, 8405, "0x55c9de905530",
+                      ("RECV_MESSAGE", "CANCEL"), -1),
+    ]
+
+
+def test_a_line_of_month_00_is_no_date() -> None:
+    """absl's epoch form starts ``I0000 00:00:``; any other line dated month 00 (day 15
+    here) is no date either: it is kept as text at the last instant read, not mapped to a
+    day of month 0 (the previous December)."""
+    events = parse("I1125 00:24:18.000001    2198 x.cc:1] grpc_init()",
+                   "I0015 00:24:18.000002    2198 x.cc:1] grpc_init()")
+    assert events == [
+        CoreApiCall(1795566258 * 10**9 + 1_000, PID, 2198, "grpc_init", "", "x.cc:1"),
+        CoreLine(1795566258 * 10**9 + 1_000, PID, 0,
+                 "I0015 00:24:18.000002    2198 x.cc:1] grpc_init()")]

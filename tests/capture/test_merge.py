@@ -19,7 +19,9 @@ from toygrpc.capture.merge import (
     without_harness,
 )
 from toygrpc.model.events import (
+    CoreApiCall,
     CoreBatchStarted,
+    CoreLine,
     CoreReturnEvent,
     CoreTagCompleted,
     Event,
@@ -27,6 +29,7 @@ from toygrpc.model.events import (
     GlueSpan,
     LoopWake,
     PythonSlice,
+    RpcFinished,
     RpcStarted,
     TaskResumed,
     ThreadStarted,
@@ -226,6 +229,22 @@ def test_the_raw_files_of_a_real_capture_merge_onto_one_clock(tmp_path: Path) ->
     assert not_grpc_aio(timeline.events) == ""
 
 
+@pytest.mark.parametrize("line", [
+    b"I1125 02:31:38.000001   22792 x.cc:1] \n",
+    b"I0000 00:00:1795573898.000001   22792 x.cc:1] \n",
+])
+def test_a_core_line_with_an_empty_message_is_no_damage(tmp_path: Path, line: bytes) -> None:
+    """A line of each format whose message is empty (its ``] `` last) parses: it is no
+    unparsed line, and becomes a line event of its own."""
+    run = raw_run(tmp_path)
+    log = run / "client" / "core.log"
+    log.write_bytes(log.read_bytes() + line)
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {}
+    (empty,) = [e for e in timeline.of(CoreLine) if e.text == ""]
+    assert (empty.ts, empty.tid) == (1795573898_000_001_000, 22792)
+
+
 @pytest.mark.parametrize(("damage", "loss"), [
     ("cut", "client: core log lines cut short (core.log)"),
     ("undecodable", "client: undecodable core log lines (core.log)"),
@@ -332,14 +351,19 @@ def test_a_bound_under_the_truncation_is_the_truncation() -> None:
 
 
 def test_an_offset_outside_the_truncation_is_a_loss(tmp_path: Path) -> None:
-    """A capture.json whose UTC offset is wrong by an hour puts every core stamp an hour
-    off the hooks': no bracket fits, and the run says so."""
+    """A capture.json whose UTC offset is wrong by an hour (UTC+1 for a UTC log) puts every
+    core stamp an hour before the hooks': the brackets agree on an offset of an hour
+    (both-3's client interval [-16585, 71631] moved by 3600 s), which the clock report
+    shows, and 0 is not in it: the run says so."""
     run = raw_run(tmp_path)
     data = json.loads((run / "capture.json").read_text())
     data["utc_offset_s"] = 3600
     (run / "capture.json").write_text(json.dumps(data))
     timeline = build_timeline(Manifest.load(run))
-    assert timeline.clock["client"]["core"]["consistent"] is False
+    hour = 3600 * 10**9
+    client = timeline.clock["client"]["core"]
+    assert (client["offset_interval_ns"], client["consistent"], client["error_bound_ns"]) == (
+        [hour - 16585, hour + 71631], True, hour + 71631)
     assert timeline.losses == {
         f"{role}: the core log's times disagree with the hooks' (check capture.json's "
         "started_ns and utc_offset_s)": 1 for role in ("server", "client")}
@@ -558,7 +582,7 @@ def test_threads_get_their_roles() -> None:
     ("{not json", "Expecting property name enclosed in double quotes: line 1 column 2 "
                   "(char 1)"),
 ])
-def test_a_damaged_hook_report_is_not_trusted(tmp_path: Path, report: str, why: str) -> None:
+def test_damage_to_a_hook_report_is_not_trusted(tmp_path: Path, report: str, why: str) -> None:
     path = tmp_path / "hooks.hooks.json"
     path.write_text(report)
     timeline = Timeline(events=[])
@@ -692,6 +716,8 @@ def test_a_core_log_of_its_final_size_is_whole(tmp_path: Path, size_change: int,
     (run / "capture.json").write_text(json.dumps(data))
     timeline = build_timeline(Manifest.load(run))
     assert timeline.losses.get("client: core log bytes missing: core.log is cut", 0) == lost
+    assert timeline.diagnostics == [f"client: core.log holds {size} of its {size + 1} bytes"
+                                    for _ in range(lost)]
 
 
 def test_an_empty_core_log_that_was_not_empty_is_cut(tmp_path: Path) -> None:
@@ -708,3 +734,347 @@ def test_the_majority_process_id_and_the_first_second_of_a_year() -> None:
     events: list[Event] = [ThreadStarted(1, pid, 1, name="t", native_id=1) for pid in (8, 7, 7)]
     assert merge._process_id(1, events, {}) == 7
     assert merge._year(1798761600 * 10**9, 0) == 2027  # 2027-01-01T00:00:00Z
+
+
+def rewrite_hooks(run: Path, role: str, change: dict[str, dict[str, int]] | None = None,
+                  shift_ns: int = 0) -> None:
+    """The role's hooks.jsonl with every instant (``ts``, ``awaited_ts``) moved by
+    ``shift_ns``, then the fields of the lines named in ``change`` (by their original
+    ``ts``) set as given."""
+    hooks = run / role / "hooks.jsonl"
+    lines = []
+    for line in hooks.read_text().splitlines():
+        event = json.loads(line)
+        event.update((change or {}).get(str(event["ts"]), {}))
+        for key in ("ts", "awaited_ts"):
+            if key in event:
+                event[key] += shift_ns
+        lines.append(json.dumps(event) + "\n")
+    hooks.write_text("".join(lines))
+
+
+DISAGREE = ("client: the core log's times disagree with the hooks' (check capture.json's "
+            "started_ns and utc_offset_s)")
+
+
+@pytest.mark.parametrize(("shift_ns", "interval", "lost"), [
+    (0, [-16585, 71631], False),
+    (17585, [1000, 89216], False),  # the core's stamp 1 µs behind: its truncation
+    (17586, [1001, 89217], True),  # 1 ns more: the core's clock is behind the hooks'
+    (-71631, [-88216, 0], False),  # the hooks' creation ... await as early as can be
+    (-71632, [-88217, -1], True),  # 1 ns more: the core's clock is ahead
+])
+def test_a_consistent_clock_must_hold_offset_zero_up_to_the_truncation(
+        tmp_path: Path, shift_ns: int, interval: list[int], lost: bool) -> None:
+    """Every client hook instant of both-3 moved by ``shift_ns`` moves every bracket of
+    ``test_the_raw_files_of_a_real_capture_merge_onto_one_clock`` ([-16585, 71631]) by as
+    much: still consistent, but the merge puts the core's stamps and the hooks' on one
+    clock only if an offset in [0, 1 µs] (the core prints truncated microseconds) fits."""
+    run = raw_run(tmp_path)
+    rewrite_hooks(run, "client", shift_ns=shift_ns)
+    timeline = build_timeline(Manifest.load(run))
+    client = timeline.clock["client"]["core"]
+    assert (client["offset_interval_ns"], client["consistent"]) == (interval, True)
+    assert timeline.losses == ({DISAGREE: 1} if lost else {})
+
+
+def test_inconsistent_brackets_around_offset_zero_are_still_a_loss(tmp_path: Path) -> None:
+    """both-3's first await moved to 100 ns after the core's stamp of its batch start
+    (.135159000) and the third waiter created 1.5 µs after its batch's stamp
+    (.144228000): [-1000 - 22646 ..., 100] and [500, ...] leave no offset, although each
+    end of the interval [500, 100] lies on its side of [0, 1 µs]."""
+    run = raw_run(tmp_path)
+    rewrite_hooks(run, "client", change={
+        "1795573897140857844": {"awaited_ts": 1795573897_135159100},
+        "1795573897144212415": {"ts": 1795573897_144229500}})
+    timeline = build_timeline(Manifest.load(run))
+    client = timeline.clock["client"]["core"]
+    assert (client["offset_interval_ns"], client["consistent"]) == ([500, 100], False)
+    assert timeline.losses == {DISAGREE: 1}
+
+
+def set_client(run: Path, **fields: object) -> None:
+    data = json.loads((run / "capture.json").read_text())
+    data["processes"][1].update(fields)
+    (run / "capture.json").write_text(json.dumps(data))
+
+
+def test_the_process_id_comes_from_the_hook_events_then_the_report(tmp_path: Path) -> None:
+    """A manifest whose client pid is wrong (12345) and a hook report that says 54321:
+    the client's hook events say 22792, and the core log follows them; with no hook
+    event at all (an empty hooks.jsonl), the report's pid wins over the manifest's."""
+    run = raw_run(tmp_path)
+    set_client(run, pid=12345)
+    report_path = run / "client" / "hooks.hooks.json"
+    report = json.loads(report_path.read_text())
+    report_path.write_text(json.dumps(dict(report, pid=54321)))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.processes == {SERVER_PID: "server", CLIENT_PID: "client"}
+    assert {e.pid for e in timeline.events} == {SERVER_PID, CLIENT_PID}
+    (run / "client" / "hooks.jsonl").write_text("")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.processes == {SERVER_PID: "server", 54321: "client"}
+    assert {e.pid for e in timeline.events} == {SERVER_PID, 54321}
+
+
+def test_an_overflowed_viztracer_buffer_counts_the_captures_rpcs(tmp_path: Path) -> None:
+    """both-3's client traced with viztracer (clock: viztracer's µs + 1795573896.999 s is
+    realtime, no drift) whose buffer overflowed: its only slice ends at viztracer's
+    141000 µs = .140000000 realtime, after the first client RPC started (.134859945),
+    before the second (.141083227) and third (.144016398): 1 of the 3 has no Python layer."""
+    run = raw_run(tmp_path)
+    set_client(run, viztracer=True)
+    realtime = 1795573897_000_000_000
+    sample = {"offset_ns": realtime - 1000 * 1000, "width_ns": 400, "realtime_ns": realtime}
+    later = dict(sample, realtime_ns=realtime + 200_000_000, width_ns=600)
+    (run / "client" / "clock.json").write_text(json.dumps({"start": sample, "end": later}))
+    (run / "client" / "viztracer.json").write_text(json.dumps({
+        "traceEvents": [{"ph": "X", "ts": 140990.0, "dur": 10.0, "tid": CLIENT_PID,
+                         "name": "f (a.py:1)"}],
+        "viztracer_metadata": {"overflow": True}}))
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 1 of "
+        "3 RPCs have no Python layer (raise --tracer-entries)"]
+    (python,) = timeline.of(PythonSlice)
+    assert (python.ts, python.dur, python.pid) == (1795573897_139990000, 10_000, CLIENT_PID)
+    assert timeline.clock["client"]["viztracer"]["error_bound_ns"] == 300
+
+
+def test_a_process_without_grpc_aio_is_said_in_the_timeline(tmp_path: Path) -> None:
+    """both-3's client with only its first hook line kept (a thread started): the core
+    started 3 batches on the main thread and no hook saw grpc.aio make any of them."""
+    run = raw_run(tmp_path)
+    hooks = run / "client" / "hooks.jsonl"
+    hooks.write_text(hooks.read_text().splitlines(keepends=True)[0])
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "client: this program used grpc without grpc.aio (synchronous grpc?): toygrpc "
+        "traces grpc.aio calls, so it follows none here; it saw 3 core batch(es) started "
+        "on 1 thread(s), kept in the trace"]
+
+
+def viztracer_layout(events: list[dict[str, object]], metadata: object = None) -> bytes:
+    """A file as viztracer 1.1.1 writes it: compact JSON, ``{"traceEvents":[`` first, the
+    metadata and ``file_info`` after the events."""
+    whole = {"traceEvents": events,
+             "viztracer_metadata": {"overflow": False, "version": "1.1.1"}
+             if metadata is None else metadata,
+             "file_info": {"files": {}, "functions": {}}}
+    return json.dumps(whole, separators=(",", ":")).encode()
+
+
+class ReadInBlocks(type(Path())):  # type: ignore[misc]  # a concrete Path class
+    """A path whose file may only be read through ``open`` in blocks of at most
+    ``merge.READ_BLOCK_BYTES`` (or the 16 bytes of ``{"traceEvents":[``): reading it
+    whole fails the test."""
+
+    def read_bytes(self) -> bytes:
+        raise AssertionError(f"{self.name} read whole")
+
+    def open(self, *args: object, **kwargs: object) -> object:
+        source = super().open(*args, **kwargs)
+        read = source.read
+
+        def limited(size: int | None = -1) -> bytes:
+            if size is None or size < 0 or size > max(merge.READ_BLOCK_BYTES, 16):
+                raise AssertionError(f"a read of {size} bytes: the file held whole")
+            return read(size)  # type: ignore[no-any-return]  # a binary file
+        source.read = limited
+        return source
+
+
+def fifty_slices() -> list[dict[str, object]]:
+    """viztracer's events of one process: two metadata events, then 50 slices whose
+    names and arguments hold the characters the block reader cuts at."""
+    events: list[dict[str, object]] = [
+        {"ph": "M", "pid": 1, "tid": 1, "name": "process_name", "args": {"name": "Main"}},
+        {"ph": "M", "pid": 1, "tid": 1, "name": "thread_name", "args": {"name": "Main"}}]
+    for n in range(50):
+        events.append({"pid": 1, "tid": 1 + n % 3, "ts": 1000.5 + n, "ph": "X", "cat": "fee",
+                       "dur": 0.25 * n, "name": f"f{n} (a.py:{n})",
+                       **({"args": {"n": n, "s": "]{"}} if n % 7 == 0 else {})})
+    return events
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 200, 8 << 20])
+def test_viztracers_file_is_read_in_blocks_and_never_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Blocks of 1 byte to the whole file: each is cut after its last ``},{"`` and
+    decoded, so that only the file's last object is left to decode whole; every slice
+    comes out in file order, with its thread, start, minus its
+    duration, its place, name and arguments, and the metadata; the metadata events and
+    instants are no slices."""
+    path = ReadInBlocks(tmp_path / "viztracer.json")
+    path.write_bytes(viztracer_layout([*fifty_slices(),
+                                       {"ph": "i", "tid": 1, "ts": 2000.0, "name": "i"}]))
+    monkeypatch.setattr(merge, "READ_BLOCK_BYTES", block)
+    decoded: list[int] = []
+    whole_file = merge._FILE
+
+    class Recording:
+        def decode(self, data: bytes) -> merge.VizFile:
+            decoded.append(len(data))
+            return whole_file.decode(data)
+    monkeypatch.setattr(merge, "_FILE", Recording())
+    complete, metadata = merge.read_viztracer_file(path)
+    # the file's last object, decoded alone: ``{"traceEvents":[`` (16 bytes), the instant
+    # (41), ``],``, the metadata (57), ``,``, file_info (39), ``}``
+    assert decoded == [16 + 41 + 2 + 57 + 1 + 39 + 1]
+    assert metadata == {"overflow": False, "version": "1.1.1"}
+    assert complete == [(1 + n % 3, 1000.5 + n, -0.25 * n, n, f"f{n} (a.py:{n})",
+                         {"n": n, "s": "]{"} if n % 7 == 0 else None) for n in range(50)]
+
+
+def test_an_argument_that_holds_the_entry_boundary_is_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An argument holding a list of objects holds ``},{"`` (a name cannot: its quotes
+    are escaped): a block that ends there does not decode, and the whole file is read
+    instead, to the same slices."""
+    events = fifty_slices()
+    events[10 + 2]["args"] = {"l": [{"a": 1}, {"b": 2}]}
+    path = tmp_path / "viztracer.json"
+    path.write_bytes(viztracer_layout(events))
+    assert path.read_bytes().count(b'},{"') == 51 + 1  # between 52 events, and in the args
+    monkeypatch.setattr(merge, "READ_BLOCK_BYTES", 1)  # a block ends at every byte
+    complete, _ = merge.read_viztracer_file(path)
+    assert [c[5] for c in complete][9:12] == [None, {"l": [{"a": 1}, {"b": 2}]}, None]
+    assert [c[3] for c in complete] == list(range(50))
+    with pytest.raises(AssertionError, match="read whole"):
+        merge.read_viztracer_file(ReadInBlocks(path))
+
+
+@pytest.mark.parametrize(("missing", "content", "said"), [
+    ("ts", None, "KeyError: 'a complete event without its ts, tid or name'"),
+    ("tid", None, "KeyError: 'a complete event without its ts, tid or name'"),
+    ("name", None, "KeyError: 'a complete event without its ts, tid or name'"),
+    ("", b'{"traceEvents":[{"ph":"X","ts":1', "ValueError: Input data was truncated"),
+    ("", b'{"traceEvents": [{"ph": "X", "ts": 1', "ValueError: Input data was truncated"),
+    ("", b"[1, 2]", "ValueError: Expected `object`, got `array`"),
+    ("", viztracer_layout([], metadata=[]), "TypeError: viztracer_metadata is not an object"),
+])
+def test_damage_to_viztracers_file_is_said_by_what_is_wrong(
+        tmp_path: Path, missing: str, content: bytes | None, said: str) -> None:
+    """A complete event without its start, thread or name; a file cut short (in
+    viztracer's compact layout or another); not viztracer's object; metadata that is
+    no object: one line each, and no slice."""
+    trace, clock = write_viztracer(tmp_path, [])
+    event = {"ph": "X", "ts": 1000.0, "dur": 1.0, "tid": 1, "name": "f (a.py:1)"}
+    event.pop(missing, None)
+    trace.write_bytes(viztracer_layout([event]) if content is None else content)
+    timeline = Timeline(events=[])
+    assert read_viztracer(trace, clock, 42, "client", timeline) == []
+    assert timeline.diagnostics == [f"client: viztracer output unusable ({said})"]
+
+
+@pytest.mark.parametrize("instant", [
+    GlueSpan(2_000, 1, 1, dur=50, name="execute_batch"),
+    RpcStarted(2_000, 1, 1, call_id=5, method="/m", side="client"),
+    RpcFinished(2_000, 1, 1, call_id=5, status="OK", side="client"),
+    LoopWake(8_000, 1, 1, fd=9, waited=6_000),  # its select() began at 2_000
+    ThreadStarted(2_000, 1, 1, name="worker", native_id=7),
+], ids=lambda e: type(e).__name__)
+def test_each_kind_of_hook_instant_closes_a_bracket(instant: Event) -> None:
+    """Without awaits recorded, a hook of each category (a glue span, an RPC's start or
+    end, a wake's select() start, a thread's start) read the clock at 2000 on the
+    waiter's thread: the bracket is [1000 - 1500 - 1000, 2000 - 1500] = [-1500, 500],
+    not [.., 9000 - 1500] as the next hook after it would make it."""
+    events = [
+        FutureCreated(1_000, 1, 1, future_id=11, caller="c", in_batch=1),
+        CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+        instant,
+        TaskResumed(9_000, 1, 1, future_id=11),
+    ]
+    report = check_core_clock(events)
+    assert (report["brackets"], report["offset_interval_ns"]) == (1, [-1500, 500])
+
+
+def test_an_overflow_that_left_no_slice_leaves_every_rpc_without_its_python_layer(
+        tmp_path: Path) -> None:
+    """viztracer's buffer overflowed and nothing but metadata is left: both RPCs (a
+    client call and a server handler) lost their Python layer, and the loss counts
+    both."""
+    trace, clock = write_viztracer(tmp_path, [
+        {"ph": "M", "pid": 1, "tid": 1, "name": "process_name", "args": {"name": "Main"}}])
+    data = json.loads(trace.read_text())
+    data["viztracer_metadata"] = {"overflow": True}
+    trace.write_text(json.dumps(data))
+    hooks = [RpcStarted(REALTIME + 1, 42, 1, call_id=1, method="/m", side="client"),
+             GlueSpan(REALTIME + 5, 42, 1, dur=1, name="_handle_rpc")]
+    timeline = Timeline(events=[])
+    assert merge._read_viztracer(trace, clock, 42, "client", timeline, hooks) == []
+    assert timeline.diagnostics == [
+        "client: viztracer's buffer overflowed: the oldest Python events were dropped, 2 of "
+        "2 RPCs have no Python layer (raise --tracer-entries)"]
+    assert timeline.losses == {"client: RPCs without their Python layer (viztracer's buffer "
+                               "overflowed; raise --tracer-entries)": 2}
+
+
+def test_a_traced_class_method_is_a_wrapper_and_other_harness_frames_hide() -> None:
+    """``TracedFuture.set_result`` (a Traced* method) keeps what it calls and drops its own
+    C calls; a harness function of another name hides everything under it."""
+    entries: list[merge.Complete] = [
+        (1, 0.0, -10.0, 0, f"TracedFuture.set_result ({HARNESS}:50)", None),
+        (1, 1.0, -1.0, 1, "time.time_ns", None),
+        (1, 2.0, -5.0, 2, "Future.set_result (asyncio/futures.py:1)", None),
+        (1, 20.0, -10.0, 3, f"tracer_state ({HARNESS}:60)", None),
+        (1, 21.0, -5.0, 4, "Future.set_result (asyncio/futures.py:1)", None),
+    ]
+    assert [e[3] for e in without_harness(entries)] == [2]
+
+
+def test_threads_named_by_what_they_do_when_nothing_else_names_them() -> None:
+    """In a grpc.aio process an unnamed thread that returns queue events polls for it;
+    without grpc.aio's poller thread (a Python thread of another name) it reads the
+    queue; an unnamed thread's other core lines name it nothing."""
+    pid = 10
+    returns = CoreReturnEvent(3, pid, 16, tag="0x1", ok=True, event_type="OP_COMPLETE")
+    other = CoreApiCall(4, pid, 15, name="grpc_call_unref", args="c=0x1", source="call.cc:1")
+    for started, role in (("Thread-1 (_poll_wrapper)", "poller"), ("worker", "cq reader")):
+        timeline = Timeline(events=[])
+        merge._name_threads(timeline, pid, [
+            ThreadStarted(1, pid, pid, name=started, native_id=11), returns, other], {})
+        assert timeline.threads == {(pid, 11): "poller" if role == "poller" else "python worker",
+                                    (pid, 16): role, (pid, 10): "main"}
+
+
+def test_a_bound_inside_the_truncation_on_both_sides_is_the_truncation() -> None:
+    """Awaited as soon as created: [2000 - 1500 - 1000, 2000 - 1500] = [-500, 500]: both
+    ends nearer than 1 µs, the core's own truncation bounds the error."""
+    events = [CoreBatchStarted(1_500, 1, 1, call="0x1", tag="0xa", ops=("X",)),
+              FutureCreated(2_000, 1, 1, future_id=11, caller="c", in_batch=1),
+              TaskResumed(2_500, 1, 1, future_id=11, awaited_ts=2_000)]
+    report = check_core_clock(events)
+    assert report["offset_interval_ns"] == [-500, 500] and report["error_bound_ns"] == 1000
+
+
+def test_each_unknown_tracer_is_said_once() -> None:
+    """The core logs ``Unknown tracer: NAME`` for a ``--tracer`` it does not know (a core
+    line of no call: kept as its text); twice the same name is one line."""
+    lines: list[Event] = [CoreLine(1, 1, 1, "Unknown tracer: polling"),
+                          CoreLine(2, 1, 1, "gRPC Tracers: api"),
+                          CoreLine(3, 1, 1, "Unknown tracer: polling"),
+                          CoreLine(4, 1, 1, "Unknown tracer: flowctl  "),
+                          CoreLine(5, 1, 1, "said: Unknown tracer: x")]
+    assert merge.unknown_tracers(lines) == [
+        "the core does not know the tracer 'polling' (a typo, or a tracer of debug builds "
+        "only): it logged nothing for it",
+        "the core does not know the tracer 'flowctl' (a typo, or a tracer of debug builds "
+        "only): it logged nothing for it"]
+
+
+def test_an_unknown_tracer_in_a_real_core_log_is_said(tmp_path: Path) -> None:
+    run = raw_run(tmp_path)
+    with (run / "server" / "core.log").open("a") as log:
+        log.write("E1125 02:31:37.150000   22784 trace.cc:80] Unknown tracer: polling\n")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.diagnostics == [
+        "server: the core does not know the tracer 'polling' (a typo, or a tracer of debug "
+        "builds only): it logged nothing for it"]
+
+
+def test_python_slices_alone_tell_nothing_of_grpc_aio() -> None:
+    """viztracer's slices are no hook events: with them alone, as with no event at all,
+    whether the program used grpc.aio cannot be told."""
+    batches = [CoreBatchStarted(10, 1, 5, call="0x1", tag="0xa", ops=("X",))]
+    assert not_grpc_aio([*batches, PythonSlice(1, 1, 5, dur=3, name="f (a.py:1)")]) == ""

@@ -131,8 +131,10 @@ def _redact_headers(block: str) -> str:
         if not (kept or value.startswith("[redacted") or CORE_REDACTED.match(value)):
             value = REDACTED.format(len(value.encode()))
         entries.append(f"{name}: {value}")
-    head = block[:keys[0].start()]
-    return (REDACTED.format(len(head)) if head.strip() else head) + ", ".join(entries)
+    head = block[:keys[0].start()]  # before the first ", key: ": a piece without a key
+    if head:
+        entries.insert(0, REDACTED.format(len(head)) if head.strip() else head)
+    return ", ".join(entries)
 
 
 def redact_file(path: Path) -> None:

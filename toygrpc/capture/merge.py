@@ -257,8 +257,8 @@ def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
     the file (hundreds of MB for a long run) is never held whole, nor a dict per event.
 
     A block is cut after the last ``},{"`` in it and decoded as an array: if that was not
-    between two events (a name holding it), the block does not decode, and the file is
-    decoded whole instead."""
+    between two events (an argument holding a list of objects; a name cannot hold it, its
+    quotes are escaped), the block does not decode, and the file is decoded whole instead."""
     names: dict[str, str] = {}
     tids: dict[int, int] = {}
     complete: list[Complete] = []
@@ -312,7 +312,9 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     t0 = (start["realtime_ns"] - start["offset_ns"]) / 1000
     t1 = (end["realtime_ns"] - end["offset_ns"]) / 1000
     slope = (end["offset_ns"] - start["offset_ns"]) / (t1 - t0) if t1 > t0 else 0.0
-    offset = start["offset_ns"]
+    # Realtime nanoseconds (~1.8e18) are beyond a float's 53 bits: added to a float they
+    # would round to 256 ns; the offset is added as a whole number, after the rounding.
+    offset = round(start["offset_ns"])
 
     error = max(start["width_ns"], end["width_ns"]) / 2 + abs(end["offset_ns"] - start["offset_ns"])
     timeline.clock.setdefault(role, {})
@@ -329,7 +331,7 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     kept.reverse()
     while kept:
         tid, us, minus_dur, _, name, args = kept.pop()
-        events.append(PythonSlice(round(us * 1000 + offset + slope * (us - t0)), pid, tid,
+        events.append(PythonSlice(offset + round(us * 1000 + slope * (us - t0)), pid, tid,
                                   round(-minus_dur * 1000), name,
                                   dict(args) if args else no_args))
     if overflow:
@@ -410,7 +412,8 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
     for e in events:
         if isinstance(e, CoreBatchStarted):
             starts_by_tid[e.tid].append(e)
-    lo, hi, brackets = -10**12, 10**12, 0
+    lows: list[int] = []  # per bracket, the offsets it allows: [low, high]
+    highs: list[int] = []
     created_by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
     for f in sorted(created, key=lambda e: e.ts):
         created_by_tid[f.tid].append(f)
@@ -429,12 +432,13 @@ def check_core_clock(events: list[Event]) -> dict[str, Any]:
                     continue
                 upper = instants[at]
             # true core time = logged + delta, delta in [0, 1us) from truncation
-            lo = max(lo, future.ts - start.ts - TRUNCATION_NS)
-            hi = min(hi, upper - start.ts)
-            brackets += 1
+            lows.append(future.ts - start.ts - TRUNCATION_NS)
+            highs.append(upper - start.ts)
+    brackets = len(lows)
     if not brackets:
         return {"method": "same clock (CLOCK_REALTIME), unchecked: no batch brackets",
                 "brackets": 0, "error_bound_ns": None}
+    lo, hi = max(lows), min(highs)
     consistent = lo <= hi
     return {
         "method": "same clock (CLOCK_REALTIME); checked by bracketing each batch start "
@@ -499,16 +503,14 @@ def _name_threads(timeline: Timeline, pid: int, events: list[Event],
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
     aio = any(isinstance(e, ThreadStarted) and POLLER_THREAD_MARK in e.name for e in events)
-    python_threads = set()
     for event in events:
         if isinstance(event, ThreadStarted):
-            python_threads.add(event.native_id)
             role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
             timeline.threads[(pid, event.native_id)] = role
-    for event in events:
+    for event in events:  # the threads named so far keep their names
         if isinstance(event, CoreReturnEvent):
             timeline.threads.setdefault((pid, event.tid), "poller" if aio else "cq reader")
-        elif isinstance(event, CoreTagCompleted) and event.tid not in python_threads:
+        elif isinstance(event, CoreTagCompleted):
             timeline.threads.setdefault((pid, event.tid), "core")
     timeline.threads[(pid, pid)] = "main"
 
