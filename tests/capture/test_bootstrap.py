@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from toygrpc.capture.launch import CaptureOptions
@@ -42,3 +43,17 @@ def test_python_from_start_needs_the_python_layer(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--python-from-start" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_clock_sample_keeps_whole_nanoseconds() -> None:
+    """The realtime midpoint (about 1.8e18 ns) and the offset stay integers: as floats
+    they would be rounded to a multiple of 256 ns."""
+    from toygrpc.capture.bootstrap import sample_clock
+
+    before = time.time_ns()
+    sample = sample_clock(lambda: 1234.5678)  # viztracer's clock, in µs
+    after = time.time_ns()
+    assert isinstance(sample["realtime_ns"], int) and isinstance(sample["offset_ns"], int)
+    assert before <= sample["realtime_ns"] <= after
+    assert sample["offset_ns"] == sample["realtime_ns"] - 1_234_568
+    assert 0 <= sample["width_ns"] <= after - before

@@ -69,8 +69,10 @@ def sample_clock(getts: Any) -> dict[str, float]:
         after = time.time_ns()
         width = after - before
         if not best or width < best["width_ns"]:
-            best = {"offset_ns": (before + after) / 2 - tracer_us * 1000, "width_ns": width,
-                    "realtime_ns": (before + after) / 2}
+            # whole nanoseconds in integers: a float holds 1.8e18 only to 256 ns
+            middle = (before + after) // 2
+            best = {"offset_ns": middle - round(tracer_us * 1000), "width_ns": width,
+                    "realtime_ns": middle}
     return best
 
 
