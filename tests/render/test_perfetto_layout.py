@@ -251,3 +251,146 @@ def test_every_committed_run_renders_a_well_formed_trace(run_dir: Path, tmp_path
 
 def trace_origin(raw: list[dict[str, Any]]) -> int:
     return min(int(e["ts"]) for e in raw if e["kind"] != "core.line")
+
+
+def hand_made_run(processes: dict[int, str]) -> Run:
+    """Hook and viztracer events on four threads of a client (pid 100) and one thread of a
+    process the header does not name (pid 200); no RPC. Times in ns; the first event that
+    is not a core log line (``outer``, 1000) is the trace's 0."""
+    from toygrpc.model.events import (
+        CoreLine,
+        DrainSpan,
+        FutureCreated,
+        FutureResolved,
+        GlueSpan,
+        HandlerSerialization,
+        PollerSocket,
+        PythonSlice,
+        ThreadStarted,
+    )
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.model.timeline import Timeline
+
+    events = [
+        CoreLine(10, 100, 102, "I0000 a line of the core's that said nothing"),
+        PythonSlice(1000, 100, 100, 500, "outer", {"n": 1}),  # [0, 500]
+        GlueSpan(1050, 100, 100, 100, "execute_batch", call=0x7F01),  # [50, 150]
+        PythonSlice(1100, 100, 100, 600, "inner"),  # [100, 700]: cut at 500
+        GlueSpan(1100, 100, 100, 200, "_handle_rpc"),  # [100, 300]: overlaps, no nesting
+        HandlerSerialization(1120, 100, 100, 10, "request_deserializer", "/M", 5),  # in [50, 150]
+        FutureCreated(1200, 100, 100, 0x10, "x.py:f"),  # an instant inside "inner"
+        ThreadStarted(1250, 100, 102, "t", 102),
+        PollerSocket(1260, 100, 103, 3, 4),
+        FutureCreated(1270, 200, 200, 0x20, "y.py:g"),
+        FutureResolved(1300, 100, 101, 0x10, True),
+        DrainSpan(1400, 100, 100, 50, 1, 0),  # [400, 450]: after both glue spans
+        PythonSlice(1600, 100, 100, 0, "zero"),  # [600, 600]
+    ]
+    timeline = Timeline(events, processes=processes,
+                        threads={(100, 100): "main", (100, 101): "poller",
+                                 (100, 102): "event_engine"})
+    return Run(Manifest(run_dir=Path("/nonexistent"), mode="client"), timeline)
+
+
+def test_threads_python_stack_and_span_lanes_of_a_hand_made_run(tmp_path: Path) -> None:
+    """Each thread a track under its process, main first, the core's next, the poller, then
+    the unnamed; the Python stack nested (a child cut at its parent's end), instants in it;
+    the hook spans on lanes of their own under the thread, a second lane for the span that
+    overlaps without nesting."""
+    renderer = PerfettoRenderer(out=tmp_path)
+    [path] = renderer.render(hand_made_run({100: "client"}))
+    trace = decode(path)
+    tracks = trace.tracks
+    [client] = [t for t in tracks.values() if t.process.pid == 100]
+    [other] = [t for t in tracks.values() if t.process.pid == 200]
+    assert (client.process.process_name, other.process.process_name) == ("client", "process")
+    threads = {t.thread.tid: t for t in tracks.values() if t.HasField("thread")}
+    assert {tid: (t.thread.pid, t.thread.thread_name, t.sibling_order_rank)
+            for tid, t in threads.items()} == {
+        100: (100, "main", 0), 102: (100, "event_engine 102", 1), 101: (100, "poller", 2),
+        103: (100, "thread 103", 3), 200: (200, "thread 200", 4)}
+    assert all(t.parent_uuid == client.uuid for tid, t in threads.items() if tid != 200)
+    assert threads[200].parent_uuid == other.uuid
+    spans = {t.name: t for t in tracks.values() if "grpc spans" in t.name}
+    assert sorted(spans) == ["main: grpc spans", "main: grpc spans (2)"]
+    assert [(spans[n].parent_uuid, spans[n].sibling_order_rank) for n in sorted(spans)] == [
+        (threads[100].uuid, 0), (threads[100].uuid, 1)]
+    for track in (*spans.values(), client, other):
+        assert not track.HasField("thread") and not track.HasField("parent_uuid") == (
+            track.HasField("process"))
+    assert all(t.HasField("child_ordering") == (t.HasField("process") or t.HasField("thread"))
+               for t in tracks.values())
+
+    def on(track: Any) -> list[tuple[int, int | None, str, str]]:
+        return sorted((i.ts, i.end, i.name, i.category) for i in trace.on(track.uuid))
+
+    assert on(threads[100]) == [(0, 500, "outer", "python"), (100, 500, "inner", "python"),
+                                (200, None, "loop.create_future", "hook"),
+                                (600, 600, "zero", "python")]
+    assert on(spans["main: grpc spans"]) == [
+        (50, 150, "cygrpc.execute_batch", "glue"), (120, 130, "request_deserializer", "glue"),
+        (400, 450, "_handle_events (queue drain)", "hook")]
+    assert on(spans["main: grpc spans (2)"]) == [(100, 300, "cygrpc._handle_rpc", "glue")]
+    assert on(threads[101]) == [(300, None, "set_result", "hook")]
+    assert on(threads[102]) == [(250, None, "thread started: t", "hook")]
+    assert on(threads[103]) == [(260, None, "poller socket pair registered with the loop",
+                                 "hook")]
+    assert on(threads[200]) == [(270, None, "loop.create_future", "hook")]
+    args = {i.name: i.args for i in trace.items if i.track in (threads[100].uuid, threads[103].uuid)
+            or i.name.startswith(("cygrpc", "request"))}
+    assert args == {"outer": {"n": 1}, "inner": {}, "zero": {},
+                    "loop.create_future": {"future": 0x10, "caller": "x.py:f", "batch": 0},
+                    "poller socket pair registered with the loop": {"read_fd": 3, "write_fd": 4},
+                    "cygrpc.execute_batch": {"call": 0x7F01}, "cygrpc._handle_rpc": {"call": 0},
+                    "request_deserializer": {"method": "/M", "bytes": 5, "call": 0}}
+    # _handle_rpc is a server call (no method named, no batch): the RPC track shows it
+    [rpcs] = [t for t in tracks.values() if t.name.startswith("RPCs")]
+    assert (rpcs.name, rpcs.parent_uuid, rpcs.sibling_order_rank) == ("RPCs", client.uuid, -100)
+    [call] = trace.on(rpcs.uuid)
+    assert (call.ts, call.end, call.name, call.category) == (100, 300, "RPC OK", "rpc.call")
+    assert call.args == {"rpc": 1, "side": "server", "status": "OK", "latency_us": 0.2,
+                         "batches": 0, "missing": "no chains"}
+    assert renderer.counts == {"slices": 13, "flows": 0, "tracks": 10}
+
+
+def test_a_process_the_header_does_not_name_still_has_its_track(tmp_path: Path) -> None:
+    """Without roles in the header, each process that has events gets a track of its own,
+    named "process", in pid order; so does one left out of the header, its RPCs and
+    threads under it."""
+    for processes, expected in (({}, [(100, "process"), (200, "process")]),
+                                ({200: "server"}, [(200, "server"), (100, "process")])):
+        [path] = PerfettoRenderer(out=tmp_path).render(hand_made_run(processes))
+        trace = decode(path)
+        found = [(t.process.pid, t.process.process_name) for t in trace.tracks.values()
+                 if t.HasField("process")]
+        assert found == expected
+        uuid = {t.process.pid: u for u, t in trace.tracks.items() if t.HasField("process")}
+        [rpcs] = [t for t in trace.tracks.values() if t.name == "RPCs"]
+        assert rpcs.parent_uuid == uuid[100]
+        assert {t.thread.tid: t.parent_uuid for t in trace.tracks.values()
+                if t.HasField("thread")} == {100: uuid[100], 101: uuid[100], 102: uuid[100],
+                                             103: uuid[100], 200: uuid[200]}
+
+
+def test_points_share_a_lane_two_ns_apart_and_lanes_sort_by_rank(tmp_path: Path) -> None:
+    """A point's 1 ns slice needs 2 ns clear before the next on its lane (the µs rounding
+    must never make them touch): points at 10 and 13 share a lane, 12 takes another. Each
+    lane's rank is its number: under a thread, span lane 1, events lane 1, span lane 2,
+    events lane 2 (ties keep the order tracks were made in)."""
+    process = Track(1, "client", 9, is_process=True)
+    thread = Track(2, "main", 9, tid=5, parent=1, rank=0)
+    spans = Track(3, "main: grpc spans", 9, parent=2, rank=0)
+    spans2 = Track(4, "main: grpc spans (2)", 9, parent=2, rank=1)
+    slices = [span(10, None, "a", 2), span(12, None, "b", 2), span(13, None, "c", 2),
+              span(0, 20, "s", 3), span(5, 25, "t", 4)]
+    path = tmp_path / "trace.json"
+    write_json(TraceModel([process, thread, spans, spans2], slices), path)
+    events = json.loads(path.read_text())["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    lane_of = {e["name"]: names[e["tid"]] for e in events if e["ph"] == "B"}
+    assert lane_of == {"a": "main: events", "b": "main: events (2)", "c": "main: events",
+                       "s": "main: grpc spans", "t": "main: grpc spans (2)"}
+    order = sorted((e["args"]["sort_index"], names[e["tid"]]) for e in events
+                   if e.get("name") == "thread_sort_index")
+    assert [name for _, name in order] == ["main", "main: grpc spans", "main: events",
+                                           "main: grpc spans (2)", "main: events (2)"]
