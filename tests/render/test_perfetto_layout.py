@@ -316,8 +316,8 @@ def test_threads_python_stack_and_span_lanes_of_a_hand_made_run(tmp_path: Path) 
     assert [(spans[n].parent_uuid, spans[n].sibling_order_rank) for n in sorted(spans)] == [
         (threads[100].uuid, 0), (threads[100].uuid, 1)]
     for track in (*spans.values(), client, other):
-        assert not track.HasField("thread") and not track.HasField("parent_uuid") == (
-            track.HasField("process"))
+        assert not track.HasField("thread")
+        assert track.HasField("parent_uuid") != track.HasField("process")  # top: processes
     assert all(t.HasField("child_ordering") == (t.HasField("process") or t.HasField("thread"))
                for t in tracks.values())
 
