@@ -10,9 +10,17 @@ import pytest
 from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import DebugAnnotation, Trace
 
 from tests.render import oracle
+from tests.render.test_perfetto_decoded import decode
 from toygrpc.analysis.run import Run
 from toygrpc.render import perfetto
-from toygrpc.render.perfetto import PerfettoRenderer
+from toygrpc.render.perfetto import (
+    PerfettoRenderer,
+    Slice,
+    TraceModel,
+    Track,
+    write_json,
+    write_proto,
+)
 
 
 def test_the_runtime_writes_the_same_bytes_for_the_decoded_trace(tmp_path: Path) -> None:
@@ -50,3 +58,34 @@ def test_an_integer_past_int64_is_refused_as_the_runtime_refuses_it() -> None:
             DebugAnnotation(int_value=value)
     for value in (2**63 - 1, -(2**63)):
         assert interner.value(value) == DebugAnnotation(int_value=value).SerializeToString()
+
+
+def test_events_alike_but_for_their_flows_keep_their_own_flows(tmp_path: Path) -> None:
+    """Events of one name on one track, without arguments, are encoded once and the bytes
+    reused; one with a flow is not such an event: each keeps its own flow ids."""
+    process = Track(1, "client", 9, is_process=True)
+    thread = Track(2, "main", 9, tid=5, parent=1)
+    other = Track(3, "poller", 9, tid=6, parent=1, rank=1)
+    items = [Slice(2, 10, None, "tick", "hook", flows_out=[1]),
+             Slice(2, 20, None, "tick", "hook", flows_out=[2]),
+             Slice(3, 30, None, "tock", "hook", flows_in=[1]),
+             Slice(3, 40, None, "tock", "hook", flows_in=[2]),
+             Slice(2, 50, None, "tick", "hook"), Slice(3, 60, None, "tick", "hook"),
+             Slice(2, 70, 80, "tick", "hook"), Slice(3, 90, 95, "span", "glue")]
+    path = tmp_path / "trace.perfetto-trace"
+    write_proto(TraceModel([process, thread, other], items, {1: "a", 2: "b"}), path)
+    decoded = decode(path)
+    got = [(i.track, i.ts, i.end, i.name, i.category, i.flows_out, i.flows_in)
+           for i in decoded.items]
+    assert got == [(2, 10, None, "tick", "hook", [1], []), (2, 20, None, "tick", "hook", [2], []),
+                   (3, 30, None, "tock", "hook", [], [1]), (3, 40, None, "tock", "hook", [], [2]),
+                   (2, 50, None, "tick", "hook", [], []), (3, 60, None, "tick", "hook", [], []),
+                   (2, 70, 80, "tick", "hook", [], []), (3, 90, 95, "span", "glue", [], [])]
+
+
+def test_a_run_with_nothing_to_show_still_gets_its_trace_files(tmp_path: Path) -> None:
+    """No track, no event: an empty trace (zero packets), and Chrome JSON with no events."""
+    write_proto(TraceModel(), tmp_path / "trace.perfetto-trace")
+    assert (tmp_path / "trace.perfetto-trace").read_bytes() == b""
+    write_json(TraceModel(), tmp_path / "trace.json")
+    assert (tmp_path / "trace.json").read_text() == '{"traceEvents":[],"displayTimeUnit":"ns"}'
