@@ -82,15 +82,16 @@ def test_interned_strings_are_written_once_and_values_keep_their_type() -> None:
     assert [(e.iid, e.name) for e in interned.event_names] == [(1, "a"), (2, "b")]
     assert [(e.iid, e.name) for e in interned.debug_annotation_names] == [(1, "a")]
     assert interner.take() == b""  # taken once
-    values = [True, 7, 2.5, "0x7faf", "plain", "call=0x55c7, n=1", None]
+    values = [True, 7, 2.5, "0x7faf", "plain", "call=0x55c7, n=1", None, [1, "x"]]
     annotations = [DebugAnnotation.FromString(interner.value(v)) for v in values]
     assert [a.WhichOneof("value") for a in annotations] == [
         "bool_value", "int_value", "double_value", "pointer_value", "string_value_iid",
-        "string_value", "string_value"]
+        "string_value", "string_value", "string_value"]
     assert annotations[0].bool_value is True and annotations[1].int_value == 7
     assert annotations[2].double_value == 2.5 and annotations[3].pointer_value == 0x7FAF
     assert annotations[5].string_value == "call=0x55c7, n=1"
     assert annotations[6].string_value == "null"
+    assert annotations[7].string_value == '[1, "x"]'  # anything else: as JSON
     [plain] = InternedData.FromString(interner.take()).debug_annotation_string_values
     assert (plain.iid, plain.str) == (annotations[4].string_value_iid, b"plain")
 
