@@ -314,6 +314,12 @@ def test_the_server_rpcs(native: DecodedTrace) -> None:
     assert overflow[0].ts == rel(1795573896940305000)  # line 32: the first request call
     assert overflow[0].end is not None and calls[0].end is not None
     assert overflow[0].end < calls[0].end
+    # In the UI, under the server: its RPC lanes, then its batch lanes, then its threads.
+    ranks = [native.tracks[native.track_named(name, oracle.SERVER_PID)].sibling_order_rank
+             for name in ("RPCs", "RPCs (2)", "batches", "batches (2)")]
+    threads = [t.sibling_order_rank for t in native.tracks.values()
+               if t.HasField("thread") and t.thread.pid == oracle.SERVER_PID]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4 and ranks[-1] < min(threads)
 
 
 def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
