@@ -418,9 +418,12 @@ def test_a_trace_format_is_checked_and_renderers_are_found_by_name_or_file() -> 
                                 "perfetto, summary, swimlane, stages")
 
 
-def test_a_file_renderer_writes_into_the_run_directory_by_default(run: Run) -> None:
+def test_a_file_renderer_writes_into_the_run_directory_by_default(
+        run: Run, run_copy: Path) -> None:
     assert PerfettoRenderer().folder(run) == oracle.FIXTURE_RUN
     assert PerfettoRenderer(out=Path("/x")).folder(run) == Path("/x")
+    assert PerfettoRenderer().render(Run.load(run_copy)) == [run_copy / "trace.perfetto-trace"]
+    assert decode(run_copy / "trace.perfetto-trace").items
 
 
 # traces/samples/stream: one bidi-stream call (3 messages each way). Its first event

@@ -52,7 +52,7 @@ def test_thread_rank_puts_main_then_the_core_then_the_poller() -> None:
 def test_an_address_is_0x_and_up_to_16_lowercase_hex_digits() -> None:
     assert _is_address("0x7faf7efbb778") and _is_address("0x0")
     assert _is_address("0x" + "f" * 16) and not _is_address("0x" + "f" * 17)
-    for text in ("0x", "0x7F", "7faf", "0xg1", "x0x1", "0x1 "):
+    for text in ("0x", "0x7F", "7faf", "0xg1", "x0x1", "0x1 ", "0xX1"):
         assert not _is_address(text), text
 
 
@@ -318,7 +318,8 @@ def test_threads_python_stack_and_span_lanes_of_a_hand_made_run(tmp_path: Path) 
         (threads[100].uuid, 0), (threads[100].uuid, 1)]
     for track in (*spans.values(), client, other):
         assert not track.HasField("thread")
-        assert track.HasField("parent_uuid") != track.HasField("process")  # top: processes
+    for track in tracks.values():  # at the top: the processes only
+        assert track.HasField("parent_uuid") != track.HasField("process")
     assert all(t.HasField("child_ordering") == (t.HasField("process") or t.HasField("thread"))
                for t in tracks.values())
 
@@ -395,3 +396,18 @@ def test_points_share_a_lane_two_ns_apart_and_lanes_sort_by_rank(tmp_path: Path)
                    if e.get("name") == "thread_sort_index")
     assert [name for _, name in order] == ["main", "main: grpc spans", "main: events",
                                            "main: grpc spans (2)", "main: events (2)"]
+
+
+def test_a_run_without_events_renders_empty_traces(tmp_path: Path) -> None:
+    """Nothing captured: both formats still write their file, with nothing in it."""
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.model.timeline import Timeline
+
+    run = Run(Manifest(run_dir=Path("/nonexistent"), mode="client"), Timeline([]))
+    renderer = PerfettoRenderer(out=tmp_path)
+    assert renderer.render(run) == [tmp_path / "trace.perfetto-trace"]
+    assert (tmp_path / "trace.perfetto-trace").read_bytes() == b""
+    assert renderer.counts == {"slices": 0, "flows": 0, "tracks": 0}
+    PerfettoRenderer(out=tmp_path, trace_format="json").render(run)
+    assert json.loads((tmp_path / "trace.json").read_text()) == {
+        "traceEvents": [], "displayTimeUnit": "ns"}

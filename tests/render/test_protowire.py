@@ -133,3 +133,13 @@ def test_a_tag_past_the_table_is_the_runtimes() -> None:
     long_text = "x" * 200  # a length of two bytes
     assert pw.string_field(pw.TRACK_NAME, long_text) == TrackDescriptor(
         name=long_text).SerializeToString()
+
+
+def test_the_encoder_behind_the_tables_is_the_runtimes() -> None:
+    """The one- and two-byte encodings are computed once, by the general encoder: checked
+    here without the tables, around each length's boundary and for negatives."""
+    for value in (0, 1, 127, 128, 129, 255, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1):
+        assert pw._encode(value) == TracePacket(timestamp=value).SerializeToString()[1:], value
+    for value in (-1, -128, -(2**63)):
+        expected = DebugAnnotation(int_value=value).SerializeToString()[1:]
+        assert pw._encode(value) == expected, value
