@@ -411,3 +411,24 @@ def test_a_run_without_events_renders_empty_traces(tmp_path: Path) -> None:
     PerfettoRenderer(out=tmp_path, trace_format="json").render(run)
     assert json.loads((tmp_path / "trace.json").read_text()) == {
         "traceEvents": [], "displayTimeUnit": "ns"}
+
+
+def test_rpcs_share_a_lane_when_one_ends_as_the_next_begins(tmp_path: Path) -> None:
+    """Four server calls (``_handle_rpc`` spans, ns): A [0, 200], C [100, 300], B [200, 400],
+    D [300, 350]. A lane takes a call that starts at or after the end of its latest one:
+    A then B on the first (B starts as A ends), C then D on the second (D overlaps B)."""
+    from toygrpc.model.events import GlueSpan
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.model.timeline import Timeline
+
+    calls = [(0, 200, "A"), (100, 200, "C"), (200, 200, "B"), (300, 50, "D")]
+    events = [GlueSpan(ts, 1, 1, dur, "_handle_rpc", call=n + 1, detail=f"/{name}")
+              for n, (ts, dur, name) in enumerate(calls)]
+    run = Run(Manifest(run_dir=Path("/nonexistent"), mode="server"),
+              Timeline(events, processes={1: "server"}, threads={(1, 1): "main"}))
+    [path] = PerfettoRenderer(out=tmp_path).render(run)
+    trace = decode(path)
+    rows = {t.name: sorted((i.ts, i.end, i.name) for i in trace.on(uuid))
+            for uuid, t in trace.tracks.items() if t.name.startswith("RPCs")}
+    assert rows == {"RPCs": [(0, 200, "/A OK"), (200, 400, "/B OK")],
+                    "RPCs (2)": [(100, 300, "/C OK"), (300, 350, "/D OK")]}
