@@ -432,3 +432,25 @@ def test_rpcs_share_a_lane_when_one_ends_as_the_next_begins(tmp_path: Path) -> N
             for uuid, t in trace.tracks.items() if t.name.startswith("RPCs")}
     assert rows == {"RPCs": [(0, 200, "/A OK"), (200, 400, "/B OK")],
                     "RPCs (2)": [(100, 300, "/C OK"), (300, 350, "/D OK")]}
+
+
+def test_threads_in_the_ui_by_rank_then_role_then_id(tmp_path: Path) -> None:
+    """main, the core's threads (grouped by role: event_engine before grpc_global_tim), the
+    poller, then the rest grouped by role, the unnamed first; by thread id within a role."""
+    from toygrpc.model.events import ThreadStarted
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.model.timeline import Timeline
+
+    roles = {5: "main", 2: "poller", 9: "event_engine", 7: "event_engine",
+             3: "grpc_global_tim", 4: "lifeguard", 8: "Thread-3"}
+    events = [ThreadStarted(10 * tid, 1, tid, f"t{tid}", tid) for tid in range(1, 10)]
+    run = Run(Manifest(run_dir=Path("/nonexistent"), mode="client"),
+              Timeline(events, processes={1: "client"},
+                       threads={(1, tid): role for tid, role in roles.items()}))
+    [path] = PerfettoRenderer(out=tmp_path).render(run)
+    trace = decode(path)
+    order = sorted((t.sibling_order_rank, t.thread.thread_name) for t in trace.tracks.values()
+                   if t.HasField("thread"))
+    assert [name for _, name in order] == [
+        "main", "event_engine 7", "event_engine 9", "grpc_global_tim 3", "poller",
+        "thread 1", "thread 6", "Thread-3 8", "lifeguard 4"]
