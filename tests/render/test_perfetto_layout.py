@@ -14,6 +14,7 @@ import pytest
 
 from tests.render.test_perfetto_decoded import check_point_lanes, decode
 from toygrpc.analysis.run import Run
+from toygrpc.model.events import Event
 from toygrpc.render.perfetto import (
     PerfettoRenderer,
     Slice,
@@ -25,6 +26,7 @@ from toygrpc.render.perfetto import (
     _us,
     flat_args,
     lanes,
+    link_stages,
     nested,
     ordered_events,
     thread_rank,
@@ -422,8 +424,8 @@ def test_rpcs_share_a_lane_when_one_ends_as_the_next_begins(tmp_path: Path) -> N
     from toygrpc.model.timeline import Timeline
 
     calls = [(0, 200, "A"), (100, 200, "C"), (200, 200, "B"), (300, 50, "D")]
-    events = [GlueSpan(ts, 1, 1, dur, "_handle_rpc", call=n + 1, detail=f"/{name}")
-              for n, (ts, dur, name) in enumerate(calls)]
+    events: list[Event] = [GlueSpan(ts, 1, 1, dur, "_handle_rpc", call=n + 1, detail=f"/{name}")
+                           for n, (ts, dur, name) in enumerate(calls)]
     run = Run(Manifest(run_dir=Path("/nonexistent"), mode="server"),
               Timeline(events, processes={1: "server"}, threads={(1, 1): "main"}))
     [path] = PerfettoRenderer(out=tmp_path).render(run)
@@ -443,7 +445,8 @@ def test_threads_in_the_ui_by_rank_then_role_then_id(tmp_path: Path) -> None:
 
     roles = {5: "main", 2: "poller", 9: "event_engine", 7: "event_engine",
              3: "grpc_global_tim", 4: "lifeguard", 8: "Thread-3"}
-    events = [ThreadStarted(10 * tid, 1, tid, f"t{tid}", tid) for tid in range(1, 10)]
+    events: list[Event] = [ThreadStarted(10 * tid, 1, tid, f"t{tid}", tid)
+                           for tid in range(1, 10)]
     run = Run(Manifest(run_dir=Path("/nonexistent"), mode="client"),
               Timeline(events, processes={1: "client"},
                        threads={(1, tid): role for tid, role in roles.items()}))
@@ -454,3 +457,20 @@ def test_threads_in_the_ui_by_rank_then_role_then_id(tmp_path: Path) -> None:
     assert [name for _, name in order] == [
         "main", "event_engine 7", "event_engine 9", "grpc_global_tim 3", "poller",
         "thread 1", "thread 6", "Thread-3 8", "lifeguard 4"]
+
+
+def test_a_link_over_shared_steps_is_named_after_its_largest_stage() -> None:
+    """Steps (stage ending there, ns): s0 (first), s1 a 5, s2 b 3 shared, s3 c 10, s4 d 0
+    shared, s5 e 1. Arrows s0 -> s1 (a), s1 -> s3 (b 3 + c 10: c), s3 -> s5 (d 0 + e 1: e);
+    none to a shared step."""
+    from toygrpc.analysis.chains import Step
+    from toygrpc.model.events import ThreadStarted
+
+    events = [ThreadStarted(n, 1, 1, f"s{n}", 1) for n in range(6)]
+    steps = [Step("created", events[0], "", None), Step("core_call", events[1], "a", 5),
+             Step("completed", events[2], "b", 3, shared=True),
+             Step("returned", events[3], "c", 10),
+             Step("woken", events[4], "d", 0, shared=True), Step("drained", events[5], "e", 1)]
+    assert link_stages([steps]) == {(id(events[0]), id(events[1])): "a",
+                                    (id(events[1]), id(events[3])): "c",
+                                    (id(events[3]), id(events[5])): "e"}
