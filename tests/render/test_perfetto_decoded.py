@@ -369,6 +369,8 @@ def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
     assert order[tid_of["poller: events"]] == order[22794] + 1
     assert order[tid_of["RPCs"]] < order[22792] < order[22795] < order[22794]
     check_point_lanes(events, threads)
+    # every event in one of the two processes, span lanes' too
+    assert {e["pid"] for e in events} == {oracle.SERVER_PID, oracle.CLIENT_PID}
 
 
 def check_point_lanes(events: list[dict[str, Any]], threads: dict[tuple[int, int], str]
@@ -478,3 +480,31 @@ def test_the_batches_of_a_bidi_stream(tmp_path: Path) -> None:
     assert (call.ts, call.end) == (1795617211120627773 - STREAM_ORIGIN,
                                    1795617211133202994 - STREAM_ORIGIN)
     assert (call.name, call.args["batches"]) == ("/HelloService/HelloBidiStream OK", 11)
+
+
+def test_a_run_without_the_core_log_starts_each_batch_at_its_waiter(
+        run: Run, tmp_path: Path) -> None:
+    """The committed run without its core events (as a capture with the core's trace off
+    would hold): each client batch runs from its waiter's creation to its task resuming,
+    says the core call is missing, and has no stage to show."""
+    from toygrpc.model.timeline import Timeline
+
+    timeline = run.timeline
+    hooks_only = Timeline([e for e in timeline.events if not e.kind.startswith("core.")],
+                          processes=timeline.processes, threads=timeline.threads)
+    [path] = PerfettoRenderer(out=tmp_path).render(Run(run.manifest, hooks_only))
+    trace = decode(path)
+    batches = sorted((i for i in trace.items if i.category == "rpc.batch"
+                      and trace.pid_of(i.track) == oracle.CLIENT_PID), key=lambda i: i.ts)
+    origin = 1795573896937542325  # line 6, the first event left: the server's poller starts
+    assert [(i.ts, i.end) for i in batches] == [
+        (call.ts("created") - origin, call.ts("resumed") - origin)
+        for call in oracle.CLIENT_CALLS]
+    for batch in batches:
+        assert batch.name == "message 1 sent, message 1 received"
+        assert batch.args == {"ops": "SendInitialMetadata, SendMessage, SendCloseFromClient, "
+                                     "ReceiveInitialMetadata, ReceiveMessage, "
+                                     "ReceiveStatusOnClient", "missing": "core_call"}
+    calls = [i for i in trace.items if i.category == "rpc.call"
+             and trace.pid_of(i.track) == oracle.CLIENT_PID]
+    assert [c.args["missing"] for c in calls] == ["chain 1: core_call"] * 3

@@ -103,6 +103,8 @@ def test_a_child_that_ends_after_its_parent_is_cut() -> None:
     out = nested([c, point, b, a])
     assert out == [a, point, b, c]
     assert (b.end, c.end, a.end, point.end) == (10, 12, 10, None)
+    short, long = span(0, 4), span(0, 10)  # at one time: the longer is the parent
+    assert nested([short, long]) == [long, short] and (long.end, short.end) == (10, 4)
 
 
 def test_lanes_nest_or_keep_apart() -> None:
@@ -116,6 +118,8 @@ def test_lanes_nest_or_keep_apart() -> None:
     assert lanes([p, q], nest=False) == [[p, q]]
     assert lanes([p, q], nest=False, gap=2) == [[p], [q]]
     assert lanes([]) == []
+    short, long, same_end = span(0, 4), span(0, 10), span(5, 10)
+    assert lanes([short, long, same_end]) == [[long, short, same_end]]  # all nest
 
 
 def test_children_fit_under_a_parent_one_after_another() -> None:
@@ -124,6 +128,7 @@ def test_children_fit_under_a_parent_one_after_another() -> None:
     inside, outside = under(parent, [c4, c3, point, c2, c1])
     assert inside == [c1, c3, point] and outside == [c2, c4]
     assert under(span(5, 10), [span(4, 6)]) == ([], [span(4, 6)])
+    assert under(span(0, 0), [span(0, 1)]) == ([], [span(0, 1)])  # an RPC of no length
 
 
 def test_begin_end_and_instants_in_nesting_order() -> None:
@@ -135,6 +140,9 @@ def test_begin_end_and_instants_in_nesting_order() -> None:
     assert got == [(0, "B", "a"), (10, "E", "a"), (10, "B", "c"), (12, "E", "c")]
     late = [span(0, 5, "x"), span(6, None, "y")]
     assert [(ts, kind) for ts, kind, _ in track_events(late)] == [(0, "B"), (5, "E"), (6, "I")]
+    together = [span(0, 4, "short"), span(0, 10, "long")]
+    got = [(ts, kind, s.name) for ts, kind, s in track_events(together)]
+    assert got == [(0, "B", "long"), (0, "B", "short"), (4, "E", "short"), (10, "E", "long")]
 
 
 def test_events_of_all_tracks_in_time_order() -> None:
@@ -142,6 +150,9 @@ def test_events_of_all_tracks_in_time_order() -> None:
     got = [(ts, kind, s.name) for ts, kind, s in ordered_events(model)]
     assert got == [(0, "B", "a"), (3, "B", "b"), (4, "E", "b"), (5, "I", "c"), (10, "E", "a")]
     assert model.counts() == {"slices": 3, "flows": 0, "tracks": 0}
+    model = TraceModel(slices=[span(0, 10, "a", 1), span(5, None, "p", 2)])
+    got = [(ts, kind, s.name) for ts, kind, s in ordered_events(model)]
+    assert got == [(0, "B", "a"), (5, "I", "p"), (10, "E", "a")]
 
 
 def test_json_track_order_and_microseconds() -> None:
@@ -286,7 +297,7 @@ def hand_made_run(processes: dict[int, str]) -> Run:
         PollerSocket(1260, 100, 103, 3, 4),
         FutureCreated(1270, 200, 200, 0x20, "y.py:g"),
         FutureResolved(1300, 100, 101, 0x10, True),
-        DrainSpan(1400, 100, 100, 50, 1, 0),  # [400, 450]: after both glue spans
+        DrainSpan(1400, 100, 100, 0, 1, 0),  # [400, 400]: after both glue spans
         PythonSlice(1600, 100, 100, 0, "zero"),  # [600, 600]
     ]
     timeline = Timeline(events, processes=processes,
@@ -333,7 +344,7 @@ def test_threads_python_stack_and_span_lanes_of_a_hand_made_run(tmp_path: Path) 
                                 (600, 600, "zero", "python")]
     assert on(spans["main: grpc spans"]) == [
         (50, 150, "cygrpc.execute_batch", "glue"), (120, 130, "request_deserializer", "glue"),
-        (400, 450, "_handle_events (queue drain)", "hook")]
+        (400, 400, "_handle_events (queue drain)", "hook")]
     assert on(spans["main: grpc spans (2)"]) == [(100, 300, "cygrpc._handle_rpc", "glue")]
     assert on(threads[101]) == [(300, None, "set_result", "hook")]
     assert on(threads[102]) == [(250, None, "thread started: t", "hook")]
