@@ -485,3 +485,30 @@ def test_a_link_over_shared_steps_is_named_after_its_largest_stage() -> None:
     assert link_stages([steps]) == {(id(events[0]), id(events[1])): "a",
                                     (id(events[1]), id(events[3])): "c",
                                     (id(events[3]), id(events[5])): "e"}
+
+
+def test_a_batch_without_messages_is_named_by_its_ops(tmp_path: Path) -> None:
+    """A server call (``_handle_rpc``, 1000-2000 ns) whose batches carry no message: one
+    with two ops (an abort's metadata and status), one with none recorded. Named by their
+    ops joined with " + ", or by the chain's kind; no core log, so no stage to show."""
+    from toygrpc.model.events import FutureCreated, FutureResolved, GlueSpan, TaskResumed
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.model.timeline import Timeline
+
+    events: list[Event] = [
+        GlueSpan(1000, 1, 1, 1000, "_handle_rpc", call=7, detail="/M"),
+        GlueSpan(1100, 1, 1, 200, "execute_batch", batch_id=1, call=7,
+                 ops=("SendInitialMetadataOperation", "SendStatusFromServerOperation")),
+        FutureCreated(1110, 1, 1, 5, "grpc/aio/_server.py:x", in_batch=1),
+        FutureResolved(1250, 1, 1, 5, True), TaskResumed(1260, 1, 1, 5),
+        GlueSpan(1400, 1, 1, 200, "execute_batch", batch_id=2, call=7),
+        FutureCreated(1410, 1, 1, 6, "grpc/aio/_server.py:x", in_batch=2),
+        FutureResolved(1550, 1, 1, 6, True), TaskResumed(1560, 1, 1, 6)]
+    run = Run(Manifest(run_dir=Path("/nonexistent"), mode="server"),
+              Timeline(events, processes={1: "server"}, threads={(1, 1): "main"}))
+    [path] = PerfettoRenderer(out=tmp_path).render(run)
+    trace = decode(path)
+    got = sorted((i.ts, i.end, i.name, i.args["ops"]) for i in trace.items
+                 if i.category == "rpc.batch")
+    assert got == [(110, 260, "SendInitialMetadata + SendStatusFromServer",
+                    "SendInitialMetadata, SendStatusFromServer"), (410, 560, "batch", "")]
