@@ -480,6 +480,15 @@ def test_the_batches_of_a_bidi_stream(tmp_path: Path) -> None:
     assert (call.ts, call.end) == (1795617211120627773 - STREAM_ORIGIN,
                                    1795617211133202994 - STREAM_ORIGIN)
     assert (call.name, call.args["batches"]) == ("/HelloService/HelloBidiStream OK", 11)
+    # The drain at line 253 served two batches. "message 3 sent" waited for it from the
+    # loop's wake (line 245); "message 1 received" came back (line 251, on the poller)
+    # while the loop was awake: its arrow skips the shared wake, and is named after the
+    # poller-to-wake time it holds, not the wake-to-drain (0 for it).
+    [drain] = [i for i in trace.items if i.ts == 1795617211129485096 - STREAM_ORIGIN]
+    assert drain.name == "_handle_events (queue drain)"
+    assert drain.args == {"resolved": 2, "drain": 5,
+                          "wake_to_drain_us": (1795617211129485096 - 1795617211129378608) / 1000,
+                          "poller_to_wake_us": (1795617211129485096 - 1795617211129464000) / 1000}
 
 
 def test_a_run_without_the_core_log_starts_each_batch_at_its_waiter(

@@ -471,17 +471,17 @@ def test_threads_in_the_ui_by_rank_then_role_then_id(tmp_path: Path) -> None:
 
 
 def test_a_link_over_shared_steps_is_named_after_its_largest_stage() -> None:
-    """Steps (stage ending there, ns): s0 (first), s1 a 5, s2 b 3 shared, s3 c 10, s4 d 0
-    shared, s5 e 1. Arrows s0 -> s1 (a), s1 -> s3 (b 3 + c 10: c), s3 -> s5 (d 0 + e 1: e);
-    none to a shared step."""
+    """Steps (stage ending there, ns): s0 (first), s1 a 5, s2 z 3 shared, s3 c 10, s4 y 0
+    shared, s5 e 1. Arrows s0 -> s1 (a), s1 -> s3 (z 3 + c 10: c), s3 -> s5 (y 0 + e 1: e);
+    none to a shared step. (The larger stage is never the first nor the last by name.)"""
     from toygrpc.analysis.chains import Step
     from toygrpc.model.events import ThreadStarted
 
     events = [ThreadStarted(n, 1, 1, f"s{n}", 1) for n in range(6)]
     steps = [Step("created", events[0], "", None), Step("core_call", events[1], "a", 5),
-             Step("completed", events[2], "b", 3, shared=True),
+             Step("completed", events[2], "z", 3, shared=True),
              Step("returned", events[3], "c", 10),
-             Step("woken", events[4], "d", 0, shared=True), Step("drained", events[5], "e", 1)]
+             Step("woken", events[4], "y", 0, shared=True), Step("drained", events[5], "e", 1)]
     assert link_stages([steps]) == {(id(events[0]), id(events[1])): "a",
                                     (id(events[1]), id(events[3])): "c",
                                     (id(events[3]), id(events[5])): "e"}
