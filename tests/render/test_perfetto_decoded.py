@@ -314,6 +314,12 @@ def test_the_server_rpcs(native: DecodedTrace) -> None:
     assert overflow[0].ts == rel(1795573896940305000)  # line 32: the first request call
     assert overflow[0].end is not None and calls[0].end is not None
     assert overflow[0].end < calls[0].end
+    # In the UI, under the server: its RPC lanes, then its batch lanes, then its threads.
+    ranks = [native.tracks[native.track_named(name, oracle.SERVER_PID)].sibling_order_rank
+             for name in ("RPCs", "RPCs (2)", "batches", "batches (2)")]
+    threads = [t.sibling_order_rank for t in native.tracks.values()
+               if t.HasField("thread") and t.thread.pid == oracle.SERVER_PID]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4 and ranks[-1] < min(threads)
 
 
 def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
@@ -363,6 +369,8 @@ def test_chrome_json_of_the_same_model(run: Run, tmp_path: Path) -> None:
     assert order[tid_of["poller: events"]] == order[22794] + 1
     assert order[tid_of["RPCs"]] < order[22792] < order[22795] < order[22794]
     check_point_lanes(events, threads)
+    # every event in one of the two processes, span lanes' too
+    assert {e["pid"] for e in events} == {oracle.SERVER_PID, oracle.CLIENT_PID}
 
 
 def check_point_lanes(events: list[dict[str, Any]], threads: dict[tuple[int, int], str]
@@ -412,6 +420,100 @@ def test_a_trace_format_is_checked_and_renderers_are_found_by_name_or_file() -> 
                                 "perfetto, summary, swimlane, stages")
 
 
-def test_a_file_renderer_writes_into_the_run_directory_by_default(run: Run) -> None:
+def test_a_file_renderer_writes_into_the_run_directory_by_default(
+        run: Run, run_copy: Path) -> None:
     assert PerfettoRenderer().folder(run) == oracle.FIXTURE_RUN
     assert PerfettoRenderer(out=Path("/x")).folder(run) == Path("/x")
+    assert PerfettoRenderer().render(Run.load(run_copy)) == [run_copy / "trace.perfetto-trace"]
+    assert decode(run_copy / "trace.perfetto-trace").items
+
+
+# traces/samples/stream: one bidi-stream call (3 messages each way). Its first event
+# that is not a core log line is line 4 (the server's grpc_init); the client's batches,
+# each from its core.start_batch line (its ops there), named as the trace names them.
+STREAM_RUN = oracle.FIXTURE_RUN.parents[3] / "traces" / "samples" / "stream"
+STREAM_ORIGIN = 1795617210965503000
+STREAM_CLIENT_BATCHES = [  # (line, start, track, name)
+    (84, 1795617211120939000, "RPCs", "SendInitialMetadata"),
+    (91, 1795617211121035000, "batches", "ReceiveStatusOnClient"),  # waits for the end
+    (124, 1795617211123463000, "RPCs", "ReceiveInitialMetadata"),
+    (129, 1795617211123535000, "batches (2)", "message 1 sent"),
+    (169, 1795617211125255000, "batches (2)", "message 2 sent"),
+    (221, 1795617211128728000, "batches (2)", "message 3 sent"),
+    (249, 1795617211129424000, "RPCs", "message 1 received"),
+    (260, 1795617211129564000, "batches (2)", "SendCloseFromClient"),
+    (268, 1795617211129727000, "RPCs", "message 2 received"),
+    (281, 1795617211129841000, "RPCs", "message 3 received"),
+    (292, 1795617211129923000, "RPCs", "message 4 received"),  # the end of the stream
+]
+STREAM_CLIENT_PID = 7778
+
+
+def test_the_batches_of_a_bidi_stream(tmp_path: Path) -> None:
+    """Each message batch is named by its number in its direction; the others by their
+    ops; each on the RPC's lane while they follow one another, else on "batches" lanes."""
+    lines = (STREAM_RUN / "events.jsonl").read_text().splitlines()
+    for line, start, _, _ in STREAM_CLIENT_BATCHES:  # the cited lines say so
+        raw = json.loads(lines[line - 1])
+        assert (raw["kind"], raw["ts"], raw["pid"]) == ("core.start_batch", start,
+                                                        STREAM_CLIENT_PID), line
+    assert json.loads(lines[3])["ts"] == STREAM_ORIGIN
+    [path] = PerfettoRenderer(out=tmp_path).render(Run.load(STREAM_RUN))
+    trace = decode(path)
+    batches = sorted((i for i in trace.items if i.category == "rpc.batch"
+                      and trace.pid_of(i.track) == STREAM_CLIENT_PID), key=lambda i: i.ts)
+    assert [(i.ts, trace.tracks[i.track].name, i.name) for i in batches] == [
+        (start - STREAM_ORIGIN, track, name) for _, start, track, name in STREAM_CLIENT_BATCHES]
+    # message 1 sent: started line 129, completed 156, returned 160 (on the poller), the
+    # loop woke 162, drained 163, resolved 164, its task resumed 165
+    sent = batches[3]
+    assert sent.end == 1795617211125182882 - STREAM_ORIGIN
+    assert sent.args == {"ops": "SendMessage", "stages_us.core_and_network": 1313.0,
+                         "stages_us.core_to_poller": 248.0, "stages_us.poller_to_wake": 36.077,
+                         "stages_us.wake_to_drain": 18.617,
+                         "stages_us.drain_to_resolution": 10.926,
+                         "stages_us.resolution_to_resume": 21.262}
+    assert batches[1].end == 1795617211133112210 - STREAM_ORIGIN  # line 329, its task resumed
+    [call] = [i for i in trace.items if i.category == "rpc.call"
+              and trace.pid_of(i.track) == STREAM_CLIENT_PID]
+    # lines 79 and 332: rpc.started, rpc.finished
+    assert (call.ts, call.end) == (1795617211120627773 - STREAM_ORIGIN,
+                                   1795617211133202994 - STREAM_ORIGIN)
+    assert (call.name, call.args["batches"]) == ("/HelloService/HelloBidiStream OK", 11)
+    # The drain at line 253 served two batches. "message 3 sent" waited for it from the
+    # loop's wake (line 245); "message 1 received" came back (line 251, on the poller)
+    # while the loop was awake: its arrow skips the shared wake, and is named after the
+    # poller-to-wake time it holds, not the wake-to-drain (0 for it).
+    [drain] = [i for i in trace.items if i.ts == 1795617211129485096 - STREAM_ORIGIN]
+    assert drain.name == "_handle_events (queue drain)"
+    assert drain.args == {"resolved": 2, "drain": 5,
+                          "wake_to_drain_us": (1795617211129485096 - 1795617211129378608) / 1000,
+                          "poller_to_wake_us": (1795617211129485096 - 1795617211129464000) / 1000}
+
+
+def test_a_run_without_the_core_log_starts_each_batch_at_its_waiter(
+        run: Run, tmp_path: Path) -> None:
+    """The committed run without its core events (as a capture with the core's trace off
+    would hold): each client batch runs from its waiter's creation to its task resuming,
+    says the core call is missing, and has no stage to show."""
+    from toygrpc.model.timeline import Timeline
+
+    timeline = run.timeline
+    hooks_only = Timeline([e for e in timeline.events if not e.kind.startswith("core.")],
+                          processes=timeline.processes, threads=timeline.threads)
+    [path] = PerfettoRenderer(out=tmp_path).render(Run(run.manifest, hooks_only))
+    trace = decode(path)
+    batches = sorted((i for i in trace.items if i.category == "rpc.batch"
+                      and trace.pid_of(i.track) == oracle.CLIENT_PID), key=lambda i: i.ts)
+    origin = 1795573896937542325  # line 6, the first event left: the server's poller starts
+    assert [(i.ts, i.end) for i in batches] == [
+        (call.ts("created") - origin, call.ts("resumed") - origin)
+        for call in oracle.CLIENT_CALLS]
+    for batch in batches:
+        assert batch.name == "message 1 sent, message 1 received"
+        assert batch.args == {"ops": "SendInitialMetadata, SendMessage, SendCloseFromClient, "
+                                     "ReceiveInitialMetadata, ReceiveMessage, "
+                                     "ReceiveStatusOnClient", "missing": "core_call"}
+    calls = [i for i in trace.items if i.category == "rpc.call"
+             and trace.pid_of(i.track) == oracle.CLIENT_PID]
+    assert [c.args["missing"] for c in calls] == ["chain 1: core_call"] * 3

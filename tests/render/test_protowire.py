@@ -96,3 +96,50 @@ def test_an_event_encodes_as_the_runtime_encodes_it() -> None:
     entry.iid, entry.name = 1, "grpc_call_start_batch"
     assert (pw.bytes_field(pw.INTERNED_NAMES, pw.interned_entry(1, b"grpc_call_start_batch"))
             == names.SerializeToString())
+
+
+def test_varints_at_every_length_boundary_are_the_runtimes() -> None:
+    """Each varint length ends at 2**(7k) - 1 and the fast path's 14-bit steps at 2**(14k):
+    both sides of every boundary, up to uint64's largest, and int64's ends."""
+    values = sorted({v for k in range(1, 10) for bound in (2 ** (7 * k), 2 ** (14 * k))
+                     for v in (bound - 1, bound, bound + 1) if v < 2**64} | {2**64 - 1})
+    for value in values:
+        assert pw.varint(value) == TracePacket(timestamp=value).SerializeToString()[1:], value
+    for value in (-(2**63), -(2**63) + 1, -(2**56), -128, -1, 2**63 - 1):
+        expected = DebugAnnotation(int_value=value).SerializeToString()
+        assert pw.uint_field(pw.ANNOTATION_INT, value) == expected, value
+
+
+def test_hand_worked_bytes() -> None:
+    """Worked out by hand: field 1 varint 300 is 08 ac 02 (300 = 0b10_0101100); -1 is ten
+    bytes, nine ff then 01; a tag past the table's fields (100 << 3 | 1 = 801) is a1 06."""
+    assert pw.uint_field(1, 300) == bytes([0x08, 0xAC, 0x02])
+    assert pw.varint(-1) == b"\xff" * 9 + b"\x01"
+    assert pw.tag(100, pw.FIXED64) == bytes([0xA1, 0x06])
+    assert pw.double_field(100, 1.0) == bytes([0xA1, 0x06, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F])
+    assert pw.fixed64_fields(2, [1, 2 ** 64 - 1]) == (bytes([0x11, 1, 0, 0, 0, 0, 0, 0, 0])
+                                                      + bytes([0x11]) + b"\xff" * 8)
+    assert pw.fixed64_fields(2, []) == b""
+    assert pw.string_field(2, "é") == bytes([0x12, 2, 0xC3, 0xA9])  # UTF-8
+    assert pw.packet(b"\x08\x01") == bytes([0x0A, 2, 0x08, 0x01])
+    assert pw.interned_entry(3, b"ab") == bytes([0x08, 3, 0x12, 2]) + b"ab"
+
+
+def test_a_tag_past_the_table_is_the_runtimes() -> None:
+    """``trusted_pid`` is TracePacket's field 79: its tag is not in the table of fields
+    1-63, and is computed."""
+    expected = TracePacket(trusted_pid=5).SerializeToString()
+    assert pw.tag(79, pw.VARINT) + pw.varint(5) == expected
+    long_text = "x" * 200  # a length of two bytes
+    assert pw.string_field(pw.TRACK_NAME, long_text) == TrackDescriptor(
+        name=long_text).SerializeToString()
+
+
+def test_the_encoder_behind_the_tables_is_the_runtimes() -> None:
+    """The one- and two-byte encodings are computed once, by the general encoder: checked
+    here without the tables, around each length's boundary and for negatives."""
+    for value in (0, 1, 127, 128, 129, 255, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1):
+        assert pw._encode(value) == TracePacket(timestamp=value).SerializeToString()[1:], value
+    for value in (-1, -128, -(2**63)):
+        expected = DebugAnnotation(int_value=value).SerializeToString()[1:]
+        assert pw._encode(value) == expected, value

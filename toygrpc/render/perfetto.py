@@ -28,12 +28,12 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from toygrpc.analysis.chains import Chain, Rpc, Step
+from toygrpc.analysis.chains import Rpc, Step
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
     CoreLine,
@@ -165,7 +165,7 @@ def build_model(run: Run) -> TraceModel:
     flows_out: dict[int, list[int]] = defaultdict(list)
     flows_in: dict[int, list[int]] = defaultdict(list)
     arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
-    stage_of_link = link_stages(analysis.chains)
+    stage_of_link = link_stages(chain.steps() for chain in analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
         stage = stage_of_link.get((id(source), id(target)),
                                   "network_" + label.replace(" -> ", "_to_"))
@@ -246,15 +246,15 @@ def build_model(run: Run) -> TraceModel:
     return model
 
 
-def link_stages(chains: list[Chain]) -> dict[tuple[int, int], str]:
-    """The stage each chain link covers, as ``Chain.steps`` attributes it. A link skips
-    the shared steps between its ends (no arrow leads to them): it is named after the
-    stage that holds most of its time."""
+def link_stages(chains: Iterable[Sequence[Step]]) -> dict[tuple[int, int], str]:
+    """The stage each chain link covers, as ``Chain.steps`` attributes it (given the steps
+    of each chain). A link skips the shared steps between its ends (no arrow leads to
+    them): it is named after the stage that holds most of its time."""
     stages: dict[tuple[int, int], str] = {}
-    for chain in chains:
+    for steps in chains:
         source: Step | None = None
         shares: dict[str, int] = {}
-        for step in chain.steps():
+        for step in steps:
             if step.stage:
                 shares[step.stage] = shares.get(step.stage, 0) + (step.delta or 0)
             if step.shared:
