@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import itertools
 import re
 from pathlib import Path
@@ -15,13 +16,20 @@ from rich.console import Console
 from tests.render import oracle
 from tests.render.conftest import FIXTURE_RUN
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
+from toygrpc.analysis.http2 import frame_rows
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import RpcSwimlane, RunReport, StageComparison, StageTable
+from toygrpc.render.terminal import (
+    Http2FrameTable,
+    RpcSwimlane,
+    RunReport,
+    StageComparison,
+    StageTable,
+)
 
 ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
                  r"call arrived|handler done)\s+(?P<thread>\S+)")
@@ -474,3 +482,97 @@ def test_a_failed_rpc_names_its_status_and_details() -> None:
     assert lines[1].startswith("client CANCELLED (Locally cancelled by application!), ")
     server = next(r for r in run.analysis.rpcs if r.side == "server")
     assert rpc_stage_line(server).startswith("server DEADLINE_EXCEEDED, latency ")
+
+
+# --- the HTTP/2 frame table (tests/fixtures/runs/http-both-1) ---------------------------
+
+# A real capture: ``toygrpc trace both --rpcs 1 --no-python --tracer http`` (one unary
+# call, both sides traced, the core's http tracer on); capture.json and events.jsonl kept.
+HTTP_RUN = FIXTURE_RUN.parent / "http-both-1"
+# Its 18 frames as read by hand from events.jsonl (kind core.http2_frame, one per line
+# given): receiver (pid 14464 is the server, 14549 the client), µs after the first frame
+# (line 111, ts 1795632576532129000: the difference of the two ts, in µs), TYPE:FLAGS,
+# length, stream id, thread id.
+HTTP_FRAMES = [
+    (111, "server", 0, "SETTINGS", 36, 0, 14542),
+    (120, "server", 28, "WINDOW_UPDATE", 4, 0, 14542),
+    (124, "client", 333, "SETTINGS", 24, 0, 14598),
+    (131, "client", 382, "WINDOW_UPDATE", 4, 0, 14598),
+    (132, "client", 385, "SETTINGS:ACK", 0, 0, 14598),
+    (134, "server", 429, "SETTINGS:ACK", 0, 0, 14543),
+    (150, "server", 674, "HEADERS:END_HEADERS", 278, 1, 14543),
+    (154, "server", 734, "WINDOW_UPDATE", 4, 1, 14543),
+    (155, "server", 737, "DATA:END_STREAM", 10, 1, 14543),
+    (157, "server", 745, "WINDOW_UPDATE", 4, 0, 14543),
+    (171, "client", 924, "PING", 8, 0, 14598),
+    (174, "server", 955, "PING:ACK", 8, 0, 14543),
+    (231, "client", 10639, "HEADERS:END_HEADERS", 78, 1, 14598),
+    (233, "client", 10672, "DATA", 18, 1, 14598),
+    (235, "client", 10681, "HEADERS:END_STREAM:END_HEADERS", 30, 1, 14598),
+    (237, "client", 10689, "WINDOW_UPDATE", 4, 0, 14598),
+    (255, "server", 12022, "PING", 8, 0, 14542),
+    (264, "client", 12177, "PING:ACK", 8, 0, 14598),
+]
+HTTP_HEADER = ("receiver   at µs   frame                            length   stream   thread")
+
+
+def http_row(receiver: str, at_us: int, frame: str, length: int, stream: int,
+             thread: int, frame_width: int = 30) -> str:
+    """A row as the table prints it: receiver and frame on the left, numbers on the right,
+    three spaces between columns as wide as their widest cell."""
+    return (f"{receiver:<8}   {at_us:>5}   {frame:<{frame_width}}   {length:>6}   "
+            f"{stream:>6}   {thread:>6}")
+
+
+def test_the_http2_frames_cited_are_the_raw_lines() -> None:
+    lines = (HTTP_RUN / "events.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    first = json.loads(lines[HTTP_FRAMES[0][0] - 1])["ts"]
+    assert first == 1795632576532129000
+    for number, receiver, at_us, frame, length, stream, thread in HTTP_FRAMES:
+        raw = json.loads(lines[number - 1])
+        assert raw["kind"] == "core.http2_frame", number
+        assert (header["processes"][str(raw["pid"])], (raw["ts"] - first) // 1000,
+                ":".join([raw["frame"], *raw["flags"]]), raw["length"], raw["stream_id"],
+                raw["tid"]) == (receiver, at_us, frame, length, stream, thread), number
+    assert sum('"core.http2_frame"' in line for line in lines) == len(HTTP_FRAMES)
+
+
+def test_http2_frame_table_as_printed() -> None:
+    """Every frame received, in time order, character for character; only the first
+    ``max_rows`` when there are more, and a line saying how many were left out and where
+    they are."""
+    rows = frame_rows(Run.load(HTTP_RUN).timeline)
+    title = "HTTP/2 frames received (µs after the first)"
+    table = [HTTP_HEADER, "─" * len(HTTP_HEADER),
+             *(http_row(*frame[1:]) for frame in HTTP_FRAMES)]
+    assert render(Http2FrameTable(rows), 100) == "".join(
+        f"{line:<{len(HTTP_HEADER)}}\n" for line in [title, *table])
+    assert render(Http2FrameTable(rows, max_rows=18), 100).splitlines() == [
+        f"{title:<76}", *table]
+    three = render(Http2FrameTable(rows, title="Frames", max_rows=3), 100).splitlines()
+    assert [line.rstrip() for line in three] == [  # the frame column as wide as its 3 rows
+        "Frames (µs after the first)",
+        "receiver   at µs   frame           length   stream   thread", "─" * 59,
+        *(http_row(*frame[1:], frame_width=13) for frame in HTTP_FRAMES[:3]),
+        "... and 15 more frames (events.jsonl, kind core.http2_frame)"]
+    bundle = Http2FrameTable(rows, max_rows=2)._repr_mimebundle_()
+    plain = [line.rstrip() for line in bundle["text/plain"].splitlines()]
+    assert plain[3:] == [*(http_row(*frame[1:], frame_width=13) for frame in HTTP_FRAMES[:2]),
+                         "... and 16 more frames (events.jsonl, kind core.http2_frame)"]
+    assert "HEADERS:END_STREAM:END_HEADERS" not in bundle["text/html"]
+    assert Http2FrameTable.MAX_ROWS == 40 and Http2FrameTable(rows).max_rows == 40
+
+
+def test_the_report_of_a_run_traced_with_http_lists_its_frames() -> None:
+    """After the stage table, before the hook counts; a run without frames has no table."""
+    run = Run.load(HTTP_RUN)
+    text = render(RunReport(run), 100)
+    lines = [line.rstrip() for line in text.splitlines()]
+    start = lines.index("HTTP/2 frames received (µs after the first)")
+    assert lines[start - 1].strip() == ""
+    assert lines[start + 1:start + 21] == [
+        HTTP_HEADER, "─" * len(HTTP_HEADER), *(http_row(*f[1:]) for f in HTTP_FRAMES)]
+    assert lines.index("Stages over the run (µs, captured with hooks + core trace)") < start
+    assert lines[start + 21].startswith("server (pid 14464) hooks fired:")
+    assert "HTTP/2" not in render(RunReport(Run.load(FIXTURE_RUN)), 100)
