@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import itertools
+import json
 import re
 from pathlib import Path
 
