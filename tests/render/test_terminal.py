@@ -460,6 +460,66 @@ def test_stage_table_as_printed() -> None:
         "python_before_core    3   273.8   299.1   299.1   299.1   Python before the core"]
 
 
+def stage_table_html(stats: list[StageStats], width: int) -> list[str]:
+    """The stage table's lines in the HTML a notebook shows, with their inline styles."""
+    console = Console(file=io.StringIO(), width=width, record=True)
+    console.print(StageTable(stats, "hooks"))
+    page = console.export_html(inline_styles=True)
+    return page.split("<code style=\"font-family:inherit\">")[1].split("</code>")[0].split("\n")
+
+
+GREY = '<span style="color: #7f7f7f; text-decoration-color: #7f7f7f">'
+
+
+def test_the_stage_tables_styles() -> None:
+    """A stage without samples is dim, a measured one plain; the definitions are dim and,
+    after a narrow table, follow their stage's name in bold."""
+    values = oracle.client_stage_values("python_before_core")
+    stats = [StageStats("python_before_core", "Python before the core", 3,
+                        oracle.nearest_rank(values, 50), max(values), max(values), max(values)),
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+    wide = stage_table_html(stats, 100)
+    assert wide[3] == ("python_before_core   3   273.8   299.1   299.1   299.1   "
+                       f"{GREY}Python before the core</span>")
+    assert wide[4] == (f"{GREY}awaiting_call     </span>   0       -       -       -       -   "
+                       f"{GREY}idle                  </span>")
+    narrow = stage_table_html(stats, 60)
+    assert narrow[3] == "python_before_core   3   273.8   299.1   299.1   299.1"
+    assert narrow[5:7] == [
+        f'{BOLD}python_before_core</span>{GREY}: Python before the core</span>',
+        f"{BOLD}awaiting_call</span>{GREY}: idle</span>"]
+
+
+def test_a_stage_table_too_narrow_for_its_cells_keeps_one_line_per_stage() -> None:
+    """At 40 columns the names and numbers are cut with an ellipsis, never broken over two
+    lines (a row per stage, as wide terminals show it)."""
+    values = oracle.client_stage_values("python_before_core")
+    stats = [StageStats("python_before_core", "Python before the core", 3,
+                        oracle.nearest_rank(values, 50), max(values), max(values), max(values)),
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+    lines = render(StageTable(stats), 40).splitlines()
+    assert lines[1].startswith("stage ") and set(lines[2]) == {"─"}
+    assert lines[3].startswith("python_before_c… ") and lines[3].count("…") == 5
+    assert lines[4].split() == ["awaiting_call", "-", "-", "-", "-"]
+    assert lines[5].startswith("python_before_core: Python before the")
+
+
+def test_large_values_leave_the_definitions_whole() -> None:
+    """Eleven-digit µs values at 100 columns leave the definitions 11 columns: they wrap
+    there, every word whole (a column wider than the room left would be cut off by the
+    terminal)."""
+    definition = "Python before the core and a long definition of what it measures here"
+    huge = 10**13  # ns: 10000000000.0 µs
+    text = render(StageTable([StageStats("python_before_core", definition, 3, huge, huge,
+                                          huge, huge)]), 100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    cells = [line[89:].strip() for line in text.splitlines()[1:]
+             if line[89:].strip() and "─" not in line]
+    assert " ".join(cells) == "what it measures " + definition
+    assert text.splitlines()[4].split()[:7] == ["python_before_core", "3",
+                                                *["10000000000.0"] * 4, "Python"]
+
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
