@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import itertools
@@ -19,7 +20,7 @@ from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
 from toygrpc.analysis.http2 import frame_rows
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
-from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
+from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
@@ -518,6 +519,65 @@ def test_large_values_leave_the_definitions_whole() -> None:
     assert " ".join(cells) == "what it measures " + definition
     assert text.splitlines()[4].split()[:7] == ["python_before_core", "3",
                                                 *["10000000000.0"] * 4, "Python"]
+
+
+def swimlane_html_rows(model: SwimlaneModel) -> dict[str, str]:
+    """Row label -> its lanes cell in the HTML a notebook shows (140 columns: lanes 9 wide)."""
+    console = Console(file=io.StringIO(), width=140, record=True)
+    console.print(RpcSwimlane(model))
+    rows = {}
+    for line in console.export_html(inline_styles=True).split("\n"):
+        if m := re.match(r"^\s*[+-]\d+\.\d   (.*?)   <span[^>]*>(#\d+ \w+|RPC \w+)", line):
+            rows[m[2]] = m[1]
+    return rows
+
+
+YELLOW_BOLD = '<span style="color: #808000; text-decoration-color: #808000; font-weight: bold">'
+CYAN_BOLD = '<span style="color: #008080; text-decoration-color: #008080; font-weight: bold">'
+MAGENTA_BOLD = '<span style="color: #800080; text-decoration-color: #800080; font-weight: bold">'
+GREEN_BOLD = '<span style="color: #008000; text-decoration-color: #008000; font-weight: bold">'
+
+
+def test_the_swimlanes_colours_in_the_notebook_html() -> None:
+    """The lanes dim; the arrows bold yellow from each source lane's centre to the step; the
+    step's mark bold in its process's colour (client cyan, server magenta). Lanes 9 wide:
+    client main, core, poller (centres 4, 13, 22), server main, core, poller (31, 40, 49).
+    The client batch's completion (lane 1) comes from the client's core call (lane 0) and
+    the server's reply batch (lane 3)."""
+    rows = swimlane_html_rows(Run.load(oracle.FIXTURE_RUN).swimlane())
+    assert rows["#2 completed"] == (
+        f"{GREY}    </span>{YELLOW_BOLD}╰───────▶</span>{CYAN_BOLD}●</span>"
+        f"{YELLOW_BOLD}◀────────────────╯</span>{GREY}        │        │    </span>")
+    assert rows["RPC start"] == (f"{GREY}    </span>{CYAN_BOLD}◆</span>"
+                                 f"{GREY}        │        │        │        │        │    </span>")
+    assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
+                                    f"{MAGENTA_BOLD}●</span>{GREY}        │        │    </span>")
+
+
+def test_hand_offs_the_committed_runs_do_not_show() -> None:
+    """Rows made by hand on the median call's model: control from another thread of the
+    step's own lane (an arrow head only), from two lanes on the right (the nearer joins
+    the line with ┴), and a process that is neither client nor server (green)."""
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    steps = []
+    for step in model.steps:
+        if step.label == "#2 completed":  # lane 1, from lane 1 only
+            step = dataclasses.replace(step, sources=[1])
+        elif step.label == "#2 woken":  # lane 0, from lanes 1 and 2
+            step = dataclasses.replace(step, sources=[1, 2])
+        steps.append(step)
+    rows = swimlane_html_rows(dataclasses.replace(model, steps=steps))
+    assert rows["#2 completed"] == (
+        f"{GREY}    │       </span>{YELLOW_BOLD}▶</span>{CYAN_BOLD}●</span>"
+        f"{GREY}        │        │        │        │    </span>")
+    assert rows["#2 woken"] == (
+        f"{GREY}    </span>{CYAN_BOLD}●</span>{YELLOW_BOLD}◀───────┴────────╯</span>"
+        f"{GREY}        │        │        │    </span>")
+    lanes = [dataclasses.replace(lane, process="program") if lane.process == "server"
+             else lane for lane in model.lanes]
+    rows = swimlane_html_rows(dataclasses.replace(model, lanes=lanes))
+    assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
+                                    f"{GREEN_BOLD}●</span>{GREY}        │        │    </span>")
 
 
 GOLDEN = Path(__file__).parent / "golden"

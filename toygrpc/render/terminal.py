@@ -76,11 +76,9 @@ class RpcSwimlane:
             start = centre[min(left)]
             for x in range(start, centre[target]):
                 chars[x], styles[x] = "─", ARROW_STYLE
-            for s in left:
+            for s in left:  # a source on the step's own lane (another thread): just "▶"
                 chars[centre[s]] = "┴" if s != min(left) else "╰"
-            if min(left) == target:  # another thread of the same lane
-                chars[centre[target]] = "┆"
-            chars[centre[target] - 1] = "▶"
+            chars[centre[target] - 1], styles[centre[target] - 1] = "▶", ARROW_STYLE
         if right:
             end = centre[max(right)]
             for x in range(centre[target] + 1, end + 1):
