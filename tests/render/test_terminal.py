@@ -521,12 +521,17 @@ def test_large_values_leave_the_definitions_whole() -> None:
                                                 *["10000000000.0"] * 4, "Python"]
 
 
-def swimlane_html_rows(model: SwimlaneModel) -> dict[str, str]:
-    """Row label -> its lanes cell in the HTML a notebook shows (140 columns: lanes 9 wide)."""
+def swimlane_html(model: SwimlaneModel) -> list[str]:
+    """The swimlane's lines in the HTML a notebook shows (140 columns: lanes 9 wide)."""
     console = Console(file=io.StringIO(), width=140, record=True)
     console.print(RpcSwimlane(model))
+    return console.export_html(inline_styles=True).split("\n")
+
+
+def swimlane_html_rows(model: SwimlaneModel) -> dict[str, str]:
+    """Row label -> its lanes cell, as the notebook's HTML styles it."""
     rows = {}
-    for line in console.export_html(inline_styles=True).split("\n"):
+    for line in swimlane_html(model):
         if m := re.match(r"^\s*[+-]\d+\.\d   (.*?)   <span[^>]*>(#\d+ \w+|RPC \w+)", line):
             rows[m[2]] = m[1]
     return rows
@@ -540,11 +545,16 @@ GREEN_BOLD = '<span style="color: #008000; text-decoration-color: #008000; font-
 
 def test_the_swimlanes_colours_in_the_notebook_html() -> None:
     """The lanes dim; the arrows bold yellow from each source lane's centre to the step; the
-    step's mark bold in its process's colour (client cyan, server magenta). Lanes 9 wide:
+    step's mark and its process's name above its lanes bold in the process's colour
+    (client cyan, server magenta). Lanes 9 wide:
     client main, core, poller (centres 4, 13, 22), server main, core, poller (31, 40, 49).
     The client batch's completion (lane 1) comes from the client's core call (lane 0) and
     the server's reply batch (lane 3)."""
-    rows = swimlane_html_rows(Run.load(oracle.FIXTURE_RUN).swimlane())
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    [header] = [line for line in swimlane_html(model) if "╌client╌" in line]
+    assert (f"{CYAN_BOLD}{'╌' * 11}client{'╌' * 10}</span>"  # 3 lanes of 9: 27 columns
+            f"{MAGENTA_BOLD}{'╌' * 11}server{'╌' * 10}</span>") in header
+    rows = swimlane_html_rows(model)
     assert rows["#2 completed"] == (
         f"{GREY}    </span>{YELLOW_BOLD}╰───────▶</span>{CYAN_BOLD}●</span>"
         f"{YELLOW_BOLD}◀────────────────╯</span>{GREY}        │        │    </span>")
