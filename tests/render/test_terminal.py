@@ -590,6 +590,36 @@ def test_hand_offs_the_committed_runs_do_not_show() -> None:
                                     f"{GREEN_BOLD}●</span>{GREY}        │        │    </span>")
 
 
+def test_the_title_of_a_call_whose_other_side_was_not_traced() -> None:
+    """traces/samples/client, its first call: rpc.started line 16 (ts ...4888885826) to
+    rpc.finished line 43 (...4896001659): 7,115,833 ns; no server side to mention."""
+    run = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
+    assert RpcSwimlane(run.swimlane(1)).title() == "RPC 1: client /HelloService/Hello OK, 7115.8 µs"
+
+
+def test_the_thread_column_from_100_columns() -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    at_100 = render(RpcSwimlane(run.swimlane()), 100).splitlines()
+    at_99 = render(RpcSwimlane(run.swimlane()), 99).splitlines()
+    assert at_100[2].split()[-5:] == ["step", "thread", "stage", "Δ", "µs"]
+    assert at_99[2].split()[-4:] == ["step", "stage", "Δ", "µs"]
+
+
+def test_short_shares_keep_the_columns_in_the_width() -> None:
+    """Every share under 10 µs (hand-made: 1.5 µs each on the median call's rows): the Δ
+    column is as wide as its heading, 4, and the stage column takes the rest of 80:
+    µs 7, lanes 6 x 5, step 12, stage 15, Δ 4, and 3 between each."""
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    short = dataclasses.replace(model, steps=[
+        dataclasses.replace(s, delta=None if s.delta is None else 1500) for s in model.steps])
+    lines = render(RpcSwimlane(short), 80).splitlines()
+    assert lines[2] == ("     µs    main core poll main core poll   step           stage"
+                        "             Δ µs")
+    row = next(line for line in lines if "#2 core_call" in line)
+    lanes = "  ●  " + "  │  " * 5
+    assert row == " +211.6   " + lanes + "   #2 core_call   python_before_…    1.5"
+
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
