@@ -620,6 +620,19 @@ def test_short_shares_keep_the_columns_in_the_width() -> None:
     assert row == " +211.6   " + lanes + "   #2 core_call   python_before_…    1.5"
 
 
+def test_the_lanes_share_what_the_other_columns_and_the_stage_leave() -> None:
+    """Lanes are (width - fixed columns - 20 for the stage) // lanes wide, 5 to 9. At 108
+    columns the median call's fixed columns take 52 (µs 7, step 12, thread 12, Δ 6, and
+    3 x 5 between): 6 lanes of (108 - 52 - 20) // 6 = 6. traces/samples/client at 80
+    (no thread column: 7 + 12 + 6 + 3 x 4 = 37): 3 lanes of (80 - 37 - 20) // 3 = 7."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    header = render(RpcSwimlane(run.swimlane()), 108).splitlines()[2]
+    assert header.startswith("     µs    main  core polle  main  core polle    step ")
+    client = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
+    header = render(RpcSwimlane(client.swimlane(1)), 80).splitlines()[2]
+    assert header.startswith("     µs     main   core  poller   step ")
+
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
