@@ -541,6 +541,9 @@ YELLOW_BOLD = '<span style="color: #808000; text-decoration-color: #808000; font
 CYAN_BOLD = '<span style="color: #008080; text-decoration-color: #008080; font-weight: bold">'
 MAGENTA_BOLD = '<span style="color: #800080; text-decoration-color: #800080; font-weight: bold">'
 GREEN_BOLD = '<span style="color: #008000; text-decoration-color: #008000; font-weight: bold">'
+CYAN = '<span style="color: #008080; text-decoration-color: #008080">'
+MAGENTA = '<span style="color: #800080; text-decoration-color: #800080">'
+GREEN = '<span style="color: #008000; text-decoration-color: #008000">'
 
 
 def test_the_swimlanes_colours_in_the_notebook_html() -> None:
@@ -562,6 +565,8 @@ def test_the_swimlanes_colours_in_the_notebook_html() -> None:
                                  f"{GREY}        │        │        │        │        │    </span>")
     assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
                                     f"{MAGENTA_BOLD}●</span>{GREY}        │        │    </span>")
+    page = "\n".join(swimlane_html(model))
+    assert f"{CYAN}#2 completed</span>" in page and f"{MAGENTA}#3 completed</span>" in page
 
 
 def test_hand_offs_the_committed_runs_do_not_show() -> None:
@@ -588,6 +593,8 @@ def test_hand_offs_the_committed_runs_do_not_show() -> None:
     rows = swimlane_html_rows(dataclasses.replace(model, lanes=lanes))
     assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
                                     f"{GREEN_BOLD}●</span>{GREY}        │        │    </span>")
+    page = "\n".join(swimlane_html(dataclasses.replace(model, lanes=lanes)))
+    assert f"{GREEN}#3 completed</span>" in page and f"{CYAN}#2 completed</span>" in page
 
 
 def test_the_title_of_a_call_whose_other_side_was_not_traced() -> None:
@@ -631,6 +638,36 @@ def test_the_lanes_share_what_the_other_columns_and_the_stage_leave() -> None:
     client = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
     header = render(RpcSwimlane(client.swimlane(1)), 80).splitlines()[2]
     assert header.startswith("     µs     main   core  poller   step ")
+
+
+def test_the_stage_column_from_8_columns_of_room() -> None:
+    """Below 100 columns the median call's fixed columns take 37 (µs 7, step 12, Δ 6, 3 x
+    4 between) and its 6 lanes 5 each: at 75 columns 8 are left for the stage (shown, cut
+    with an ellipsis), at 74 only 7 (no stage column)."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    at_75 = render(RpcSwimlane(run.swimlane()), 75).splitlines()
+    at_74 = render(RpcSwimlane(run.swimlane()), 74).splitlines()
+    header_75 = next(line for line in at_75 if line.endswith(" Δ µs"))
+    header_74 = next(line for line in at_74 if " Δ µs" in line)
+    assert header_75.split()[-4:] == ["step", "stage", "Δ", "µs"] and len(header_75) == 75
+    assert next(line for line in at_75 if "#1 core_call" in line).endswith(
+        "#1 core_call   python_…     10.1")
+    assert header_74.split()[-3:] == ["step", "Δ", "µs"]
+
+
+@pytest.mark.parametrize("width", [40, 50, 60, 80])
+def test_a_narrow_terminal_keeps_a_line_per_step(width: int) -> None:
+    """However narrow, each step is one line that starts with its time, and no line is wider
+    than the terminal (columns are cut, never wrapped)."""
+    for run, index in ((Run.load(oracle.FIXTURE_RUN), 1),
+                       (Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client"), 1)):
+        model = run.swimlane(index)
+        lines = render(RpcSwimlane(model), width).splitlines()
+        rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+        rows = lines[rule + 1:rule + 1 + len(model.steps)]
+        assert all(re.match(r"^\s*[+-]\d+\.\d ", line) for line in rows), rows
+        assert not re.match(r"^\s*[+-]\d+\.\d ", lines[rule + 1 + len(model.steps)])
+        assert max(len(line) for line in lines) <= width
 
 
 GOLDEN = Path(__file__).parent / "golden"
