@@ -670,6 +670,34 @@ def test_a_narrow_terminal_keeps_a_line_per_step(width: int) -> None:
         assert max(len(line) for line in lines) <= width
 
 
+YELLOW = '<span style="color: #808000; text-decoration-color: #808000">'
+
+
+def test_the_legend_of_calls_seen_by_the_hooks_alone() -> None:
+    """The committed run without its core events (as a hooks-only capture records it): the
+    chains stop before the core call and say so in the legend, each RPC's end reason in
+    yellow; the chain numbers bold, the notes and the key dim. An RPC with no chain at all
+    (its peer's chains dropped by hand) is named in yellow too."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    hooks_only = Run(run.manifest, dataclasses.replace(run.timeline, events=[
+        e for e in run.timeline.events if e.category != "core"]))
+    model = hooks_only.swimlane(1)
+    page = "\n".join(swimlane_html(model))
+    assert (f"{BOLD}#1 </span>server: request_call (incomplete: no core_call)\n"
+            f"{BOLD}#2 </span>client: batch SendInitialMetadata") in page
+    assert f"{YELLOW}client RPC ends: chain 1: incomplete: no core_call</span>\n" in page
+    assert f"{GREY}● step  ◆ RPC start/end  ─▶ control passes to another thread" in page
+    assert model.rpc.peer is not None
+    alone = dataclasses.replace(model, rpc=dataclasses.replace(
+        model.rpc, peer=dataclasses.replace(model.rpc.peer, chains=[])))
+    page = "\n".join(swimlane_html(alone))
+    assert (f"{YELLOW}the server RPC has no chain to show: its completions were not followed "
+            "(see the hook diagnostics)</span>\n") in page
+    assert "the client RPC has no chain" not in page
+    notes = "\n".join(swimlane_html(Run.load(oracle.FIXTURE_RUN).swimlane()))
+    assert f"{GREY}#1 completed: a client&#x27;s call arrived" in notes
+
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -777,6 +805,8 @@ def test_http2_frame_table_as_printed() -> None:
     assert plain[3:] == [*(http_row(*frame[1:], frame_width=13) for frame in HTTP_FRAMES[:2]),
                          "... and 16 more frames (events.jsonl, kind core.http2_frame)"]
     assert "HEADERS:END_STREAM:END_HEADERS" not in bundle["text/html"]
+    assert (f"{GREY}... and 16 more frames (events.jsonl, kind core.http2_frame)</span>"
+            in bundle["text/html"])
     assert Http2FrameTable.MAX_ROWS == 40 and Http2FrameTable(rows).max_rows == 40
 
 
