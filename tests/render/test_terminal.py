@@ -595,6 +595,7 @@ def test_hand_offs_the_committed_runs_do_not_show() -> None:
                                     f"{GREEN_BOLD}●</span>{GREY}        │        │    </span>")
     page = "\n".join(swimlane_html(dataclasses.replace(model, lanes=lanes)))
     assert f"{GREEN}#3 completed</span>" in page and f"{CYAN}#2 completed</span>" in page
+    assert f"{GREEN_BOLD}{'╌' * 10}program{'╌' * 10}</span>" in page  # its 3 lanes' heading
 
 
 def test_the_title_of_a_call_whose_other_side_was_not_traced() -> None:
