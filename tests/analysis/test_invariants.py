@@ -77,12 +77,13 @@ def test_streams_have_one_chain_per_message(shapes_run: Run) -> None:
 
 
 def test_overlapping_batches_keep_their_own_stages(shapes_run: Run) -> None:
-    """A stream's chains overlap in time: each keeps its own stages, while the RPC's add up
-    to its latency; so the chains' sum exceeds it (the old remainder went negative)."""
+    """A stream's chains overlap in time: each keeps its own stages, so their sum exceeds
+    the RPC's latency (the old remainder went negative). The RPC's own stages add up to
+    its latency by construction (``Rpc.timeline`` cuts ``[start, end]``): not checked
+    here, it could not fail."""
     bidi = by_method(shapes_run)["HelloBidiStream"][0]
     own = sum(sum(chain.stages().values()) for chain in bidi.chains)
     assert own > bidi.latency
-    assert sum(bidi.stages().values()) == bidi.latency
     assert min(bidi.stages().values()) >= 0
 
 

@@ -12,10 +12,9 @@ from matplotlib.image import imread
 
 from tests.commands import toygrpc_script
 from tests.conftest import require
-from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis
-from toygrpc.analysis.swimlane import pick_rpc, rpc_number
+from tests.render import oracle
+from toygrpc.analysis.chains import STEPS
 from toygrpc.cli import main
-from toygrpc.model.timeline import Timeline
 
 PICTURES = ("swimlane.svg", "swimlane.png", "stages.svg", "stages.png")
 
@@ -47,13 +46,12 @@ def show_argv() -> list[str]:
 
 
 def test_show_prints_swimlane_stage_table_files_and_view_command(
-        capsys: pytest.CaptureFixture[str], run_copy: Path,
-        fixture_run: tuple[Timeline, Analysis]) -> None:
-    _, analysis = fixture_run
+        capsys: pytest.CaptureFixture[str], run_copy: Path) -> None:
     code, out, err = show(capsys, str(run_copy), "--width", "120")
     assert code == 0, err
-    chosen = pick_rpc(analysis)
-    assert f"RPC {rpc_number(analysis, chosen)}: client /HelloService/Hello OK" in out
+    call = oracle.MEDIAN_CLIENT  # the default: the client call of median latency
+    assert out.startswith(f"RPC {call.index}: client /HelloService/Hello OK, "
+                          f"{oracle.us(call.latency)} µs")
     for text in ("#1 created", "#5 resumed", "RPC end", "Stages over the run (µs, captured with",
                  "core_and_network", f"toygrpc view {run_copy}",
                  f"{run_copy / 'events.jsonl'}", f"{run_copy / 'swimlane.svg'}"):
@@ -73,25 +71,28 @@ def test_show_another_rpc_and_width(capsys: pytest.CaptureFixture[str], run_copy
     assert code == 0 and widest(wide, run_copy) > 120
 
 
-def test_show_json(capsys: pytest.CaptureFixture[str], run_copy: Path,
-                   fixture_run: tuple[Timeline, Analysis]) -> None:
-    timeline, analysis = fixture_run
+def test_show_json(capsys: pytest.CaptureFixture[str], run_copy: Path) -> None:
+    """``show --json --rpc 1``: the first client call as read by hand from the raw events
+    (tests/render/oracle.py): its start, latency and stages, every step of its batch at its
+    time on its thread, the server call it reached."""
     code, out, err = show(capsys, str(run_copy), "--json", "--rpc", "1", "--no-plots")
     assert code == 0, err
     data = json.loads(out)
-    rpc = analysis.rpcs[0]
-    assert data["rpc"]["index"] == 1 and data["rpc"]["side"] == rpc.side
-    assert data["rpc"]["latency"] == rpc.latency
-    assert [s["name"] for s in data["stages"]] == list(STAGE_ORDER)
-    steps = [s for s in data["rpc"]["steps"] if s["chain"]]
-    assert rpc.peer is not None
-    events = sorted(e.ts for c in rpc.chains + rpc.peer.chains
-                    for name in STEPS if (e := c.step(name)) is not None)
-    assert sorted(s["ts"] for s in steps) == events
-    for s in steps:
-        assert s["thread"] == timeline.thread_role(s["pid"], s["tid"])
-        assert s["step"] in STEPS
-    assert len([link for link in data["rpc"]["links"] if link["label"] == "handoff"]) == 35
+    call = oracle.CLIENT_CALLS[0]
+    rpc = data["rpc"]
+    assert (rpc["index"], rpc["side"], rpc["start"], rpc["latency"], rpc["peer_index"]) == (
+        1, "client", call.start, call.latency, 2)
+    assert rpc["stages"] == call.rpc_stages()
+    assert [s["name"] for s in data["stages"]] == oracle.STAGE_NAMES
+    client = [s for s in rpc["steps"] if s["chain"] == 2]
+    assert [(s["step"], s["ts"], s["tid"], s["thread"]) for s in client] == [
+        (step, ts, tid, {oracle.CLIENT_MAIN: "main", oracle.CLIENT_POLLER: "poller"}.get(
+            tid, "event_engine")) for step, (_, _, ts, tid) in call.steps.items()]
+    server_start, server_tid = oracle.SERVER_CALL_STARTS[0][1:]
+    request = [s for s in rpc["steps"] if s["chain"] == 1 and s["step"] == "completed"]
+    assert [(s["ts"], s["tid"]) for s in request] == [(server_start, server_tid)]
+    assert len([s for s in rpc["steps"] if s["chain"]]) == 5 * len(STEPS)  # 5 chains of 8
+    assert len([link for link in rpc["links"] if link["label"] == "handoff"]) == 35
     assert data["view_command"] == f"toygrpc view {run_copy}"
 
 

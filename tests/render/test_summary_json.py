@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from toygrpc.analysis.run import Run
-from toygrpc.render.summary import build_summary, indented_json
+from toygrpc.render.summary import build_summary, indented_json, indented_json_blocks
 
 
 def as_json_writes(data: Any) -> bytes:
@@ -36,3 +36,37 @@ def test_floats_are_spelled_as_json_spells_them() -> None:
     values = [draw.uniform(-1e6, 1e6) for _ in range(2000)]
     values += [draw.random() * 10 ** draw.randint(-6, 18) for _ in range(2000)]
     assert indented_json({"values": values}) == as_json_writes({"values": values})
+
+
+def test_a_plain_summary_never_goes_through_jsons_encoder(run_copy: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real run's summary (str keys, ints, strings, a float) is written by orjson: json's
+    pure-Python indenting encoder takes minutes on a 100,000-RPC run."""
+    data = build_summary(Run.load(run_copy))
+    data["a float"] = [0.5, 123456.789]
+    expected = as_json_writes(data)
+
+    def no_json(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("json's encoder used for plain data")
+
+    monkeypatch.setattr("toygrpc.render.summary.json.dumps", no_json)
+    assert indented_json(data) == expected
+    with pytest.raises(AssertionError, match="json's encoder used"):
+        indented_json({1: "an int key"})
+
+
+def test_the_summary_comes_in_blocks_of_whole_lines(run_copy: Any) -> None:
+    """Each block ends at the first line end after ``block_bytes`` of orjson's output (so
+    that a writer never holds the whole file twice); the last block is the final newline."""
+    data = build_summary(Run.load(run_copy))
+    expected = as_json_writes(data)
+    blocks = list(indented_json_blocks(data, block_bytes=4000))
+    assert b"".join(blocks) == expected
+    assert blocks[-1] == b"\n" and len(blocks) >= 10  # 37 kB written
+    longest = max(len(line) for line in expected.splitlines(keepends=True))
+    assert blocks[-2].endswith(b"\n}")
+    for block in blocks[:-2]:  # 4000 bytes of orjson's lines, at most halved by the indents
+        assert block.endswith(b"\n"), block[-40:]
+        assert 2000 <= len(block) < 4000 + 2 * longest
+    assert list(indented_json_blocks({"a": [1, 2]})) == [b'{\n "a": [\n  1,\n  2\n ]\n}',
+                                                          b"\n"]

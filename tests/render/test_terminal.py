@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -15,13 +17,20 @@ from rich.console import Console
 from tests.render import oracle
 from tests.render.conftest import FIXTURE_RUN
 from toygrpc.analysis.chains import STAGE_ORDER, STEPS, Analysis, Chain, Rpc
+from toygrpc.analysis.http2 import frame_rows
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
-from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
+from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.events import Event
 from toygrpc.model.timeline import Timeline
-from toygrpc.render.terminal import RpcSwimlane, RunReport, StageComparison, StageTable
+from toygrpc.render.terminal import (
+    Http2FrameTable,
+    RpcSwimlane,
+    RunReport,
+    StageComparison,
+    StageTable,
+)
 
 ROW = re.compile(r"^\s*(?P<offset>[+-]\d+\.\d) .*?(?P<label>#\d+ \w+|RPC start|RPC end|"
                  r"call arrived|handler done)\s+(?P<thread>\S+)")
@@ -68,6 +77,7 @@ def test_default_rpc_is_the_median_complete_client_rpc(
     _, analysis = fixture_run
     client = sorted((r for r in analysis.rpcs if r.side == "client"), key=lambda r: r.latency)
     assert pick_rpc(analysis) is client[1]
+    assert analysis.rpcs.index(client[1]) + 1 == oracle.MEDIAN_CLIENT.index  # read by hand
 
 
 def test_server_rpc_is_the_default_when_no_client_was_traced(
@@ -179,18 +189,23 @@ def test_stage_table_lists_every_stage_in_microseconds(
     assert "core_and_network: in the core and on the network" in " ".join(narrow.split())
 
 
-def test_views_display_in_a_notebook(fixture_run: tuple[Timeline, Analysis]) -> None:
-    timeline, analysis = fixture_run
-    model = build_swimlane(analysis, timeline, pick_rpc(analysis))
-    stats = stage_statistics(analysis)
-    for view, shown in ((RpcSwimlane(model), [s.label for s in model.steps]),
-                        (StageTable(stats), [f"{s.p50 / 1000:.1f}" for s in stats if s.count])):
+def test_views_display_in_a_notebook() -> None:
+    """Both forms of the bundle hold the run's own numbers, as read by hand from the raw
+    events: the median call's steps and stage shares, the stage table's p50s."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    call = oracle.MEDIAN_CLIENT
+    steps = [f"#2 {step}" for step in STEPS] + [oracle.us(v) for v in call.deltas().values()]
+    p50s = [f"{name} 3 {oracle.us(oracle.nearest_rank(oracle.client_stage_values(name), 50))}"
+            for name in ("python_before_core", "python_after_core")]
+    for view, shown in ((RpcSwimlane(run.swimlane()), ["RPC start", "RPC end", *steps]),
+                        (StageTable(run.stage_stats), p50s)):
         bundle = view._repr_mimebundle_()
         assert set(bundle) == {"text/plain", "text/html"}
         assert bundle["text/plain"].strip() and "\x1b[" not in bundle["text/plain"]
-        html_text = html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"]))
+        html_text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", bundle["text/html"])).split())
+        plain = " ".join(bundle["text/plain"].split())
         for text in shown:  # the run's own numbers and steps, in what the notebook shows
-            assert text in html_text and text in bundle["text/plain"]
+            assert text in html_text and text in plain, text
 
 
 def test_fixture_is_read_not_written(fixture_run: tuple[Timeline, Analysis]) -> None:
@@ -446,6 +461,244 @@ def test_stage_table_as_printed() -> None:
         "python_before_core    3   273.8   299.1   299.1   299.1   Python before the core"]
 
 
+def stage_table_html(stats: list[StageStats], width: int) -> list[str]:
+    """The stage table's lines in the HTML a notebook shows, with their inline styles."""
+    console = Console(file=io.StringIO(), width=width, record=True)
+    console.print(StageTable(stats, "hooks"))
+    page = console.export_html(inline_styles=True)
+    return page.split("<code style=\"font-family:inherit\">")[1].split("</code>")[0].split("\n")
+
+
+GREY = '<span style="color: #7f7f7f; text-decoration-color: #7f7f7f">'
+
+
+def test_the_stage_tables_styles() -> None:
+    """A stage without samples is dim, a measured one plain; the definitions are dim and,
+    after a narrow table, follow their stage's name in bold."""
+    values = oracle.client_stage_values("python_before_core")
+    stats = [StageStats("python_before_core", "Python before the core", 3,
+                        oracle.nearest_rank(values, 50), max(values), max(values), max(values)),
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+    wide = stage_table_html(stats, 100)
+    assert wide[3] == ("python_before_core   3   273.8   299.1   299.1   299.1   "
+                       f"{GREY}Python before the core</span>")
+    assert wide[4] == (f"{GREY}awaiting_call     </span>   0       -       -       -       -   "
+                       f"{GREY}idle                  </span>")
+    narrow = stage_table_html(stats, 60)
+    assert narrow[3] == "python_before_core   3   273.8   299.1   299.1   299.1"
+    assert narrow[5:7] == [
+        f'{BOLD}python_before_core</span>{GREY}: Python before the core</span>',
+        f"{BOLD}awaiting_call</span>{GREY}: idle</span>"]
+
+
+def test_a_stage_table_too_narrow_for_its_cells_keeps_one_line_per_stage() -> None:
+    """At 40 columns the names and numbers are cut with an ellipsis, never broken over two
+    lines (a row per stage, as wide terminals show it)."""
+    values = oracle.client_stage_values("python_before_core")
+    stats = [StageStats("python_before_core", "Python before the core", 3,
+                        oracle.nearest_rank(values, 50), max(values), max(values), max(values)),
+             StageStats("awaiting_call", "idle", 0, 0, 0, 0, 0)]
+    lines = render(StageTable(stats), 40).splitlines()
+    assert lines[1].startswith("stage ") and set(lines[2]) == {"─"}
+    assert lines[3].startswith("python_before_c… ") and lines[3].count("…") == 5
+    assert lines[4].split() == ["awaiting_call", "-", "-", "-", "-"]
+    assert lines[5].startswith("python_before_core: Python before the")
+
+
+def test_large_values_leave_the_definitions_whole() -> None:
+    """Eleven-digit µs values at 100 columns leave the definitions 11 columns: they wrap
+    there, every word whole (a column wider than the room left would be cut off by the
+    terminal)."""
+    definition = "Python before the core and a long definition of what it measures here"
+    huge = 10**13  # ns: 10000000000.0 µs
+    text = render(StageTable([StageStats("python_before_core", definition, 3, huge, huge,
+                                          huge, huge)]), 100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    cells = [line[89:].strip() for line in text.splitlines()[1:]
+             if line[89:].strip() and "─" not in line]
+    assert " ".join(cells) == "what it measures " + definition
+    assert text.splitlines()[4].split()[:7] == ["python_before_core", "3",
+                                                *["10000000000.0"] * 4, "Python"]
+
+
+def swimlane_html(model: SwimlaneModel) -> list[str]:
+    """The swimlane's lines in the HTML a notebook shows (140 columns: lanes 9 wide)."""
+    console = Console(file=io.StringIO(), width=140, record=True)
+    console.print(RpcSwimlane(model))
+    return console.export_html(inline_styles=True).split("\n")
+
+
+def swimlane_html_rows(model: SwimlaneModel) -> dict[str, str]:
+    """Row label -> its lanes cell, as the notebook's HTML styles it."""
+    rows = {}
+    for line in swimlane_html(model):
+        if m := re.match(r"^\s*[+-]\d+\.\d   (.*?)   <span[^>]*>(#\d+ \w+|RPC \w+)", line):
+            rows[m[2]] = m[1]
+    return rows
+
+
+YELLOW_BOLD = '<span style="color: #808000; text-decoration-color: #808000; font-weight: bold">'
+CYAN_BOLD = '<span style="color: #008080; text-decoration-color: #008080; font-weight: bold">'
+MAGENTA_BOLD = '<span style="color: #800080; text-decoration-color: #800080; font-weight: bold">'
+GREEN_BOLD = '<span style="color: #008000; text-decoration-color: #008000; font-weight: bold">'
+CYAN = '<span style="color: #008080; text-decoration-color: #008080">'
+MAGENTA = '<span style="color: #800080; text-decoration-color: #800080">'
+GREEN = '<span style="color: #008000; text-decoration-color: #008000">'
+
+
+def test_the_swimlanes_colours_in_the_notebook_html() -> None:
+    """The lanes dim; the arrows bold yellow from each source lane's centre to the step; the
+    step's mark and its process's name above its lanes bold in the process's colour
+    (client cyan, server magenta). Lanes 9 wide:
+    client main, core, poller (centres 4, 13, 22), server main, core, poller (31, 40, 49).
+    The client batch's completion (lane 1) comes from the client's core call (lane 0) and
+    the server's reply batch (lane 3)."""
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    [header] = [line for line in swimlane_html(model) if "╌client╌" in line]
+    assert (f"{CYAN_BOLD}{'╌' * 11}client{'╌' * 10}</span>"  # 3 lanes of 9: 27 columns
+            f"{MAGENTA_BOLD}{'╌' * 11}server{'╌' * 10}</span>") in header
+    rows = swimlane_html_rows(model)
+    assert rows["#2 completed"] == (
+        f"{GREY}    </span>{YELLOW_BOLD}╰───────▶</span>{CYAN_BOLD}●</span>"
+        f"{YELLOW_BOLD}◀────────────────╯</span>{GREY}        │        │    </span>")
+    assert rows["RPC start"] == (f"{GREY}    </span>{CYAN_BOLD}◆</span>"
+                                 f"{GREY}        │        │        │        │        │    </span>")
+    assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
+                                    f"{MAGENTA_BOLD}●</span>{GREY}        │        │    </span>")
+    page = "\n".join(swimlane_html(model))
+    assert f"{CYAN}#2 completed</span>" in page and f"{MAGENTA}#3 completed</span>" in page
+
+
+def test_hand_offs_the_committed_runs_do_not_show() -> None:
+    """Rows made by hand on the median call's model: control from another thread of the
+    step's own lane (an arrow head only), from two lanes on the right (the nearer joins
+    the line with ┴), and a process that is neither client nor server (green)."""
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    steps = []
+    for step in model.steps:
+        if step.label == "#2 completed":  # lane 1, from lane 1 only
+            step = dataclasses.replace(step, sources=[1])
+        elif step.label == "#2 woken":  # lane 0, from lanes 1 and 2
+            step = dataclasses.replace(step, sources=[1, 2])
+        steps.append(step)
+    rows = swimlane_html_rows(dataclasses.replace(model, steps=steps))
+    assert rows["#2 completed"] == (
+        f"{GREY}    │       </span>{YELLOW_BOLD}▶</span>{CYAN_BOLD}●</span>"
+        f"{GREY}        │        │        │        │    </span>")
+    assert rows["#2 woken"] == (
+        f"{GREY}    </span>{CYAN_BOLD}●</span>{YELLOW_BOLD}◀───────┴────────╯</span>"
+        f"{GREY}        │        │        │    </span>")
+    lanes = [dataclasses.replace(lane, process="program") if lane.process == "server"
+             else lane for lane in model.lanes]
+    rows = swimlane_html_rows(dataclasses.replace(model, lanes=lanes))
+    assert rows["#3 completed"] == (f"{GREY}    │        │        │        </span>"
+                                    f"{GREEN_BOLD}●</span>{GREY}        │        │    </span>")
+    page = "\n".join(swimlane_html(dataclasses.replace(model, lanes=lanes)))
+    assert f"{GREEN}#3 completed</span>" in page and f"{CYAN}#2 completed</span>" in page
+    assert f"{GREEN_BOLD}{'╌' * 10}program{'╌' * 10}</span>" in page  # its 3 lanes' heading
+
+
+def test_the_title_of_a_call_whose_other_side_was_not_traced() -> None:
+    """traces/samples/client, its first call: rpc.started line 16 (ts ...4888885826) to
+    rpc.finished line 43 (...4896001659): 7,115,833 ns; no server side to mention."""
+    run = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
+    assert RpcSwimlane(run.swimlane(1)).title() == "RPC 1: client /HelloService/Hello OK, 7115.8 µs"
+
+
+def test_the_thread_column_from_100_columns() -> None:
+    run = Run.load(oracle.FIXTURE_RUN)
+    at_100 = render(RpcSwimlane(run.swimlane()), 100).splitlines()
+    at_99 = render(RpcSwimlane(run.swimlane()), 99).splitlines()
+    assert at_100[2].split()[-5:] == ["step", "thread", "stage", "Δ", "µs"]
+    assert at_99[2].split()[-4:] == ["step", "stage", "Δ", "µs"]
+
+
+def test_short_shares_keep_the_columns_in_the_width() -> None:
+    """Every share under 10 µs (hand-made: 1.5 µs each on the median call's rows): the Δ
+    column is as wide as its heading, 4, and the stage column takes the rest of 80:
+    µs 7, lanes 6 x 5, step 12, stage 15, Δ 4, and 3 between each."""
+    model = Run.load(oracle.FIXTURE_RUN).swimlane()
+    short = dataclasses.replace(model, steps=[
+        dataclasses.replace(s, delta=None if s.delta is None else 1500) for s in model.steps])
+    lines = render(RpcSwimlane(short), 80).splitlines()
+    assert lines[2] == ("     µs    main core poll main core poll   step           stage"
+                        "             Δ µs")
+    row = next(line for line in lines if "#2 core_call" in line)
+    lanes = "  ●  " + "  │  " * 5
+    assert row == " +211.6   " + lanes + "   #2 core_call   python_before_…    1.5"
+
+
+def test_the_lanes_share_what_the_other_columns_and_the_stage_leave() -> None:
+    """Lanes are (width - fixed columns - 20 for the stage) // lanes wide, 5 to 9. At 108
+    columns the median call's fixed columns take 52 (µs 7, step 12, thread 12, Δ 6, and
+    3 x 5 between): 6 lanes of (108 - 52 - 20) // 6 = 6. traces/samples/client at 80
+    (no thread column: 7 + 12 + 6 + 3 x 4 = 37): 3 lanes of (80 - 37 - 20) // 3 = 7."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    header = render(RpcSwimlane(run.swimlane()), 108).splitlines()[2]
+    assert header.startswith("     µs    main  core polle  main  core polle    step ")
+    client = Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client")
+    header = render(RpcSwimlane(client.swimlane(1)), 80).splitlines()[2]
+    assert header.startswith("     µs     main   core  poller   step ")
+
+
+def test_the_stage_column_from_8_columns_of_room() -> None:
+    """Below 100 columns the median call's fixed columns take 37 (µs 7, step 12, Δ 6, 3 x
+    4 between) and its 6 lanes 5 each: at 75 columns 8 are left for the stage (shown, cut
+    with an ellipsis), at 74 only 7 (no stage column)."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    at_75 = render(RpcSwimlane(run.swimlane()), 75).splitlines()
+    at_74 = render(RpcSwimlane(run.swimlane()), 74).splitlines()
+    header_75 = next(line for line in at_75 if line.endswith(" Δ µs"))
+    header_74 = next(line for line in at_74 if " Δ µs" in line)
+    assert header_75.split()[-4:] == ["step", "stage", "Δ", "µs"] and len(header_75) == 75
+    assert next(line for line in at_75 if "#1 core_call" in line).endswith(
+        "#1 core_call   python_…     10.1")
+    assert header_74.split()[-3:] == ["step", "Δ", "µs"]
+
+
+@pytest.mark.parametrize("width", [40, 50, 60, 80])
+def test_a_narrow_terminal_keeps_a_line_per_step(width: int) -> None:
+    """However narrow, each step is one line that starts with its time, and no line is wider
+    than the terminal (columns are cut, never wrapped)."""
+    for run, index in ((Run.load(oracle.FIXTURE_RUN), 1),
+                       (Run.load(FIXTURE_RUN.parents[3] / "traces" / "samples" / "client"), 1)):
+        model = run.swimlane(index)
+        lines = render(RpcSwimlane(model), width).splitlines()
+        rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+        rows = lines[rule + 1:rule + 1 + len(model.steps)]
+        assert all(re.match(r"^\s*[+-]\d+\.\d ", line) for line in rows), rows
+        assert not re.match(r"^\s*[+-]\d+\.\d ", lines[rule + 1 + len(model.steps)])
+        assert max(len(line) for line in lines) <= width
+
+
+YELLOW = '<span style="color: #808000; text-decoration-color: #808000">'
+
+
+def test_the_legend_of_calls_seen_by_the_hooks_alone() -> None:
+    """The committed run without its core events (as a hooks-only capture records it): the
+    chains stop before the core call and say so in the legend, each RPC's end reason in
+    yellow; the chain numbers bold, the notes and the key dim. An RPC with no chain at all
+    (its peer's chains dropped by hand) is named in yellow too."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    hooks_only = Run(run.manifest, dataclasses.replace(run.timeline, events=[
+        e for e in run.timeline.events if e.category != "core"]))
+    model = hooks_only.swimlane(1)
+    page = "\n".join(swimlane_html(model))
+    assert (f"{BOLD}#1 </span>server: request_call (incomplete: no core_call)\n"
+            f"{BOLD}#2 </span>client: batch SendInitialMetadata") in page
+    assert f"{YELLOW}client RPC ends: chain 1: incomplete: no core_call</span>\n" in page
+    assert f"{GREY}● step  ◆ RPC start/end  ─▶ control passes to another thread" in page
+    assert model.rpc.peer is not None
+    alone = dataclasses.replace(model, rpc=dataclasses.replace(
+        model.rpc, peer=dataclasses.replace(model.rpc.peer, chains=[])))
+    page = "\n".join(swimlane_html(alone))
+    assert (f"{YELLOW}the server RPC has no chain to show: its completions were not followed "
+            "(see the hook diagnostics)</span>\n") in page
+    assert "the client RPC has no chain" not in page
+    notes = "\n".join(swimlane_html(Run.load(oracle.FIXTURE_RUN).swimlane()))
+    assert f"{GREY}#1 completed: a client&#x27;s call arrived" in notes
+
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -474,3 +727,99 @@ def test_a_failed_rpc_names_its_status_and_details() -> None:
     assert lines[1].startswith("client CANCELLED (Locally cancelled by application!), ")
     server = next(r for r in run.analysis.rpcs if r.side == "server")
     assert rpc_stage_line(server).startswith("server DEADLINE_EXCEEDED, latency ")
+
+
+# --- the HTTP/2 frame table (tests/fixtures/runs/http-both-1) ---------------------------
+
+# A real capture: ``toygrpc trace both --rpcs 1 --no-python --tracer http`` (one unary
+# call, both sides traced, the core's http tracer on); capture.json and events.jsonl kept.
+HTTP_RUN = FIXTURE_RUN.parent / "http-both-1"
+# Its 18 frames as read by hand from events.jsonl (kind core.http2_frame, one per line
+# given): receiver (pid 14464 is the server, 14549 the client), µs after the first frame
+# (line 111, ts 1795632576532129000: the difference of the two ts, in µs), TYPE:FLAGS,
+# length, stream id, thread id.
+HTTP_FRAMES = [
+    (111, "server", 0, "SETTINGS", 36, 0, 14542),
+    (120, "server", 28, "WINDOW_UPDATE", 4, 0, 14542),
+    (124, "client", 333, "SETTINGS", 24, 0, 14598),
+    (131, "client", 382, "WINDOW_UPDATE", 4, 0, 14598),
+    (132, "client", 385, "SETTINGS:ACK", 0, 0, 14598),
+    (134, "server", 429, "SETTINGS:ACK", 0, 0, 14543),
+    (150, "server", 674, "HEADERS:END_HEADERS", 278, 1, 14543),
+    (154, "server", 734, "WINDOW_UPDATE", 4, 1, 14543),
+    (155, "server", 737, "DATA:END_STREAM", 10, 1, 14543),
+    (157, "server", 745, "WINDOW_UPDATE", 4, 0, 14543),
+    (171, "client", 924, "PING", 8, 0, 14598),
+    (174, "server", 955, "PING:ACK", 8, 0, 14543),
+    (231, "client", 10639, "HEADERS:END_HEADERS", 78, 1, 14598),
+    (233, "client", 10672, "DATA", 18, 1, 14598),
+    (235, "client", 10681, "HEADERS:END_STREAM:END_HEADERS", 30, 1, 14598),
+    (237, "client", 10689, "WINDOW_UPDATE", 4, 0, 14598),
+    (255, "server", 12022, "PING", 8, 0, 14542),
+    (264, "client", 12177, "PING:ACK", 8, 0, 14598),
+]
+HTTP_HEADER = ("receiver   at µs   frame                            length   stream   thread")
+
+
+def http_row(receiver: str, at_us: int, frame: str, length: int, stream: int,
+             thread: int, frame_width: int = 30) -> str:
+    """A row as the table prints it: receiver and frame on the left, numbers on the right,
+    three spaces between columns as wide as their widest cell."""
+    return (f"{receiver:<8}   {at_us:>5}   {frame:<{frame_width}}   {length:>6}   "
+            f"{stream:>6}   {thread:>6}")
+
+
+def test_the_http2_frames_cited_are_the_raw_lines() -> None:
+    lines = (HTTP_RUN / "events.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    first = json.loads(lines[HTTP_FRAMES[0][0] - 1])["ts"]
+    assert first == 1795632576532129000
+    for number, receiver, at_us, frame, length, stream, thread in HTTP_FRAMES:
+        raw = json.loads(lines[number - 1])
+        assert raw["kind"] == "core.http2_frame", number
+        assert (header["processes"][str(raw["pid"])], (raw["ts"] - first) // 1000,
+                ":".join([raw["frame"], *raw["flags"]]), raw["length"], raw["stream_id"],
+                raw["tid"]) == (receiver, at_us, frame, length, stream, thread), number
+    assert sum('"core.http2_frame"' in line for line in lines) == len(HTTP_FRAMES)
+
+
+def test_http2_frame_table_as_printed() -> None:
+    """Every frame received, in time order, character for character; only the first
+    ``max_rows`` when there are more, and a line saying how many were left out and where
+    they are."""
+    rows = frame_rows(Run.load(HTTP_RUN).timeline)
+    title = "HTTP/2 frames received (µs after the first)"
+    table = [HTTP_HEADER, "─" * len(HTTP_HEADER),
+             *(http_row(*frame[1:]) for frame in HTTP_FRAMES)]
+    assert render(Http2FrameTable(rows), 100) == "".join(
+        f"{line:<{len(HTTP_HEADER)}}\n" for line in [title, *table])
+    assert render(Http2FrameTable(rows, max_rows=18), 100).splitlines() == [
+        f"{title:<76}", *table]
+    three = render(Http2FrameTable(rows, title="Frames", max_rows=3), 100).splitlines()
+    assert [line.rstrip() for line in three] == [  # the frame column as wide as its 3 rows
+        "Frames (µs after the first)",
+        "receiver   at µs   frame           length   stream   thread", "─" * 59,
+        *(http_row(*frame[1:], frame_width=13) for frame in HTTP_FRAMES[:3]),
+        "... and 15 more frames (events.jsonl, kind core.http2_frame)"]
+    bundle = Http2FrameTable(rows, max_rows=2)._repr_mimebundle_()
+    plain = [line.rstrip() for line in bundle["text/plain"].splitlines()]
+    assert plain[3:] == [*(http_row(*frame[1:], frame_width=13) for frame in HTTP_FRAMES[:2]),
+                         "... and 16 more frames (events.jsonl, kind core.http2_frame)"]
+    assert "HEADERS:END_STREAM:END_HEADERS" not in bundle["text/html"]
+    assert (f"{GREY}... and 16 more frames (events.jsonl, kind core.http2_frame)</span>"
+            in bundle["text/html"])
+    assert Http2FrameTable.MAX_ROWS == 40 and Http2FrameTable(rows).max_rows == 40
+
+
+def test_the_report_of_a_run_traced_with_http_lists_its_frames() -> None:
+    """After the stage table, before the hook counts; a run without frames has no table."""
+    run = Run.load(HTTP_RUN)
+    text = render(RunReport(run), 100)
+    lines = [line.rstrip() for line in text.splitlines()]
+    start = lines.index("HTTP/2 frames received (µs after the first)")
+    assert lines[start - 1].strip() == ""
+    assert lines[start + 1:start + 21] == [
+        HTTP_HEADER, "─" * len(HTTP_HEADER), *(http_row(*f[1:]) for f in HTTP_FRAMES)]
+    assert lines.index("Stages over the run (µs, captured with hooks + core trace)") < start
+    assert lines[start + 21].startswith("server (pid 14464) hooks fired:")
+    assert "HTTP/2" not in render(RunReport(Run.load(FIXTURE_RUN)), 100)

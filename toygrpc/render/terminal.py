@@ -76,11 +76,9 @@ class RpcSwimlane:
             start = centre[min(left)]
             for x in range(start, centre[target]):
                 chars[x], styles[x] = "─", ARROW_STYLE
-            for s in left:
+            for s in left:  # a source on the step's own lane (another thread): just "▶"
                 chars[centre[s]] = "┴" if s != min(left) else "╰"
-            if min(left) == target:  # another thread of the same lane
-                chars[centre[target]] = "┆"
-            chars[centre[target] - 1] = "▶"
+            chars[centre[target] - 1], styles[centre[target] - 1] = "▶", ARROW_STYLE
         if right:
             end = centre[max(right)]
             for x in range(centre[target] + 1, end + 1):
@@ -206,8 +204,8 @@ class StageTable:
         table.add_column("n", justify="right")
         for name in ("p50", "p90", "p99", "max"):
             table.add_column(name, justify="right", no_wrap=True)
-        if inline:
-            table.add_column("what it measures", ratio=1, min_width=20)
+        if inline:  # it wraps in what room is left (never wider: the console would crop it)
+            table.add_column("what it measures")
         for s in self.stats:
             values = [us(s.p50), us(s.p90), us(s.p99), us(s.max)] if s.count else ["-"] * 4
             row: list[RenderableType] = [Text(s.name, "" if s.count else "dim"), str(s.count),
