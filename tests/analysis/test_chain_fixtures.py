@@ -9,12 +9,30 @@ ends at each and how long it took.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from toygrpc.analysis.chains import Chain, build_chains
+from toygrpc.analysis.chains import (
+    Chain,
+    build_chains,
+    first_at_or_after,
+    last_at_or_before,
+    tag_of,
+)
+from toygrpc.model.events import (
+    CoreApiCall,
+    CoreBatchStarted,
+    DrainSpan,
+    Event,
+    FutureCancelled,
+    FutureCreated,
+    FutureResolved,
+    LoopWake,
+    TaskResumed,
+)
 from toygrpc.model.timeline import Timeline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chains"
@@ -139,3 +157,118 @@ def test_links_never_go_back_in_time(case: str) -> None:
     for chain in chains:
         for source, target in chain.links():
             assert source.ts <= target.ts
+
+
+# Synthetic sequences: the smallest event lists that show one matching rule each, with
+# times (ns) chosen by hand, one process whose main thread is 1 and poller thread 2.
+# The answers follow from the rules the module's docstring states, not from the code.
+
+PID = 1
+
+
+def waiter(ts: int, future_id: int, batch: int) -> FutureCreated:
+    return FutureCreated(ts=ts, pid=PID, tid=PID, future_id=future_id,
+                         caller="grpc/aio/_call.py:_invoke", in_batch=batch, task_id=7)
+
+
+def batch_start(ts: int, tag: str) -> CoreBatchStarted:
+    return CoreBatchStarted(ts=ts, pid=PID, tid=PID, call="0x10", tag=tag,
+                            ops=("RECV_MESSAGE",))
+
+
+def chains_of(events: list[Event]) -> list[Chain]:
+    return build_chains(Timeline(sorted(events, key=lambda e: e.ts)))
+
+
+def test_each_waiter_claims_the_next_start_of_its_thread_once() -> None:
+    """Starts S0 (1_000) and S3 (8_000) have no waiter of ours (made before the hooks
+    recorded, or their waiter lost): they are skipped. W1 (5_400) takes S1, which the
+    core stamped 5_000 (its clock truncates to the µs: a start made just after its waiter
+    may read up to 999 ns before it); W2 (5_900) takes S2 (6_000), not S1 again although
+    S1 is within 1 µs of it; W3 (12_000) takes S4 (12_000)."""
+    starts = {name: batch_start(ts, f"0x{ts:x}") for name, ts in
+              (("S0", 1_000), ("S1", 5_000), ("S2", 6_000), ("S3", 8_000), ("S4", 12_000))}
+    futures = [waiter(5_400, 101, 1), waiter(5_900, 102, 2), waiter(12_000, 103, 3)]
+    chains = chains_of([*starts.values(), *futures])
+    claimed = {id(start): name for name, start in starts.items()}
+    assert [(c.future.future_id, claimed[id(c.core_call)]) for c in chains] == [
+        (101, "S1"), (102, "S2"), (103, "S4")]
+
+
+def test_a_future_id_reused_keeps_each_lifes_resolution_and_cancellation_apart() -> None:
+    """Future ids are addresses, reused once a future is freed. Id 500: a waiter at 10_000
+    that nothing resolved (its resolution not recorded), the id's next waiter at 50_000,
+    resolved at 60_000: the first life is not resolved by the second's set_result. Id 600:
+    a waiter at 70_000 left unresolved, the id's next waiter at 80_000, cancelled at
+    90_000 with no task resumed on it: the cancellation is the second life's."""
+    chains = chains_of([
+        waiter(10_000, 500, 1), waiter(50_000, 500, 2),
+        FutureResolved(ts=60_000, pid=PID, tid=PID, future_id=500, ok=True),
+        waiter(70_000, 600, 3), waiter(80_000, 600, 4),
+        FutureCancelled(ts=90_000, pid=PID, tid=PID, future_id=600),
+    ])
+    assert [(c.future.ts, c.resolved.ts if c.resolved else None,
+             c.cancelled.ts if c.cancelled else None, c.outcome) for c in chains] == [
+        (10_000, None, None, "incomplete"),
+        (50_000, 60_000, None, "incomplete"),
+        (70_000, None, None, "incomplete"),
+        (80_000, None, 90_000, "cancelled"),
+    ]
+    assert [c.missing for c in chains] == ["core_call", "core_call", "core_call", ""]
+
+
+def test_a_chain_without_its_core_call_has_no_stages_of_its_own() -> None:
+    """A batch waiter at 10_000 whose start the core log does not hold (a capture without
+    the core's trace): the future's own id still leads to its set_result at 32_000 in drain
+    1 (31_000-36_000), the wake before that drain (30_000) and the task resumed at 40_000.
+    Those are its steps, but it has no stage durations: they run from the core call on,
+    and the 20 µs from its creation to the wake are not the poller's."""
+    (chain,) = chains_of([
+        waiter(10_000, 500, 1),
+        LoopWake(ts=30_000, pid=PID, tid=PID, fd=8, waited=1_000),
+        DrainSpan(ts=31_000, pid=PID, tid=PID, dur=5_000, drain_id=1, resolved=1),
+        FutureResolved(ts=32_000, pid=PID, tid=PID, future_id=500, ok=True, in_drain=1),
+        TaskResumed(ts=40_000, pid=PID, tid=PID, future_id=500),
+    ])
+    assert [(s.name, s.at, s.delta) for s in chain.steps()] == [
+        ("created", 10_000, None), ("woken", 30_000, 20_000), ("drained", 31_000, 1_000),
+        ("resolved", 32_000, 1_000), ("resumed", 40_000, 8_000)]
+    assert chain.missing == "core_call" and chain.stages() == {}
+
+
+def test_a_resolution_not_recorded_leaves_the_chain_at_the_drain_that_was_running() -> None:
+    """several_in_one_drain: the second chain's RETURN_EVENT (+87_153 ns) came while the
+    drain that resolved both (started at +81_171) was running. Without its set_result
+    line, the chain is still followed to that drain (the one running at its return, not
+    the next to start), and to the wake before it."""
+    timeline, (first, second) = load("several_in_one_drain")
+    resolution = second.resolved
+    timeline.events = [e for e in timeline.events if e is not resolution]
+    (lost,) = [c for c in build_chains(timeline) if c.future.ts == second.future.ts]
+    assert lost.resolved is None and lost.missing == "resolved"
+    assert lost.drain is not None and first.drain is not None
+    assert lost.drain.ts - second.future.ts == 81_171
+    assert lost.drain.drain_id == first.drain.drain_id
+    assert lost.woken is not None and lost.woken.ts - second.future.ts == -60_049
+
+
+def test_the_tag_of_a_core_call() -> None:
+    """A batch start and a request-call carry their tag; an API call carries one only when
+    its arguments hold ``tag=`` with an address (grpc prints a null tag as ``(nil)``);
+    any other event carries none."""
+    notify = CoreApiCall(ts=1, pid=PID, tid=PID, name="grpc_server_shutdown_and_notify",
+                         args="server=0x5586757bcea0, cq=0x558675720680, tag=0x7f5232d54678",
+                         source="server.cc:1")
+    assert tag_of(notify) == "0x7f5232d54678"
+    assert tag_of(dataclasses.replace(notify, args="server=0x55, cq=0x56, tag=(nil)")) == ""
+    assert tag_of(batch_start(5, "0x7f00")) == "0x7f00"
+    assert tag_of(waiter(5, 1, 1)) == ""
+
+
+def test_the_last_event_at_or_before_a_time() -> None:
+    events = [waiter(10, 1, 1), waiter(20, 2, 2)]
+    assert last_at_or_before(events, 9) is None
+    assert last_at_or_before(events, 10) is events[0]
+    assert last_at_or_before(events, 19) is events[0]
+    assert last_at_or_before(events, 25) is events[1]
+    assert first_at_or_after(events, 11) is events[1] and first_at_or_after(events, 21) is None

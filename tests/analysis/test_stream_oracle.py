@@ -21,6 +21,7 @@ None of it is recomputed with the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -343,3 +344,23 @@ def test_a_cancelled_call_keeps_its_status_details() -> None:
     server = next(r for r in cancelled.rpcs if r.side == "server")
     assert (client.status, client.details) == ("CANCELLED", "Locally cancelled by application!")
     assert server.status == "CANCELLED"
+
+
+def test_the_rpcs_steps_keep_each_steps_note(analysis: Analysis) -> None:
+    """The notes ride along with the RPC's steps: of the stream's 56 steps only chain 7's
+    shared wake has one (its wake came before its RETURN_EVENT); a ``created`` step
+    counted from the RPC's start keeps its own empty note."""
+    noted = [(number, step.name, step.note) for number, step in server_stream(analysis).steps()
+             if step.note != ""]
+    assert noted == [(7, "woken", "shared: the loop was already awake for an earlier "
+                                  "completion; the wait is until it got to this one")]
+
+
+def test_a_chain_made_at_the_rpcs_start_counts_zero_python_before_it(
+        analysis: Analysis) -> None:
+    """The unary Hello's waiter came 238_023 ns after the RPC started; were the RPC to start
+    at that very instant, its ``created`` step still ends python_before_core, with 0 ns."""
+    (rpc,) = [r for r in analysis.rpcs if r.side == "client" and r.method.endswith("/Hello")]
+    at_waiter = dataclasses.replace(rpc, start=rpc.start + 238_023)
+    (number, created), *_ = at_waiter.steps()
+    assert (number, created.name, created.stage, created.delta) == (1, "created", PBC, 0)
