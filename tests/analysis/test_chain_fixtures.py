@@ -25,6 +25,8 @@ from toygrpc.analysis.chains import (
 from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
+    CoreReturnEvent,
+    CoreTagCompleted,
     DrainSpan,
     Event,
     FutureCancelled,
@@ -272,3 +274,29 @@ def test_the_last_event_at_or_before_a_time() -> None:
     assert last_at_or_before(events, 19) is events[0]
     assert last_at_or_before(events, 25) is events[1]
     assert first_at_or_after(events, 11) is events[1] and first_at_or_after(events, 21) is None
+
+
+def test_a_waiter_cancelled_while_the_core_had_its_batch_stops_there() -> None:
+    """A batch waiter (10_000, started 11_000) cancelled at 50_000, while the loop was busy
+    after a wake at 44_000 caused by something else; the core then completed the batch not
+    ok (55_000), the poller returned it (60_000) and a drain popped it (65_000, resolving
+    nothing); the task resumed at 70_000. The chain ends at the cancellation, in the stage
+    it was in (the core's): the earlier wake served some other completion, not this one."""
+    tag = "0x7f01"
+    (chain,) = chains_of([
+        waiter(10_000, 500, 1), batch_start(11_000, tag),
+        LoopWake(ts=44_000, pid=PID, tid=PID, fd=8, waited=1_000),
+        FutureCancelled(ts=50_000, pid=PID, tid=PID, future_id=500),
+        CoreTagCompleted(ts=55_000, pid=PID, tid=3, tag=tag, ok=False),
+        CoreReturnEvent(ts=60_000, pid=PID, tid=2, tag=tag, ok=False, event_type="OP_COMPLETE"),
+        DrainSpan(ts=65_000, pid=PID, tid=PID, dur=2_000, drain_id=1, resolved=0),
+        TaskResumed(ts=70_000, pid=PID, tid=PID, future_id=500),
+    ])
+    assert chain.woken is not None and chain.woken.ts == 44_000  # the wake before the drain
+    assert [(s.name, s.at, s.stage, s.delta, s.shared) for s in chain.steps()] == [
+        ("created", 10_000, "", None, False),
+        ("core_call", 11_000, "python_before_core", 1_000, False),
+        ("cancelled", 50_000, "core_and_network", 39_000, False),
+        ("resumed", 70_000, "resolution_to_resume", 20_000, False),
+    ]
+    assert chain.outcome == "cancelled" and chain.missing == ""

@@ -364,3 +364,41 @@ def test_a_chain_made_at_the_rpcs_start_counts_zero_python_before_it(
     at_waiter = dataclasses.replace(rpc, start=rpc.start + 238_023)
     (number, created), *_ = at_waiter.steps()
     assert (number, created.name, created.stage, created.delta) == (1, "created", PBC, 0)
+
+
+def test_a_program_stopped_between_the_poller_and_the_loop(analysis: Analysis) -> None:
+    """The run cut at 7_470_000 ns into the stream: chain 3's RETURN_EVENT (7_464_389) is
+    in, its wake (7_494_784) and drain (7_508_604) are not, and no drain of the client ran
+    at or after that return: the chain waits in poller_to_wake, with no drain and no wake
+    of its own."""
+    timeline = Timeline.load(RUN)
+    timeline.events = [e for e in timeline.events if e.ts <= T0 + 7_470_000]
+    (rpc,) = [r for r in analyze(timeline).rpcs
+              if r.side == "client" and r.method.endswith("/HelloServerStream")]
+    third = rpc.chains[2]
+    assert third.returned is not None and third.returned.ts - T0 == 7_464_389
+    assert (third.outcome, third.next_step, third.pending_stage()) == ("in_flight", "woken", P2W)
+    assert third.drain is None and third.woken is None
+    assert third.pieces()[-1] == (T0 + 7_464_389, 1 << 62, P2W)
+
+
+@pytest.mark.parametrize(("cut", "end", "outcomes"), [
+    (238_023, 238_023, ["in_flight"]),  # line 84, the waiter: its batch not yet started
+    (100_000, 60_345, []),  # line 80, grpc_channel_create_registered_call: no waiter yet
+])
+def test_a_unary_rpc_stopped_before_the_core_is_all_python_before_the_core(
+        cut: int, end: int, outcomes: list[str]) -> None:
+    """The unary Hello (rpc.started at line 79) cut at its waiter's creation, and before
+    it: the client's last event ends the unfinished RPC, and all of its time is Python
+    before the core (a chain is still to come, or has just been made and waits for its
+    core call), none after it. (The chain made at the very end, and the RPC without a
+    chain, were counted as python_after_core before: the rule docs/summary.md states is
+    "python_before_core if a chain of the RPC is still to come".)"""
+    timeline = Timeline.load(RUN)
+    timeline.events = [e for e in timeline.events if e.ts <= UNARY_START + cut]
+    (rpc,) = [r for r in analyze(timeline).rpcs if r.side == "client"]
+    assert (rpc.status, rpc.latency, [c.outcome for c in rpc.chains]) == (
+        "unfinished", end, outcomes)
+    assert rpc.timeline() == [(UNARY_START, UNARY_START + end, PBC)]
+    assert rpc.stages() == {PBC: end, CAN: 0, C2P: 0, P2W: 0, W2D: 0, D2R: 0, R2R: 0,
+                            "python_after_core": 0}

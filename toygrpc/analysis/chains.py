@@ -189,7 +189,8 @@ class Chain:
 
     def _observed(self) -> list[tuple[str, Event]]:
         """The present steps in causal order; a cancelled waiter's chain stops at its
-        cancellation (what came after it resolved nothing), and the task resumed from it."""
+        cancellation (what came after it resolved nothing; a wake before it that precedes
+        a later step's drain served something else), and the task resumed from it."""
         cancel = self.cancelled if self.resolved is None else None
         steps: list[tuple[str, Event]] = []
         for name in STEPS:
@@ -197,7 +198,7 @@ class Chain:
             if event is None:
                 continue
             if cancel is not None and (name == "resumed" or event.ts > cancel.ts):
-                continue
+                break
             steps.append((name, event))
         if cancel is not None:
             steps.append(("cancelled", cancel))
@@ -403,14 +404,19 @@ class Rpc:
         chain is still to come, ``python_after_core`` after the last one."""
         rank = {name: i for i, name in enumerate(PRECEDENCE)}
         changes: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        last_begin = self.start
+        # Python's time is before the core while a chain is still to come: one begun at
+        # the very end (a program stopped just after making a waiter) counts, and so does
+        # the first chain of an unfinished RPC that had made none yet.
+        last_begin = self.end if self.status == "unfinished" and not self.chains else self.start
         for chain in self.chains:
             for begin, end, stage in chain.pieces():
                 begin, end = max(begin, self.start), min(end, self.end)
+                if begin > end:
+                    continue
+                last_begin = max(last_begin, begin)
                 if begin < end:
                     changes[begin].append((stage, 1))
                     changes[end].append((stage, -1))
-                    last_begin = max(last_begin, begin)
         points = sorted({self.start, self.end, *changes})
         active = dict.fromkeys(PRECEDENCE, 0)
         result: list[tuple[int, int, str]] = []
