@@ -81,6 +81,13 @@ def test_shared_wake_is_recorded_as_shared_and_charges_the_wait_to_poller_to_wak
         ("resumed", 3_776_535, "resolution_to_resume", 107_109),
     ]
     assert served_at(chain) == {"woken": 3_664_309}
+    # its time in pieces, one per step that took any (the shared wake's 0 ns drain none)
+    start = chain.future.ts
+    assert [(begin - start, end - start, stage) for begin, end, stage in chain.pieces()] == [
+        (0, 16_102, "python_before_core"), (16_102, 3_319_102, "core_and_network"),
+        (3_319_102, 3_442_102, "core_to_poller"), (3_442_102, 3_664_309, "poller_to_wake"),
+        (3_664_309, 3_669_426, "drain_to_resolution"),
+        (3_669_426, 3_776_535, "resolution_to_resume")]
     assert chain.stages() == {"core_and_network": 3_303_000, "core_to_poller": 123_000,
                               "poller_to_wake": 222_207, "wake_to_drain": 0,
                               "drain_to_resolution": 5_117, "resolution_to_resume": 107_109}
@@ -217,6 +224,8 @@ def test_a_future_id_reused_keeps_each_lifes_resolution_and_cancellation_apart()
         (80_000, None, 90_000, "cancelled"),
     ]
     assert [c.missing for c in chains] == ["core_call", "core_call", "core_call", ""]
+    assert [(s.name, s.at) for s in chains[3].steps()] == [("created", 80_000),
+                                                          ("cancelled", 90_000)]
 
 
 def test_a_chain_without_its_core_call_has_no_stages_of_its_own() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toygrpc.analysis.chains import Analysis, analyze
+from toygrpc.analysis.chains import Analysis, analyze, cross_process_links
 from toygrpc.analysis.invariants import violations
 from toygrpc.model.events import (
     Event,
@@ -199,7 +199,8 @@ def test_server_rpcs_whose_request_tasks_were_not_recorded() -> None:
     its handler), RPC 3 those of 284 and 295 (272's likewise)."""
     timeline = Timeline.load(RUNS / "both-3")
     timeline.events = [e for e in timeline.events if not isinstance(e, TaskFinished)]
-    servers = [r for r in analyze(timeline).rpcs if r.side == "server"]
+    analysis = analyze(timeline)
+    servers = [r for r in analysis.rpcs if r.side == "server"]
     assert [(r.start, r.end) for r in servers] == [
         (1795573897138776601, 1795573897138776601 + 4024758),
         (1795573897143212701, 1795573897143212701 + 716594),
@@ -210,6 +211,10 @@ def test_server_rpcs_whose_request_tasks_were_not_recorded() -> None:
         [("batch", 1795573897143258777), ("batch", 1795573897143504277)],
         [("batch", 1795573897144928799), ("batch", 1795573897145142590)],
     ]
+    # no request-call chain, no client -> server arrow: only the reply's
+    clients = [r for r in analysis.rpcs if r.side == "client"]
+    assert [[label for _, _, label in cross_process_links(r)] for r in clients] == [
+        ["server -> client"]] * 3
 
 
 def test_server_rpcs_whose_request_call_waiters_were_not_recorded() -> None:
@@ -268,3 +273,19 @@ def test_a_client_rpc_whose_server_had_not_got_the_call_has_no_peer() -> None:
         ("server", "29951-1", "OK", "29951-1"),
         ("client", "29951-2", "unfinished", None),
     ]
+
+
+def test_client_rpcs_whose_waiters_were_not_recorded_have_no_arrows() -> None:
+    """both-3 without the client's three waiters (lines 84, 161, 251): each client RPC is
+    still linked to its server RPC (by the link id), but has no chain, so no arrow joins
+    them; the server's own chains are whole."""
+    timeline = Timeline.load(RUNS / "both-3")
+    client_pid = 22792
+    timeline.events = [e for e in timeline.events
+                       if not (isinstance(e, FutureCreated) and e.pid == client_pid)]
+    analysis = analyze(timeline)
+    clients = [r for r in analysis.rpcs if r.side == "client"]
+    assert [(r.chains, r.peer is not None, r.missing) for r in clients] == [
+        ([], True, "no chains")] * 3
+    assert all(cross_process_links(r) == [] for r in clients)
+    assert [len(r.peer.chains) for r in clients if r.peer] == [4, 4, 4]
