@@ -202,6 +202,9 @@ def test_each_waiter_claims_the_next_start_of_its_thread_once() -> None:
     claimed = {id(start): name for name, start in starts.items()}
     assert [(c.future.future_id, claimed[id(c.core_call)]) for c in chains] == [
         (101, "S1"), (102, "S2"), (103, "S4")]
+    # S1's stamp reads 400 ns before its waiter: the chain reaches it no earlier than that
+    assert [(s.name, s.event.ts, s.at, s.delta) for s in chains[0].steps()] == [
+        ("created", 5_400, 5_400, None), ("core_call", 5_000, 5_400, 0)]
 
 
 def test_a_future_id_reused_keeps_each_lifes_resolution_and_cancellation_apart() -> None:
@@ -261,6 +264,16 @@ def test_a_resolution_not_recorded_leaves_the_chain_at_the_drain_that_was_runnin
     assert lost.drain.ts - second.future.ts == 81_171
     assert lost.drain.drain_id == first.drain.drain_id
     assert lost.woken is not None and lost.woken.ts - second.future.ts == -60_049
+    # both shared, reached at its return (+87_153): the drain was already running
+    assert [(s.name, s.at - second.future.ts, s.stage, s.delta, s.shared)
+            for s in lost.steps()] == [
+        ("created", 0, "", None, False),
+        ("core_call", 4_153, "python_before_core", 4_153, False),
+        ("completed", 69_153, "core_and_network", 65_000, False),
+        ("returned", 87_153, "core_to_poller", 18_000, False),
+        ("woken", 87_153, "poller_to_wake", 0, True),
+        ("drained", 87_153, "wake_to_drain", 0, True),
+    ]
 
 
 def test_the_tag_of_a_core_call() -> None:
