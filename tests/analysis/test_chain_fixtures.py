@@ -274,6 +274,10 @@ def test_a_resolution_not_recorded_leaves_the_chain_at_the_drain_that_was_runnin
         ("woken", 87_153, "poller_to_wake", 0, True),
         ("drained", 87_153, "wake_to_drain", 0, True),
     ]
+    assert [s.note for s in lost.steps()][-2:] == [
+        "shared: the loop was already awake for an earlier completion; the wait is until "
+        "it got to this one",
+        "shared: a drain already running picked this completion up"]
 
 
 def test_the_tag_of_a_core_call() -> None:
