@@ -326,3 +326,15 @@ def test_a_waiter_cancelled_while_the_core_had_its_batch_stops_there() -> None:
         ("resumed", 70_000, "resolution_to_resume", 20_000, False),
     ]
     assert chain.outcome == "cancelled" and chain.missing == ""
+
+
+@pytest.mark.parametrize(("after", "stage"), [
+    ("created", "python_before_core"), ("core_call", "core_and_network"),
+    ("completed", "core_to_poller"), ("returned", "poller_to_wake"),
+    ("woken", "wake_to_drain"), ("drained", "drain_to_resolution"),
+    ("", "drain_to_resolution"),  # no step named: the last stage before a resolution
+])
+def test_a_cancellation_ends_the_stage_of_the_step_it_came_instead_of(after: str,
+                                                                       stage: str) -> None:
+    (chain,) = chains_of([waiter(10_000, 500, 1)])
+    assert chain.stage_of("cancelled", after) == stage
