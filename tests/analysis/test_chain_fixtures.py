@@ -278,6 +278,11 @@ def test_a_resolution_not_recorded_leaves_the_chain_at_the_drain_that_was_runnin
         "shared: the loop was already awake for an earlier completion; the wait is until "
         "it got to this one",
         "shared: a drain already running picked this completion up"]
+    # incomplete, not stopped: its time ends at its last step (no pending stage after it)
+    assert [(b - second.future.ts, e - second.future.ts, stage) for b, e, stage in
+            lost.pieces()] == [(0, 4_153, "python_before_core"),
+                               (4_153, 69_153, "core_and_network"),
+                               (69_153, 87_153, "core_to_poller")]
 
 
 def test_the_tag_of_a_core_call() -> None:

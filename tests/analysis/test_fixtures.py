@@ -101,6 +101,13 @@ def test_a_cancelled_waiters_chain_ends_at_its_cancellation() -> None:
     ]
     assert chain.end_reason == "cancelled: the waiter was cancelled before its completion " \
         "resolved it"
+    # its time ends at the resumption: a cancelled chain waits on in no stage
+    assert [(b - chain.future.ts, e - chain.future.ts, stage) for b, e, stage in
+            chain.pieces()] == [(0, 11_347, "python_before_core"),
+                                (11_347, 89_785_347, "core_and_network"),
+                                (89_785_347, 90_076_347, "core_to_poller"),
+                                (90_076_347, 90_483_620, "poller_to_wake"),
+                                (90_483_620, 90_606_282, "resolution_to_resume")]
     assert chain.missing == "" and chain.complete is False and chain.ok is False
     assert chain.completed is not None and chain.completed.ok is False
 
