@@ -402,3 +402,17 @@ def test_a_unary_rpc_stopped_before_the_core_is_all_python_before_the_core(
     assert rpc.timeline() == [(UNARY_START, UNARY_START + end, PBC)]
     assert rpc.stages() == {PBC: end, CAN: 0, C2P: 0, P2W: 0, W2D: 0, D2R: 0, R2R: 0,
                             "python_after_core": 0}
+
+
+def test_a_unary_rpc_stopped_after_its_chain_is_python_after_the_core() -> None:
+    """The unary Hello cut at 11_300_000 ns: its chain is whole (the task resumed at
+    11_240_845, line 152), its rpc.finished (line 155, 11_398_969) is not in, so the
+    unfinished RPC ends at the client's last event (line 154, grpc_metadata_array_destroy at
+    11_278_345). Its stages are the whole RPC's, the last 37_500 ns Python after the core
+    (no chain is to come)."""
+    timeline = Timeline.load(RUN)
+    timeline.events = [e for e in timeline.events if e.ts <= UNARY_START + 11_300_000]
+    (rpc,) = [r for r in analyze(timeline).rpcs
+              if r.side == "client" and r.method.endswith("/Hello")]
+    assert (rpc.status, rpc.latency) == ("unfinished", 11_278_345)
+    assert rpc.stages() == {**UNARY_STAGES, "python_after_core": 37_500}
