@@ -75,13 +75,22 @@ def epoll_members(epfd: int) -> list[dict[str, Any]]:
 def sample_threads() -> dict[str, dict[str, Any]]:
     """Every thread of this process now: OS tid -> name, state, syscall (and for an epoll
     wait its fd, timeout and members)."""
+    return _sample_threads()[1]
+
+
+def _sample_threads() -> tuple[int, dict[str, dict[str, Any]]]:
+    """The threads, and when they were listed (CLOCK_REALTIME ns): the listing says which
+    threads exist, and reading each one's files after it can take milliseconds on a
+    loaded machine, so a sample stamped when it ends could show a thread set of an
+    earlier instant."""
     table = SYSCALLS.get(platform.machine(), {})
     members: dict[int, list[dict[str, Any]]] = {}
     threads: dict[str, dict[str, Any]] = {}
     try:
         tids = [entry.name for entry in TASKS.iterdir()]
     except OSError:
-        return threads
+        return time.time_ns(), threads
+    listed = time.time_ns()
     for tid in tids:
         task = TASKS / tid
         name = _read(task / "comm")
@@ -105,7 +114,7 @@ def sample_threads() -> dict[str, dict[str, Any]]:
         elif words:
             info["syscall"] = words[0]  # "running", or "-1" when not in a syscall
         threads[tid] = info
-    return threads
+    return listed, threads
 
 
 class ThreadSampler:
@@ -123,8 +132,8 @@ class ThreadSampler:
         self._thread.start()
 
     def sample(self) -> None:
-        threads = sample_threads()
-        self._record(ThreadSample, ts=time.time_ns(), pid=self._pid,
+        listed, threads = _sample_threads()
+        self._record(ThreadSample, ts=listed, pid=self._pid,
                      tid=threading.get_native_id(), threads=threads)
 
     def _loop(self) -> None:
