@@ -182,16 +182,20 @@ def test_stage_picture_has_a_point_per_sample(tmp_path: Path) -> None:
         "no complete chains: no stage durations", "Stage durations over the run"]
 
 
-def test_the_plot_renderers_write_their_files(tmp_path: Path) -> None:
-    run = Run.load(oracle.FIXTURE_RUN)
-    lane = SwimlanePlot(out=tmp_path, rpc=1)
-    assert lane.render(run) == [tmp_path / "swimlane.svg", tmp_path / "swimlane.png"]
-    assert "RPC 1: client" in (tmp_path / "swimlane.svg").read_text()
-    stages = StagesPlot(out=tmp_path)
-    assert stages.render(run) == [tmp_path / "stages.svg", tmp_path / "stages.png"]
+def test_the_plot_renderers_write_their_files(run_copy: Path, tmp_path: Path) -> None:
+    """Into ``out``; the run read is a copy, so a renderer that ignored ``out`` would write
+    beside it, never into the committed fixture."""
+    run = Run.load(run_copy)
+    out = tmp_path / "pictures"
+    lane = SwimlanePlot(out=out, rpc=1)
+    assert lane.render(run) == [out / "swimlane.svg", out / "swimlane.png"]
+    assert "RPC 1: client" in (out / "swimlane.svg").read_text()
+    stages = StagesPlot(out=out)
+    assert stages.render(run) == [out / "stages.svg", out / "stages.png"]
     assert stages.drawn.stages == tuple(oracle.STAGE_NAMES)
-    assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
-    svg = (tmp_path / "swimlane.svg").read_text()
+    assert all(p.stat().st_size > 1000 for p in out.iterdir())
+    assert not list(run_copy.glob("s*.*g"))  # no swimlane or stages picture beside the run
+    svg = (out / "swimlane.svg").read_text()
     assert 'id="link-1"' in svg and "<dc:date>" not in svg  # no date: the same run, the same file
 
 
