@@ -25,6 +25,7 @@ from toygrpc.analysis.chains import Analysis, cross_process_links
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats, stage_samples, stage_statistics
 from toygrpc.analysis.swimlane import build_swimlane, pick_rpc
+from toygrpc.errors import UsageError
 from toygrpc.model.timeline import Timeline
 from toygrpc.render.plots import (
     StagesPlot,
@@ -106,6 +107,24 @@ def test_without_matplotlib_the_plots_say_so_in_one_line(tmp_path: Path) -> None
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1 and "pip install 'toygrpc[plots]'" in result.stdout
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_matplotlib_is_a_usage_error_saying_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In process (the test above needs a Python without matplotlib): each picture asks
+    for the extra in the one line a UsageError prints, and writes nothing."""
+    from toygrpc.render import plots
+
+    said = "the plots need matplotlib (No module named 'matplotlib'): pip install 'toygrpc[plots]'"
+    monkeypatch.setattr(plots, "MATPLOTLIB_ERROR", said)
+    run = Run.load(oracle.FIXTURE_RUN)
+    with pytest.raises(UsageError) as raised:
+        write_swimlane(run.swimlane(), tmp_path)
+    assert str(raised.value) == said
+    with pytest.raises(UsageError) as raised:
+        write_stage_distributions(run.stage_samples, run.stage_stats, tmp_path)
+    assert str(raised.value) == said
     assert not list(tmp_path.iterdir())
 
 
