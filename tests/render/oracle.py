@@ -135,6 +135,77 @@ STAGE_NAMES = ["python_before_core", "core_and_network", "core_to_poller", "poll
 MEDIAN_CLIENT = CLIENT_CALLS[2]
 
 
+@dataclass(frozen=True)
+class ServerCall:
+    """The server's side of one call: when the call arrived (its request call completed),
+    when the handler was done (the end of the ``_handle_rpc`` glue span: its ts + dur),
+    and each chain's eight steps (line, kind, timestamp, thread), in the order the
+    chains' futures were created."""
+
+    index: int
+    arrived: tuple[int, str, int, int]
+    handler: tuple[int, str, int, int, int]  # line, kind, ts, tid, dur
+    chains: dict[str, dict[str, tuple[int, str, int, int]]]
+
+    @property
+    def done(self) -> int:
+        return self.handler[2] + self.handler[4]
+
+
+SERVER_MAIN, SERVER_POLLER = 22784, 22786
+# The server call that answered MEDIAN_CLIENT (RPC 6). Its request call was posted while
+# the previous call was being served (line 199), before the client's RPC started; the
+# RECV_CLOSE_ON_SERVER and SEND_STATUS completions are served by one wake and one drain
+# (lines 304, 305). The completions on thread 22784 ran inline, on the server's main thread.
+MEDIAN_SERVER = ServerCall(
+    6,
+    (256, "core.cq_end_op", 1795573897144427000, 22789),
+    (279, "glue.span", 1795573897144889345, SERVER_MAIN, 588654),
+    {
+        "request_call": _steps(
+            (199, "future.created", 1795573897143172876, SERVER_MAIN),
+            (200, "core.request_call", 1795573897143183000, SERVER_MAIN),
+            (256, "core.cq_end_op", 1795573897144427000, 22789),
+            (257, "core.return_event", 1795573897144468000, SERVER_POLLER),
+            (259, "loop.wake", 1795573897144519662, SERVER_MAIN),
+            (260, "poller.drain", 1795573897144535351, SERVER_MAIN),
+            (261, "future.resolved", 1795573897144543526, SERVER_MAIN),
+            (262, "task.resumed", 1795573897144584694, SERVER_MAIN)),
+        "RECV_CLOSE_ON_SERVER": _steps(
+            (272, "future.created", 1795573897144788646, SERVER_MAIN),
+            (273, "core.start_batch", 1795573897144799000, SERVER_MAIN),
+            (297, "core.cq_end_op", 1795573897145257000, SERVER_MAIN),
+            (299, "core.return_event", 1795573897145315000, SERVER_POLLER),
+            (304, "loop.wake", 1795573897145368143, SERVER_MAIN),
+            (305, "poller.drain", 1795573897145383372, SERVER_MAIN),
+            (306, "future.resolved", 1795573897145391938, SERVER_MAIN),
+            (309, "task.resumed", 1795573897145427384, SERVER_MAIN)),
+        "RECV_MESSAGE": _steps(
+            (284, "future.created", 1795573897144928799, SERVER_MAIN),
+            (285, "core.start_batch", 1795573897144939000, SERVER_MAIN),
+            (286, "core.cq_end_op", 1795573897144963000, SERVER_MAIN),
+            (287, "core.return_event", 1795573897145002000, SERVER_POLLER),
+            (289, "loop.wake", 1795573897145032704, SERVER_MAIN),
+            (290, "poller.drain", 1795573897145045107, SERVER_MAIN),
+            (291, "future.resolved", 1795573897145051609, SERVER_MAIN),
+            (292, "task.resumed", 1795573897145072088, SERVER_MAIN)),
+        "SEND_STATUS": _steps(
+            (295, "future.created", 1795573897145142590, SERVER_MAIN),
+            (296, "core.start_batch", 1795573897145155000, SERVER_MAIN),
+            (298, "core.cq_end_op", 1795573897145276000, SERVER_MAIN),
+            (302, "core.return_event", 1795573897145334000, SERVER_POLLER),
+            (304, "loop.wake", 1795573897145368143, SERVER_MAIN),
+            (305, "poller.drain", 1795573897145383372, SERVER_MAIN),
+            (307, "future.resolved", 1795573897145401966, SERVER_MAIN),
+            (310, "task.resumed", 1795573897145453493, SERVER_MAIN)),
+    },
+)
+# The tag each of the server's chains completes with (lines 200, 273, 285, 296): the
+# request call's tag is reused by the RECV_CLOSE_ON_SERVER batch once it completed.
+MEDIAN_SERVER_TAGS = {"request_call": "0x7fd933d352b8", "RECV_CLOSE_ON_SERVER": "0x7fd933d352b8",
+                      "RECV_MESSAGE": "0x7fd933d35948", "SEND_STATUS": "0x7fd933d35a28"}
+
+
 def nearest_rank(values: list[int], percent: int) -> int:
     """A percentile by the nearest-rank definition, spelled out: the smallest value with at
     least ``percent``% of the values at or below it."""

@@ -9,6 +9,9 @@ from tests.render.oracle import (
     BATCH_STARTS,
     CLIENT_CALLS,
     CLIENT_PID,
+    MEDIAN_CLIENT,
+    MEDIAN_SERVER,
+    MEDIAN_SERVER_TAGS,
     ORIGIN_LINE,
     ORIGIN_NS,
     REQUEST_CALLS,
@@ -46,3 +49,29 @@ def test_origin_and_counts_are_the_raw_files() -> None:
     # the first completion of each accepted request call (tags are reused afterwards)
     assert accepted[:3] == [(ts, tid) for _, ts, tid in SERVER_CALL_STARTS]
     assert lines[0]["processes"] == {str(SERVER_PID): "server", str(CLIENT_PID): "client"}
+
+
+def test_the_server_side_of_the_median_call_is_the_raw_lines() -> None:
+    lines = raw_lines()
+    call = MEDIAN_SERVER
+    for name, steps in call.chains.items():
+        for line, kind, ts, tid in steps.values():
+            event = lines[line - 1]
+            assert (event["kind"], event["ts"], event["tid"], event["pid"]) == (
+                kind, ts, tid, SERVER_PID), (name, line)
+        for step in ("core_call", "completed", "returned"):
+            assert lines[steps[step][0] - 1]["tag"] == MEDIAN_SERVER_TAGS[name], (name, step)
+        created, resolved = lines[steps["created"][0] - 1], lines[steps["resolved"][0] - 1]
+        assert resolved["future_id"] == created["future_id"] and resolved["ok"] is True
+        assert lines[steps["resumed"][0] - 1]["future_id"] == created["future_id"]
+    line, kind, ts, tid = call.arrived
+    assert (lines[line - 1]["kind"], lines[line - 1]["ts"], lines[line - 1]["tid"]) == (
+        kind, ts, tid)
+    assert (call.index, ts, tid) == SERVER_CALL_STARTS[2]
+    line, kind, ts, tid, dur = call.handler
+    handler = lines[line - 1]
+    assert (handler["kind"], handler["name"], handler["ts"], handler["tid"], handler["dur"]) == (
+        kind, "_handle_rpc", ts, tid, dur)
+    # the handler served the median client call: its method lookup names the client's link
+    lookup = next(e for e in lines[line:] if e.get("name") == "_find_method_handler")
+    assert lookup["call"] == handler["call"] and lookup["detail"] == MEDIAN_CLIENT.link

@@ -168,12 +168,20 @@ def write_stage_distributions(samples: dict[str, list[int]], statistics: list[St
     stages comparable at a glance; the box spans min to max with the median inside, the
     markers are the table's p90 and p99.
     """
+    figure, drawn = _stages_figure(samples, statistics)
+    svg, png = _save(figure, out_dir, "stages")
+    return Drawn(svg, png, stages=drawn)
+
+
+def _stages_figure(samples: dict[str, list[int]],
+                   statistics: list[StageStats]) -> tuple[Figure, tuple[str, ...]]:
+    """The figure, and the stages it has a row for (those with samples, in table order)."""
     require_matplotlib()
     stats = {s.name: s for s in statistics}
     drawn = [name for name in STAGE_ORDER if samples[name]]
-    figure = Figure(figsize=(10, 1.2 + 0.55 * max(1, len(drawn))))
-    figure.subplots_adjust(left=0.2, right=0.97, top=1 - 0.5 / (1.2 + 0.55 * len(drawn)),
-                           bottom=0.7 / (1.2 + 0.55 * max(1, len(drawn))))
+    height = 1.2 + 0.55 * max(1, len(drawn))  # inches: a row per stage, room for the labels
+    figure = Figure(figsize=(10, height))
+    figure.subplots_adjust(left=0.2, right=0.97, top=1 - 0.5 / height, bottom=0.7 / height)
     ax = figure.add_subplot()
     jitter = random.Random(0)
     positions = {name: len(drawn) - i for i, name in enumerate(drawn)}
@@ -211,8 +219,7 @@ def write_stage_distributions(samples: dict[str, list[int]], statistics: list[St
         ax.set_axis_off()
     ax.grid(axis="x", lw=0.3, alpha=0.5)
     ax.set_title("Stage durations over the run", fontsize=10)
-    svg, png = _save(figure, out_dir, "stages")
-    return Drawn(svg, png, stages=tuple(drawn))
+    return figure, tuple(drawn)
 
 
 def _density(ax: Any, values: list[float], y: float, colour: str) -> Any:
