@@ -66,10 +66,12 @@ def test_swimlane_has_a_lane_per_thread_role_and_an_arrow_per_link(
 
 def test_stage_distributions_have_a_panel_per_measured_stage(
         fixture_run: tuple[Timeline, Analysis], tmp_path: Path) -> None:
+    """The layout: one labelled panel per stage that has samples, in the table's order
+    (the samples' values are checked against the hand-copied oracle by the tests of the
+    stages figure below)."""
     _, analysis = fixture_run
     stats = stage_statistics(analysis)
     samples = stage_samples(analysis)
-    assert {s.name: s.count for s in stats} == {k: len(v) for k, v in samples.items()}
     drawn = write_stage_distributions(samples, stage_statistics(analysis), tmp_path)
     measured = tuple(s.name for s in stats if s.count)
     assert drawn.stages == measured and "awaiting_call" in measured
