@@ -343,3 +343,24 @@ def test_a_cancellation_ends_the_stage_of_the_step_it_came_instead_of(after: str
                                                                        stage: str) -> None:
     (chain,) = chains_of([waiter(10_000, 500, 1)])
     assert chain.stage_of("cancelled", after) == stage
+
+
+def test_the_steps_follow_a_change_of_the_chains_events() -> None:
+    """``steps()`` keeps what it computed while the chain's events stay the same, and
+    computes again when one changes (as while the chains are being built): a step taken
+    away is gone, set back it is there again, the list handed out is the caller's own."""
+    _, (chain,) = load("shared_wake")
+    names = ["created", "core_call", "completed", "returned", "woken", "drained",
+             "resolved", "resumed"]
+    assert [s.name for s in chain.steps()] == names
+    handed = chain.steps()
+    handed.clear()
+    assert [s.name for s in chain.steps()] == names
+    resumed, chain.resumed = chain.resumed, None
+    assert [s.name for s in chain.steps()] == names[:-1]
+    chain.resumed = resumed
+    assert [s.name for s in chain.steps()] == names
+    drain, chain.drain = chain.drain, None
+    assert [s.name for s in chain.steps()] == [n for n in names if n != "drained"]
+    chain.drain = drain
+    assert [s.name for s in chain.steps()] == names
