@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from statistics import median
 
-import pytest
-
-from tests.analysis.recorded import BOTH_3, HOOKS_ONLY_CLIENT, raw
+from tests.analysis.recorded import HOOKS_ONLY_CLIENT, raw
 from tests.render.oracle import CLIENT_CALLS, ClientCall
 from toygrpc.analysis.budget import (
     GroupShare,
@@ -46,16 +44,6 @@ HOOK_BUDGETS = (
     {"python": 115942 + 25938, "core_network_and_poller": 494362, "resume": 10446},
 )
 HOOK_LATENCIES = (6197813, 881066, 646688)  # finished - started
-
-
-@pytest.fixture(scope="module")
-def both_3() -> Run:
-    return Run.load(BOTH_3)
-
-
-@pytest.fixture(scope="module")
-def hooks_only() -> Run:
-    return Run.load(HOOKS_ONLY_CLIENT)
 
 
 def _groups(call: ClientCall) -> dict[str, int]:

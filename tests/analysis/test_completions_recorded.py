@@ -61,11 +61,6 @@ SITES = (
 CORE_CALLS = {"core.api", "core.start_batch", "core.request_call"}
 
 
-@pytest.fixture(scope="module")
-def both_3() -> Run:
-    return Run.load(BOTH_3)
-
-
 def _line_of(run_dir: Path, event: Event | None) -> int | None:
     """The line of ``events.jsonl`` holding ``event`` (by kind, process, thread and time)."""
     if event is None:

@@ -28,16 +28,6 @@ def _swimlane(run: Run, index: int) -> SwimlaneModel:
     return build_swimlane(run.analysis, run.timeline, run.analysis.rpcs[index - 1])
 
 
-@pytest.fixture(scope="module")
-def both_3() -> Run:
-    return Run.load(BOTH_3)
-
-
-@pytest.fixture(scope="module")
-def hooks_only() -> Run:
-    return Run.load(HOOKS_ONLY_CLIENT)
-
-
 def test_the_hooks_only_latencies_are_the_raw_lines() -> None:
     for latency, (end, start) in zip(HOOKS_ONLY_LATENCIES, ((12, 5), (20, 13), (28, 21)),
                                      strict=True):
