@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from toygrpc.bench.overhead import WORKLOAD
-from toygrpc.bench.ring import OUT, Launch, run_round
-from toygrpc.capture.launch import RunningServer
+from toygrpc.bench.ring import OUT, Launch, run_round, scratch_and_server
 from toygrpc.model.layout import ProcessLayout
 
 # Variant name -> the hook groups it installs (bootstrap's --hook-groups).
@@ -77,22 +75,16 @@ def measure(calls: int, concurrency: int, rounds: int,
     p50s: dict[str, list[float]] = {name: [] for name in names}
     cpus: dict[str, list[float]] = {name: [] for name in names}
     kinds: dict[str, Counter[str]] = {}
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        server = RunningServer([sys.executable, "-m", "toygrpc.server", "--bind", "localhost:0"],
-                               dict(os.environ), scratch / "server.stderr")
-        try:
-            for r in range(rounds):
-                if progress is not None:
-                    progress(f"ablation round {r + 1}/{rounds}, concurrency {concurrency}")
-                order = names[r % len(names):] + names[: r % len(names)]
-                for name, (p50, cpu, seen) in _round(variants, order, server.address, calls,
-                                                     concurrency, scratch).items():
-                    p50s[name].append(p50)
-                    cpus[name].append(cpu)
-                    kinds[name] = seen
-        finally:
-            server.stop()
+    with scratch_and_server() as (scratch, server):
+        for r in range(rounds):
+            if progress is not None:
+                progress(f"ablation round {r + 1}/{rounds}, concurrency {concurrency}")
+            order = names[r % len(names):] + names[: r % len(names)]
+            for name, (p50, cpu, seen) in _round(variants, order, server.address, calls,
+                                                 concurrency, scratch).items():
+                p50s[name].append(p50)
+                cpus[name].append(cpu)
+                kinds[name] = seen
     # Differences are paired by round: the variants of a round ran turn about, under the
     # same load; the load of one round and the next can differ more than the hooks cost.
     med = statistics.median

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from toygrpc.bench.ring import OUT, Launch, Outcome, run_round
-from toygrpc.capture.launch import RunningServer
+from toygrpc.bench.ring import OUT, Launch, Outcome, run_round, scratch_and_server
 from toygrpc.model.layout import ProcessLayout
 
 WORKLOAD = Path(__file__).with_name("workload.py")
@@ -63,22 +61,16 @@ def _sample(outcome: Outcome) -> dict[str, float]:
 def measure(calls: int, concurrency: int, rounds: int,
             progress: object = None) -> list[ModeResult]:
     samples: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        server = RunningServer([sys.executable, "-m", "toygrpc.server", "--bind", "localhost:0"],
-                               dict(os.environ), scratch / "server.stderr")
-        try:
-            for r in range(rounds):
-                order = MODES[r % len(MODES):] + MODES[: r % len(MODES)]
-                if callable(progress):
-                    progress(f"round {r + 1}/{rounds}, concurrency {concurrency}: every mode, "
-                             "taking turns")
-                launches = {mode: Launch(*_command(mode, Path(OUT), [])) for mode in order}
-                for mode, outcome in run_round(launches, server.address, calls, concurrency,
-                                               scratch).items():
-                    samples[mode].append(_sample(outcome))
-        finally:
-            server.stop()
+    with scratch_and_server() as (scratch, server):
+        for r in range(rounds):
+            order = MODES[r % len(MODES):] + MODES[: r % len(MODES)]
+            if callable(progress):
+                progress(f"round {r + 1}/{rounds}, concurrency {concurrency}: every mode, "
+                         "taking turns")
+            launches = {mode: Launch(*_command(mode, Path(OUT), [])) for mode in order}
+            for mode, outcome in run_round(launches, server.address, calls, concurrency,
+                                           scratch).items():
+                samples[mode].append(_sample(outcome))
     med = statistics.median
     return [ModeResult(m, med(s["p50"] for s in samples[m]), med(s["p99"] for s in samples[m]),
                        med(s["throughput"] for s in samples[m]),

@@ -9,15 +9,19 @@ timed calls are interleaved every few milliseconds and meet the same load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toygrpc.capture.launch import RunningServer
 from toygrpc.model.layout import ProcessLayout
 
 RING_BATCH = 20  # calls each process makes per turn
@@ -102,3 +106,17 @@ def run_round(launches: dict[str, Launch], target: str, calls: int, concurrency:
 
 def _tail(out: Path) -> str:
     return ProcessLayout(out).core_log.read_text(errors="replace")[-2000:]
+
+
+@contextlib.contextmanager
+def scratch_and_server() -> Iterator[tuple[Path, RunningServer]]:
+    """A scratch directory and an untraced Hello server on a free loopback port, for the
+    rounds of a benchmark: the server stopped and the directory removed after."""
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        server = RunningServer([sys.executable, "-m", "toygrpc.server", "--bind", "localhost:0"],
+                               dict(os.environ), scratch / "server.stderr")
+        try:
+            yield scratch, server
+        finally:
+            server.stop()
