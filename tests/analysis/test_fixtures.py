@@ -120,9 +120,17 @@ def test_request_calls_wait_for_a_client_and_say_so() -> None:
     for chain in served:
         (completed,) = [s for s in chain.steps() if s.name == "completed"]
         assert completed.stage == "awaiting_call" and completed.note == "a client's call arrived"
+    cut = [c for c in analysis.chains if c.kind == "request_call" and c.outcome == "failed"]
+    assert len(cut) == 9  # pending when the server stopped: the core failed them
+    for chain in cut:
+        (completed,) = [s for s in chain.steps() if s.name == "completed"]
+        assert completed.stage == "awaiting_call"
+        assert completed.note == "failed: the server stopped before a client's call came"
     (notify,) = [c for c in analysis.chains if c.kind == "notify"]
     assert notify.core_call is not None
     assert notify.core_call.name == "grpc_server_shutdown_and_notify"  # type: ignore[attr-defined]
+    (completed,) = [s for s in notify.steps() if s.name == "completed"]
+    assert completed.note == "the core sent the notification"
 
 
 # Runs with a piece missing, as when a hook recorded nothing for it (the capture started

@@ -58,6 +58,9 @@ from toygrpc.model.types import ChainKind, Side
 
 TAG_ARGUMENT = re.compile(r"\btag=(0x[0-9a-f]+)")
 FOREVER = 1 << 62  # the end of a piece that never ended
+# A future made by a Cython coroutine has no Python frame of its own: its caller is the
+# task step that ran the coroutine.
+CYTHON_COROUTINE_CALLER = "events.py:_run"
 
 # Steps of a chain, in causal order, with the stage that ends at each step.
 STEPS = ("created", "core_call", "completed", "returned", "woken", "drained", "resolved",
@@ -262,8 +265,12 @@ class Chain:
         return result
 
     def _note(self, name: str, shared: bool) -> str:
-        if name == "completed" and self.kind != "batch":
+        if name == "completed" and self.kind == "request_call":
+            if self.completed is not None and not self.completed.ok:
+                return "failed: the server stopped before a client's call came"
             return "a client's call arrived"
+        if name == "completed" and self.kind == "notify":
+            return "the core sent the notification"
         if shared and name == "woken":
             return "shared: the loop was already awake for an earlier completion; " \
                 "the wait is until it got to this one"
@@ -573,6 +580,9 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     # unless the server stopped before a call came.
     # Any other future resolved in a drain waits on some other tagged core call (the
     # server's shutdown notification): kind "notify".
+    # A request-call waiter can also end unresolved: when the server stops, the core fails
+    # its tag, but the task awaiting it may be cancelled before a drain resolves it (or
+    # the process ended while it waited). Its chain still shows the core's side.
     # Future ids are addresses, reused once a future is freed: a future's resolution is
     # the first one after its creation and before the next creation of the same id.
     own_resolution: dict[int, FutureResolved | None] = {}
@@ -587,7 +597,8 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
     waiters = []
     for f in created:
         resolution = own_resolution[id(f)]
-        if f.in_batch or (resolution is not None and resolution.in_drain):
+        if f.in_batch or (resolution is not None and resolution.in_drain) or (
+                resolution is None and f.caller.endswith(CYTHON_COROUTINE_CALLER)):
             waiters.append(f)
     chains: list[Chain] = []
     by_tid: dict[int, list[FutureCreated]] = defaultdict(list)
@@ -602,7 +613,7 @@ def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
         cursor: dict[type[Event], int] = defaultdict(int)
         for future in futures:
             kind: ChainKind = "batch" if future.in_batch else (
-                "request_call" if future.caller.endswith("events.py:_run") else "notify")
+                "request_call" if future.caller.endswith(CYTHON_COROUTINE_CALLER) else "notify")
             wanted: type[Event] = {"batch": CoreBatchStarted, "request_call": CoreRequestCall,
                                    "notify": CoreApiCall}[kind]
             span = batch_spans.get(future.in_batch)
