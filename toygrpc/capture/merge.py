@@ -464,14 +464,17 @@ def _name_kind(name: str) -> str:
 
 def check_core_clock(events: list[Event]) -> dict[str, Any]:
     """Bound the offset between core log stamps and hook stamps with per-batch brackets."""
-    created = [e for e in events if isinstance(e, FutureCreated) and e.in_batch]
+    created: list[FutureCreated] = []
     awaited: dict[int, list[int]] = defaultdict(list)  # future ids are reused: keep all
-    for e in events:
-        if isinstance(e, TaskResumed) and e.awaited_ts:
-            awaited[e.future_id].append(e.awaited_ts)
     starts_by_tid: dict[int, list[CoreBatchStarted]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, CoreBatchStarted):
+    for e in events:  # once: a capture holds hundreds of thousands
+        if isinstance(e, FutureCreated):
+            if e.in_batch:
+                created.append(e)
+        elif isinstance(e, TaskResumed):
+            if e.awaited_ts:
+                awaited[e.future_id].append(e.awaited_ts)
+        elif isinstance(e, CoreBatchStarted):
             starts_by_tid[e.tid].append(e)
     lows: list[int] = []  # per bracket, the offsets it allows: [low, high]
     highs: list[int] = []
@@ -542,14 +545,16 @@ def unknown_tracers(events: list[Event]) -> list[str]:
 def not_grpc_aio(events: list[Event]) -> str:
     """One line when a process used grpc but not grpc.aio ("" otherwise): the harness
     follows grpc.aio's calls; a synchronous program's core activity is kept, unexplained."""
-    batches = sum(isinstance(e, CoreBatchStarted) for e in events)
     hooked = any(e.category != "core" and e.category != "python" for e in events)
     aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted | PollerSocket
                          | HandlerSerialization) and
               (not isinstance(e, FutureCreated) or e.in_batch) for e in events)
     # grpc.aio's poller socket is made when its first channel or server starts: a process
     # killed before writing any call still shows it (synchronous grpc never makes one)
-    if not batches or aio or not hooked:  # without hook events, nothing can be told
+    if aio or not hooked:  # without hook events, nothing can be told
+        return ""
+    batches = sum(isinstance(e, CoreBatchStarted) for e in events)
+    if not batches:
         return ""
     threads = len({e.tid for e in events if isinstance(e, CoreBatchStarted)})
     return (f"this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
@@ -563,16 +568,22 @@ def _name_threads(timeline: Timeline, pid: int, events: list[Event],
     the core's own thread names; "poller" and "core" only for what they are."""
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
-    aio = any(isinstance(e, ThreadStarted) and POLLER_THREAD_MARK in e.name for e in events)
-    for event in events:
+    started: list[ThreadStarted] = []
+    core: dict[int, bool] = {}  # thread -> whether its first core event returned a queue event
+    for event in events:  # once: a capture holds hundreds of thousands
         if isinstance(event, ThreadStarted):
-            role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
-            timeline.threads[(pid, event.native_id)] = role
-    for event in events:  # the threads named so far keep their names
-        if isinstance(event, CoreReturnEvent):
-            timeline.threads.setdefault((pid, event.tid), "poller" if aio else "cq reader")
+            started.append(event)
+        elif isinstance(event, CoreReturnEvent):
+            core.setdefault(event.tid, True)
         elif isinstance(event, CoreTagCompleted):
-            timeline.threads.setdefault((pid, event.tid), "core")
+            core.setdefault(event.tid, False)
+    aio = any(POLLER_THREAD_MARK in e.name for e in started)
+    for event in started:
+        role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
+        timeline.threads[(pid, event.native_id)] = role
+    for tid, returned in core.items():  # the threads named so far keep their names
+        timeline.threads.setdefault((pid, tid), ("poller" if aio else "cq reader")
+                                    if returned else "core")
     timeline.threads[(pid, pid)] = "main"
 
 
