@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toygrpc.capture.corelog import LogClock, parse_lines, redact_file, redact_line
+from toygrpc.capture.corelog import LineDamage, LogClock, parse_lines, redact_file, redact_line
 from toygrpc.model.events import (
     CoreApiCall,
     CoreBatchStarted,
@@ -342,3 +342,25 @@ def test_a_line_of_month_00_is_no_date() -> None:
         CoreApiCall(1795566258 * 10**9 + 1_000, PID, 2198, "grpc_init", "", "x.cc:1"),
         CoreLine(1795566258 * 10**9 + 1_000, PID, 0,
                  "I0015 00:24:18.000002    2198 x.cc:1] grpc_init()")]
+
+
+def test_damaged_lines_are_counted_as_read_before_redaction() -> None:
+    """A line cut short (no newline), one with a byte that was not UTF-8, and one that
+    starts as the core's but does not parse each count once; a metadata line whose
+    value redaction rewrites still parses, and the program's own lines are no damage."""
+    damage = LineDamage()
+    lines = [
+        f"{BATCH}\n",
+        "I1125 00:24:18.719711    2198 call.cc:1] key=authorization value=42 'Bearer x'\n",
+        "I1125 00:24:18.719712    2198 x.cc:1] \ufffd\n",
+        "I1125 00:24:18 no fraction, no thread\n",
+        "the program's own line\n",
+        "I1125 00:24:18.719713    2198 x.cc:1] grpc_init()",
+    ]
+    events = list(parse_lines(lines, PID, LogClock(2026, 0, START_2026_11_25), damage=damage))
+    assert (damage.cut, damage.undecodable, damage.unparsed) == (1, 1, 1)
+    assert [(type(e).__name__, e.tid) for e in events] == [
+        ("CoreBatchStarted", 2198), ("CoreLine", 2198), ("CoreLine", 2198), ("CoreLine", 0),
+        ("CoreLine", 0), ("CoreApiCall", 2198)]
+    assert events[1] == CoreLine(1795566258_719711000, PID, 2198, "key=authorization value="
+                                 "[redacted: 1 bytes; --keep-values keeps it]")

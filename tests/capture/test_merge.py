@@ -1078,3 +1078,37 @@ def test_python_slices_alone_tell_nothing_of_grpc_aio() -> None:
     whether the program used grpc.aio cannot be told."""
     batches = [CoreBatchStarted(10, 1, 5, call="0x1", tag="0xa", ops=("X",))]
     assert not_grpc_aio([*batches, PythonSlice(1, 1, 5, dur=3, name="f (a.py:1)")]) == ""
+
+
+def test_hook_lines_only_json_reads_are_read_by_json(tmp_path: Path) -> None:
+    """The fast decoder refuses a lone surrogate's escape and an integer beyond 64 bits
+    keeps its value: such a line is read as json reads it (an event kept), and a NaN where
+    an integer belongs is still a damaged event."""
+    run = raw_run(tmp_path)
+    hooks = run / "client" / "hooks.jsonl"
+    created = {**json.loads(next(line for line in hooks.read_text().splitlines()
+                                 if '"future.created"' in line)), "in_batch": 0}
+    surrogate = json.dumps({**created, "caller": "c"}).replace('"c"', '"\\ud800"')
+    huge = json.dumps({**created, "future_id": 2**70})
+    nan = json.dumps({**created, "future_id": 1}).replace('"future_id": 1', '"future_id": NaN')
+    hooks.write_text(hooks.read_text() + f"{surrogate}\n{huge}\n{nan}\n")
+    timeline = build_timeline(Manifest.load(run))
+    assert timeline.losses == {"client: damaged hook events (hooks.jsonl)": 1}
+    made = [e for e in timeline.of(FutureCreated) if e.pid == CLIENT_PID]
+    assert "\ud800" in [e.caller for e in made] and 2**70 in [e.future_id for e in made]
+
+
+def test_slices_are_made_as_their_constructor_makes_them() -> None:
+    """The merge sets a slice's slots one by one: the slice equals the constructor's, and
+    a PythonSlice whose fields are not the six it sets is refused, not half made."""
+    made = object.__new__(PythonSlice)
+    for set_field, value in zip(merge._slice_setters(),
+                                (5, 1, 2, 30, "f (a.py:1)", {"x": 1}), strict=True):
+        set_field(made, value)
+    assert made == PythonSlice(5, 1, 2, 30, "f (a.py:1)", {"x": 1})
+
+
+def test_a_slice_of_other_fields_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merge, "SLICE_FIELDS", ("ts", "pid", "tid", "dur", "name"))
+    with pytest.raises(TypeError, match="PythonSlice's fields are"):
+        merge._slice_setters()

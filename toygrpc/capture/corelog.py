@@ -176,27 +176,47 @@ class LogClock:
         return seconds * 1_000_000_000 + us * 1000
 
 
+@dataclass
+class LineDamage:
+    """The lines of a core log that were cut short, undecodable (a byte that is not
+    UTF-8, read as U+FFFD), or that start as the core's but do not parse."""
+
+    cut: int = 0
+    undecodable: int = 0
+    unparsed: int = 0
+
+
 def parse_lines(lines: Iterable[str], pid: int, clock: LogClock,
-                keep_values: bool = False) -> Iterator[Event]:
+                keep_values: bool = False, damage: LineDamage | None = None) -> Iterator[Event]:
     """Turn core log lines into events; unknown or foreign lines become ``CoreLine``.
-    Metadata values are redacted unless ``keep_values``."""
+    Metadata values are redacted unless ``keep_values``. ``damage``, if given, counts the
+    damaged lines, as read (before redaction)."""
     pending: dict[int, tuple[CoreBatchStarted, int, list[str]]] = {}  # tid -> batch being read
     last_ts = clock.start_ns
-    second_cache: dict[tuple[int, ...], int] = {}
+    second_cache: dict[str, int] = {}  # "MMDD HH:MM:SS" -> its second on the common clock
     for raw in lines:
-        line = raw.rstrip("\n")
-        if not keep_values:
-            line = redact_line(line)
+        read = raw.rstrip("\n")
+        line = read
+        if not keep_values and ("value=" in read or "_METADATA{" in read):
+            line = redact_line(read)  # (redact_line's own test, without a call per line)
         match = LINE.match(line)
+        if damage is not None:
+            if not raw.endswith("\n"):
+                damage.cut += 1
+            if "\ufffd" in raw:
+                damage.undecodable += 1
+            elif ((match is None or line is not read) and CORE_LIKE.match(raw)
+                  and not (LINE.match(read) or EPOCH_LINE.match(read))):
+                damage.unparsed += 1
         if match is not None and match.group(2) != "00":
-            month, day, hh, mm, ss, tid = (int(match.group(i)) for i in (2, 3, 4, 5, 6, 8))
-            fraction_ns = int(match.group(7).ljust(9, "0"))
-            key = (month, day, hh, mm, ss)
-            base = second_cache.get(key)
+            _, month, day, hh, mm, ss, fraction, tid_text, source, message = match.groups()
+            second = line[1:14]  # month, day, hours, minutes and seconds: LINE's groups 2-6
+            base = second_cache.get(second)
             if base is None:
-                base = clock.to_ns(month, day, hh, mm, ss, 0)
-                second_cache[key] = base
-            source, message = match.group(9), match.group(10)
+                base = second_cache[second] = clock.to_ns(int(month), int(day), int(hh),
+                                                          int(mm), int(ss), 0)
+            fraction_ns = int(fraction.ljust(9, "0"))
+            tid = int(tid_text)
         else:
             epoch = EPOCH_LINE.match(line)
             if epoch is None:
@@ -265,10 +285,14 @@ def _parse_http(message: str, ts: int, pid: int, tid: int) -> Event | None:
     return None
 
 
+HTTP_STARTS = ("INCOMING[", "W:", "HTTP:", "perform_stream_op[")  # what _parse_http reads
+
+
 def _parse_message(message: str, source: str, ts: int, pid: int, tid: int) -> Event:
-    http = _parse_http(message, ts, pid, tid)
-    if http is not None:
-        return http
+    if message.startswith(HTTP_STARTS):
+        http = _parse_http(message, ts, pid, tid)
+        if http is not None:
+            return http
     if message.startswith("RETURN_EVENT"):
         match = RETURN_EVENT.match(message)
         if match is not None:

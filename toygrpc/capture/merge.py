@@ -16,15 +16,19 @@ The common clock is CLOCK_REALTIME in nanoseconds:
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import gc
+import inspect
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from toygrpc.capture.corelog import CORE_LIKE, EPOCH_LINE, LINE, LogClock, parse_lines
+from toygrpc.capture.corelog import LineDamage, LogClock, parse_lines
 from toygrpc.model.events import (
     CoreBatchStarted,
     CoreLine,
@@ -50,7 +54,21 @@ TRUNCATION_NS = 1000  # the core prints microseconds
 
 
 def build_timeline(cap: Manifest) -> Timeline:
-    """Parse every process's raw files and merge them, sorted by time."""
+    """Parse every process's raw files and merge them, sorted by time.
+
+    The cyclic garbage collector is off meanwhile: the merge makes millions of objects
+    that all live on (a full capture's events), and each of its collections would walk
+    every one of them again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_timeline(cap)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_timeline(cap: Manifest) -> Timeline:
     timeline = Timeline(events=[], diagnostics=list(cap.diagnostics))
     clock = log_clock(cap)
     for proc in cap.processes:
@@ -68,18 +86,20 @@ def build_timeline(cap: Manifest) -> Timeline:
             timeline.lose(f"{proc.role}: hook events (hooks.jsonl missing)")
         core_file = files.core_log
         if core_file.is_file():
+            damage = LineDamage()
             with core_file.open(errors="replace") as lines:
-                events.extend(parse_lines(_counting(lines, timeline, proc.role), pid, clock,
+                events.extend(parse_lines(lines, pid, clock, damage=damage,
                                           keep_values=cap.options.get("keep_values") is True))
+            _lose_damaged_lines(damage, timeline, proc.role)
             _check_core_size(core_file, proc.core_log_bytes, timeline, proc.role)
         else:
             timeline.diagnostics.append(f"{proc.role}: no core log ({core_file} missing)")
             timeline.lose(f"{proc.role}: the core's trace (core.log missing)")
         viz_file = files.viztracer
+        python: list[PythonSlice] = []  # none of the checks below reads viztracer's slices
         if proc.viztracer:
             if viz_file.is_file():
-                events.extend(_read_viztracer(viz_file, files.clock, pid, proc.role,
-                                              timeline, events))
+                python = _read_viztracer(viz_file, files.clock, pid, proc.role, timeline, events)
             else:
                 timeline.diagnostics.append(
                     f"{proc.role}: viztracer wrote no {viz_file.name} (it starts at the "
@@ -99,7 +119,8 @@ def build_timeline(cap: Manifest) -> Timeline:
             timeline.diagnostics.append(f"{proc.role}: {not_aio}")
         timeline.diagnostics.extend(f"{proc.role}: {line}" for line in unknown_tracers(events))
         timeline.events.extend(events)
-    timeline.events.sort(key=lambda e: e.ts)
+        timeline.events.extend(python)
+    timeline.events.sort(key=attrgetter("ts"))
     return timeline
 
 
@@ -151,6 +172,9 @@ def _read_report(path: Path, timeline: Timeline, role: str) -> dict[str, Any]:
         return {}
 
 
+_HOOK_LINE = msgspec.json.Decoder()
+
+
 def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Event]:
     from toygrpc.model.events import event_from_dict
 
@@ -165,10 +189,15 @@ def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Eve
         timeline.lose(f"{role}: hook report ({report_path.name} missing)")
     events: list[Event] = []
     damaged = 0
+    decode = _HOOK_LINE.decode
     with path.open(errors="replace") as source:
         for line in source:
             try:
-                events.append(event_from_dict(json.loads(line)))
+                try:
+                    data = decode(line)
+                except msgspec.MsgspecError:  # damaged, or what json reads alone (NaN...)
+                    data = json.loads(line)
+                events.append(event_from_dict(data))
             except (ValueError, KeyError, TypeError, AttributeError):
                 damaged += 1
     timeline.lose(f"{role}: damaged hook events ({path.name})", damaged)
@@ -184,21 +213,11 @@ def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Eve
     return events
 
 
-def _counting(lines: Iterable[str], timeline: Timeline, role: str) -> Iterator[str]:
-    """Pass core log lines through, counting the cut, undecodable and unparsed ones."""
-    cut = undecodable = unparsed = 0
-    for line in lines:
-        if not line.endswith("\n"):
-            cut += 1
-        if "\ufffd" in line:
-            undecodable += 1
-        elif CORE_LIKE.match(line) and not (LINE.match(line.rstrip("\n"))
-                                            or EPOCH_LINE.match(line.rstrip("\n"))):
-            unparsed += 1
-        yield line
-    timeline.lose(f"{role}: core log lines cut short (core.log)", cut)
-    timeline.lose(f"{role}: undecodable core log lines (core.log)", undecodable)
-    timeline.lose(f"{role}: unparsed core log lines (core.log)", unparsed)
+def _lose_damaged_lines(damage: LineDamage, timeline: Timeline, role: str) -> None:
+    """Count the core log's cut, undecodable and unparsed lines as losses."""
+    timeline.lose(f"{role}: core log lines cut short (core.log)", damage.cut)
+    timeline.lose(f"{role}: undecodable core log lines (core.log)", damage.undecodable)
+    timeline.lose(f"{role}: unparsed core log lines (core.log)", damage.unparsed)
 
 
 def _check_core_size(path: Path, expected: int, timeline: Timeline, role: str) -> None:
@@ -210,7 +229,8 @@ def _check_core_size(path: Path, expected: int, timeline: Timeline, role: str) -
 
 
 def _read_viztracer(path: Path, clock_path: Path, pid: int, role: str,
-                    timeline: Timeline, hook_events: list[Event] | None = None) -> list[Event]:
+                    timeline: Timeline, hook_events: list[Event] | None = None
+                    ) -> list[PythonSlice]:
     """viztracer's slices on the common clock; ``hook_events`` (the same process's) tell
     how many RPCs lost their Python layer when viztracer's buffer overflowed."""
     try:
@@ -262,27 +282,36 @@ def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
     names: dict[str, str] = {}
     tids: dict[int, int] = {}
     complete: list[Complete] = []
+    add, name_of, tid_of = complete.append, names.setdefault, tids.setdefault
 
     def keep(entries: list[VizEntry]) -> None:
+        place = len(complete)
         for e in entries:
             if e.ph == "X":
-                if e.ts is None or e.tid is None or e.name is None:
+                ts, tid, name = e.ts, e.tid, e.name
+                if ts is None or tid is None or name is None:
                     raise KeyError("a complete event without its ts, tid or name")
-                complete.append((tids.setdefault(e.tid, e.tid), e.ts, -e.dur, len(complete),
-                                 names.setdefault(e.name, e.name), e.args))
+                add((tid_of(tid, tid), ts, -e.dur, place, name_of(name, name), e.args))
+                place += 1
 
     try:
         with path.open("rb") as source:
             if source.read(len(VIZTRACER_START)) != VIZTRACER_START:
                 raise msgspec.DecodeError("not viztracer's layout")
-            rest = b""
+            # "[" and what is left of the file after the last block decoded; a block is
+            # decoded in place, its boundary's comma turned into the array's end
+            pending = bytearray(b"[")
             while block := source.read(READ_BLOCK_BYTES):
-                rest += block
-                cut = rest.rfind(ENTRY_BOUNDARY)
-                if cut > 0:
-                    keep(_ENTRIES.decode(b"[" + rest[:cut + 1] + b"]"))
-                    rest = rest[cut + 2:]
-            tail = _FILE.decode(VIZTRACER_START + rest)
+                pending += block
+                at = pending.rfind(ENTRY_BOUNDARY, 1)
+                if at > 1:
+                    cut = at + 1  # the comma between the two entries
+                    pending[cut] = ord("]")
+                    with memoryview(pending) as view, view[:cut + 1] as entries:
+                        keep(_ENTRIES.decode(entries))
+                    pending[cut] = ord("[")
+                    del pending[:cut]
+            tail = _FILE.decode(VIZTRACER_START[:-1] + pending)
         keep(tail.traceEvents)
         metadata = tail.viztracer_metadata
     except (msgspec.MsgspecError, UnicodeDecodeError):
@@ -299,7 +328,7 @@ def read_viztracer_file(path: Path) -> tuple[list[Complete], dict[str, Any]]:
 
 
 def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
-                      timeline: Timeline, hook_events: list[Event]) -> list[Event]:
+                      timeline: Timeline, hook_events: list[Event]) -> list[PythonSlice]:
     samples = json.loads(clock_path.read_text())
     start: dict[str, float] = samples["start"]
     end: dict[str, float] = samples["end"]
@@ -329,11 +358,18 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
     kept = without_harness(complete)
     complete.clear()  # the harness's entries go now, the kept ones as they are turned
     kept.reverse()
-    while kept:
-        tid, us, minus_dur, _, name, args = kept.pop()
-        events.append(PythonSlice(offset + round(us * 1000 + slope * (us - t0)), pid, tid,
-                                  round(-minus_dur * 1000), name,
-                                  dict(args) if args else no_args))
+    turn, add, new = kept.pop, events.append, object.__new__
+    set_ts, set_pid, set_tid, set_dur, set_name, set_args = _slice_setters()
+    for _ in range(len(kept)):
+        tid, us, minus_dur, _, name, args = turn()
+        event = new(PythonSlice)  # as PythonSlice(ts, pid, tid, dur, name, args) makes it
+        set_ts(event, offset + round(us * 1000 + slope * (us - t0)))
+        set_pid(event, pid)
+        set_tid(event, tid)
+        set_dur(event, round(-minus_dur * 1000))
+        set_name(event, name)
+        set_args(event, dict(args) if args else no_args)
+        add(event)
     if overflow:
         # The ring buffer keeps a call from its exit on: whatever ended before the earliest
         # kept exit was dropped, and so is the Python layer of RPCs started before it.
@@ -347,7 +383,21 @@ def _viztracer_events(path: Path, clock_path: Path, pid: int, role: str,
             f"{without} of {len(starts)} RPCs have no Python layer (raise --tracer-entries)")
         timeline.lose(f"{role}: RPCs without their Python layer (viztracer's buffer "
                       "overflowed; raise --tracer-entries)", max(without, 1))
-    return [*events]
+    return events
+
+
+SLICE_FIELDS = ("ts", "pid", "tid", "dur", "name", "args")
+
+
+def _slice_setters() -> list[Callable[[PythonSlice, Any], None]]:
+    """What sets each of ``PythonSlice``'s fields (``SLICE_FIELDS``, its fields in order)
+    on a new slice: its slot's own descriptor. A full capture makes millions of slices,
+    and a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
+    by name, at nearly twice the cost."""
+    fields = tuple(f.name for f in dataclasses.fields(PythonSlice))
+    if fields != SLICE_FIELDS or hasattr(PythonSlice, "__post_init__"):
+        raise TypeError(f"PythonSlice's fields are {fields}, not {SLICE_FIELDS}")
+    return [inspect.getattr_static(PythonSlice, name).__set__ for name in SLICE_FIELDS]
 
 
 # viztracer names a Python frame "qualname (file:line)": the harness's files are here,
@@ -364,31 +414,42 @@ def without_harness(complete: list[Complete]) -> list[Complete]:
     viztracer itself would hide the wrapped calls too: it ignores whole subtrees."""
     complete.sort()  # by thread, start, longer first, then file order (never further)
     kept: list[Complete] = []
-    stack: list[tuple[float, str]] = []  # (end, mode) of the open frames of this thread
+    keep = kept.append
+    ends: list[float] = []  # the open frames of this thread: where each ends, ...
+    modes: list[int] = []  # ... and its mode
     tid = None
-    modes: dict[str, str] = {}  # name -> what kind of frame it is: names recur
+    by_name: dict[str, tuple[int, int, int]] = {}  # name -> _modes(name): names recur
     for entry in complete:
-        if entry[0] != tid:
-            tid, stack = entry[0], []
-        start = entry[1]
-        while stack and stack[-1][0] <= start:
-            stack.pop()
-        above = stack[-1][1] if stack else "show"
-        name = entry[4]
-        what = modes.get(name)
-        if what is None:
-            what = modes[name] = _name_kind(name)
-        if what != "python" and what != "c":
-            mode = "wrapper" if what == "wrapper" and above != "hide" else "hide"
-        elif above == "hide":
-            mode = "hide"
-        elif above == "wrapper" and what == "c":
-            mode = "wrapper"  # the hook's own C call: gone, but what it runs may stay
-        else:
-            mode = "show"
-            kept.append(entry)
-        stack.append((start - entry[2], mode))
+        thread, start, minus_dur, _, name, _ = entry
+        if thread != tid:
+            tid, ends, modes = thread, [], []
+        while ends and ends[-1] <= start:
+            ends.pop()
+            modes.pop()
+        mode_under = by_name.get(name)
+        if mode_under is None:
+            mode_under = by_name[name] = _modes(_name_kind(name))
+        mode = mode_under[modes[-1]] if modes else mode_under[SHOW]
+        if mode == SHOW:
+            keep(entry)
+        ends.append(start - minus_dur)
+        modes.append(mode)
     return kept
+
+
+# A frame's mode: kept (SHOW), gone with all under it (HIDE), or a wrapper's (WRAPPER):
+# gone itself, and so are its own C calls, but the Python frames under it stay.
+SHOW, WRAPPER, HIDE = 0, 1, 2
+
+
+def _modes(kind: str) -> tuple[int, int, int]:
+    """The mode of a frame of this kind (``_name_kind``) under a frame of each mode,
+    indexed by SHOW, WRAPPER, HIDE."""
+    if kind == "wrapper":
+        return (WRAPPER, WRAPPER, HIDE)
+    if kind == "hidden":
+        return (HIDE, HIDE, HIDE)
+    return (SHOW, WRAPPER if kind == "c" else SHOW, HIDE)
 
 
 def _name_kind(name: str) -> str:
@@ -403,14 +464,17 @@ def _name_kind(name: str) -> str:
 
 def check_core_clock(events: list[Event]) -> dict[str, Any]:
     """Bound the offset between core log stamps and hook stamps with per-batch brackets."""
-    created = [e for e in events if isinstance(e, FutureCreated) and e.in_batch]
+    created: list[FutureCreated] = []
     awaited: dict[int, list[int]] = defaultdict(list)  # future ids are reused: keep all
-    for e in events:
-        if isinstance(e, TaskResumed) and e.awaited_ts:
-            awaited[e.future_id].append(e.awaited_ts)
     starts_by_tid: dict[int, list[CoreBatchStarted]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, CoreBatchStarted):
+    for e in events:  # once: a capture holds hundreds of thousands
+        if isinstance(e, FutureCreated):
+            if e.in_batch:
+                created.append(e)
+        elif isinstance(e, TaskResumed):
+            if e.awaited_ts:
+                awaited[e.future_id].append(e.awaited_ts)
+        elif isinstance(e, CoreBatchStarted):
             starts_by_tid[e.tid].append(e)
     lows: list[int] = []  # per bracket, the offsets it allows: [low, high]
     highs: list[int] = []
@@ -481,14 +545,16 @@ def unknown_tracers(events: list[Event]) -> list[str]:
 def not_grpc_aio(events: list[Event]) -> str:
     """One line when a process used grpc but not grpc.aio ("" otherwise): the harness
     follows grpc.aio's calls; a synchronous program's core activity is kept, unexplained."""
-    batches = sum(isinstance(e, CoreBatchStarted) for e in events)
     hooked = any(e.category != "core" and e.category != "python" for e in events)
     aio = any(isinstance(e, GlueSpan | FutureCreated | RpcStarted | PollerSocket
                          | HandlerSerialization) and
               (not isinstance(e, FutureCreated) or e.in_batch) for e in events)
     # grpc.aio's poller socket is made when its first channel or server starts: a process
     # killed before writing any call still shows it (synchronous grpc never makes one)
-    if not batches or aio or not hooked:  # without hook events, nothing can be told
+    if aio or not hooked:  # without hook events, nothing can be told
+        return ""
+    batches = sum(isinstance(e, CoreBatchStarted) for e in events)
+    if not batches:
         return ""
     threads = len({e.tid for e in events if isinstance(e, CoreBatchStarted)})
     return (f"this program used grpc without grpc.aio (synchronous grpc?): toygrpc traces "
@@ -502,16 +568,22 @@ def _name_threads(timeline: Timeline, pid: int, events: list[Event],
     the core's own thread names; "poller" and "core" only for what they are."""
     for tid_text, name in native.items():
         timeline.threads[(pid, int(tid_text))] = name
-    aio = any(isinstance(e, ThreadStarted) and POLLER_THREAD_MARK in e.name for e in events)
-    for event in events:
+    started: list[ThreadStarted] = []
+    core: dict[int, bool] = {}  # thread -> whether its first core event returned a queue event
+    for event in events:  # once: a capture holds hundreds of thousands
         if isinstance(event, ThreadStarted):
-            role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
-            timeline.threads[(pid, event.native_id)] = role
-    for event in events:  # the threads named so far keep their names
-        if isinstance(event, CoreReturnEvent):
-            timeline.threads.setdefault((pid, event.tid), "poller" if aio else "cq reader")
+            started.append(event)
+        elif isinstance(event, CoreReturnEvent):
+            core.setdefault(event.tid, True)
         elif isinstance(event, CoreTagCompleted):
-            timeline.threads.setdefault((pid, event.tid), "core")
+            core.setdefault(event.tid, False)
+    aio = any(POLLER_THREAD_MARK in e.name for e in started)
+    for event in started:
+        role = "poller" if POLLER_THREAD_MARK in event.name else f"python {event.name}"
+        timeline.threads[(pid, event.native_id)] = role
+    for tid, returned in core.items():  # the threads named so far keep their names
+        timeline.threads.setdefault((pid, tid), ("poller" if aio else "cq reader")
+                                    if returned else "core")
     timeline.threads[(pid, pid)] = "main"
 
 

@@ -598,7 +598,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     """The inverse of ``event_to_dict``; raises KeyError/TypeError on a damaged record,
     including a field of the wrong type (a file is not trusted to hold what it should)."""
     cls = EVENT_TYPES[data["kind"]]
-    values = {k: v for k, v in data.items() if k != "kind"}
+    values = dict(data)
+    del values["kind"]
     for name, check in _field_checks(cls):
         if name in values:
             value = values[name]
