@@ -311,15 +311,7 @@ class Chain:
 
     def stages(self) -> dict[str, int]:
         """Durations (ns) of the stages between this chain's steps, from the core call on."""
-        result: dict[str, int] = {}
-        counting = False
-        for step in self.steps():
-            if step.name == "core_call":
-                counting = True
-                continue
-            if counting and step.delta is not None:
-                result[step.stage] = result.get(step.stage, 0) + step.delta
-        return result
+        return stages_of(self.steps())
 
     def pieces(self) -> list[tuple[int, int, str]]:
         """The chain's time as ``(begin, end, stage)`` pieces, one per step after the first;
@@ -334,6 +326,19 @@ class Chain:
                 and self.pending_stage()):
             result.append((previous, FOREVER, self.pending_stage()))
         return result
+
+
+def stages_of(steps: list[Step]) -> dict[str, int]:
+    """``Chain.stages()`` of a chain whose ``steps()`` are ``steps``."""
+    result: dict[str, int] = {}
+    counting = False
+    for step in steps:
+        if step.name == "core_call":
+            counting = True
+            continue
+        if counting and step.delta is not None:
+            result[step.stage] = result.get(step.stage, 0) + step.delta
+    return result
 
 
 # A chain's step events in STEPS order, and every field its steps are computed from.
@@ -364,6 +369,8 @@ class Step:
 # once: the most advanced one (nearest to the caller) wins. See ``Rpc.stages``.
 PRECEDENCE = ("awaiting_call", "core_and_network", "python_before_core", "core_to_poller",
               "poller_to_wake", "wake_to_drain", "drain_to_resolution", "resolution_to_resume")
+
+_RANK = {name: rank for rank, name in enumerate(PRECEDENCE)}
 
 
 @dataclass
@@ -453,8 +460,7 @@ class Rpc:
         return list(result)
 
     def _compute_timeline(self) -> list[tuple[int, int, str]]:
-        rank = {name: i for i, name in enumerate(PRECEDENCE)}
-        changes: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        changes: dict[int, list[tuple[int, int]]] = defaultdict(list)  # (rank, +1 or -1)
         # Python's time is before the core while a chain is still to come: one begun at
         # the very end (a program stopped just after making a waiter) counts, and so does
         # the first chain of an unfinished RPC that had made none yet.
@@ -466,17 +472,22 @@ class Rpc:
                     continue
                 last_begin = max(last_begin, begin)
                 if begin < end:
-                    changes[begin].append((stage, 1))
-                    changes[end].append((stage, -1))
+                    rank = _RANK[stage]
+                    changes[begin].append((rank, 1))
+                    changes[end].append((rank, -1))
         points = sorted({self.start, self.end, *changes})
-        active = dict.fromkeys(PRECEDENCE, 0)
+        active = [0] * len(PRECEDENCE)  # chains under way per stage, by rank
+        running = 0  # bit ``rank`` set while a chain is under way in that stage
         result: list[tuple[int, int, str]] = []
         for here, following in itertools.pairwise(points):
-            for stage, change in changes.get(here, ()):
-                active[stage] += change
-            running = [name for name, count in active.items() if count > 0]
+            for rank, change in changes.get(here, ()):
+                active[rank] += change
+                if active[rank] > 0:
+                    running |= 1 << rank
+                else:
+                    running &= ~(1 << rank)
             if running:
-                stage = max(running, key=rank.__getitem__)
+                stage = PRECEDENCE[running.bit_length() - 1]  # the most advanced
             else:
                 stage = "python_before_core" if here < last_begin else "python_after_core"
             if result and result[-1][2] == stage and result[-1][1] == here:
