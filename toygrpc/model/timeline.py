@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import orjson
 
-from toygrpc.model.events import Event, PythonSlice, event_from_dict, event_to_dict
+from toygrpc.model.events import (
+    EVENT_TYPES,
+    Event,
+    event_from_dict,
+    event_to_dict,
+)
 from toygrpc.model.layout import RunLayout
 
 E = TypeVar("E", bound=Event)
 LINES_PER_WRITE = 10_000
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-# What event_line writes for a Python slice without arguments (most events of a run).
-PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
-                     b'"args":{}}\n')
 
 
 def event_line(record: dict[str, Any]) -> bytes:
@@ -52,6 +57,77 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+# A field's declared type -> the type its JSON value reads as (a tuple is a list of str).
+_JSON_TYPES: dict[str, type] = {"int": int, "str": str, "bool": bool, "dict": dict,
+                                "tuple": list}
+
+
+def _reading_plans() -> dict[str, tuple[type[Event], tuple[str, ...], tuple[type, ...],
+                                        tuple[int, ...]]]:
+    """Per kind: its class, the keys ``event_to_dict`` writes (in order), the type of each
+    value as JSON reads it, and which values are tuples (lists in the file)."""
+    plans = {}
+    for kind, cls in EVENT_TYPES.items():
+        fields = dataclasses.fields(cls)
+        declared = [str(f.type).split("[", 1)[0].split(" ", 1)[0] for f in fields]
+        if not all(name in _JSON_TYPES for name in declared) or not all(
+                f.init and not f.kw_only for f in fields):
+            continue  # a kind this reader does not know how to check: event_from_dict reads it
+        plans[kind] = (cls, ("kind", *(f.name for f in fields)),
+                       (str, *(_JSON_TYPES[name] for name in declared)),
+                       tuple(at for at, name in enumerate(declared, 1) if name == "tuple"))
+    return plans
+
+
+_PLANS = _reading_plans()
+
+
+def _event(record: Any) -> Event:
+    """``event_from_dict(record)``, without its general checks for a record that holds
+    exactly what ``save`` writes (every field, in order, of its declared type); anything
+    else, damaged included, goes through ``event_from_dict`` and reads as it always did."""
+    kind = record.get("kind") if type(record) is dict else None
+    plan = _PLANS.get(kind) if type(kind) is str else None
+    if plan is not None:
+        cls, keys, types, tuples = plan
+        if tuple(record) == keys:
+            values = list(record.values())
+            if tuple(map(type, values)) == types:
+                for at in tuples:
+                    values[at] = items = tuple(values[at])
+                    if not all(type(item) is str for item in items):
+                        return event_from_dict(record)
+                return cls(*values[1:])
+    return event_from_dict(record)
+
+
+# What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
+_LINE_STARTS = {cls: b'{"kind":%s,' % json.dumps(kind).encode()
+                for kind, cls in EVENT_TYPES.items()}
+_AFTER_BRACE = operator.itemgetter(slice(1, None))
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _event_lines(events: list[Event]) -> bytes:
+    """``event_line(event_to_dict(event))`` for each event, joined, written in C: msgspec
+    writes an event's fields in the order ``event_to_dict`` gives them (the ``kind``
+    ahead of them is the class's). A line where msgspec could write other bytes than json
+    is written by ``event_line``: one with a non-ASCII or DEL character, or a non-empty
+    dict (a Python slice's ``args`` may hold floats)."""
+    try:
+        text = b"\n".join(map(bytes.__add__, map(_LINE_STARTS.__getitem__, map(type, events)),
+                               map(_AFTER_BRACE, map(_ENCODE, events)))) + b"\n"
+    except (KeyError, TypeError, ValueError, msgspec.EncodeError):  # a kind or value it lacks
+        return b"".join(event_line(event_to_dict(event)) for event in events)
+    if text.isascii() and b"\x7f" not in text and b':{"' not in text:
+        return text
+    lines = text.split(b"\n")[:-1]
+    for at, line in enumerate(lines):
+        if not line.isascii() or b"\x7f" in line or b':{"' in line:
+            lines[at] = event_line(event_to_dict(events[at]))[:-1]
+    return b"\n".join(lines) + b"\n"
 
 
 def _parse_line(line: str) -> Any:
@@ -100,23 +176,11 @@ class Timeline:
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
             "losses": self.losses, "event_count": len(self.events),
         }
+        events = self.events
         with RunLayout(run_dir).events.open("wb") as out:
             out.write(json.dumps(header).encode() + b"\n")
-            lines: list[bytes] = []
-            names: dict[str, bytes] = {}  # a name's JSON, for the millions of Python slices
-            for event in self.events:
-                if type(event) is PythonSlice and not event.args:
-                    name = names.get(event.name)
-                    if name is None:
-                        name = names[event.name] = _COMPACT.encode(event.name).encode()
-                    lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid,
-                                                      event.dur, name))
-                else:
-                    lines.append(event_line(event_to_dict(event)))
-                if len(lines) >= LINES_PER_WRITE:
-                    out.write(b"".join(lines))
-                    lines.clear()
-            out.write(b"".join(lines))
+            for at in range(0, len(events), LINES_PER_WRITE):
+                out.write(_event_lines(events[at:at + LINES_PER_WRITE]))
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
@@ -128,7 +192,7 @@ class Timeline:
             events, damaged = [], 0
             for line in source:
                 try:
-                    events.append(event_from_dict(_parse_line(line)))
+                    events.append(_event(_parse_line(line)))
                 except (ValueError, KeyError, TypeError, AttributeError):
                     damaged += 1
         timeline = cls(
