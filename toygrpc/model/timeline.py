@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import json
 import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 import orjson
@@ -18,6 +19,7 @@ import orjson
 from toygrpc.model.events import (
     EVENT_TYPES,
     Event,
+    PythonSlice,
     event_from_dict,
     event_to_dict,
 )
@@ -104,13 +106,49 @@ def _event(record: Any) -> Event:
 
 
 # What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
+# What event_line writes for a Python slice without arguments (most events of a run).
+PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
+                     b'"args":{}}\n')
 _LINE_STARTS = {cls: b'{"kind":%s,' % json.dumps(kind).encode()
                 for kind, cls in EVENT_TYPES.items()}
 _AFTER_BRACE = operator.itemgetter(slice(1, None))
 _ENCODE = msgspec.json.Encoder().encode
 
 
-def _event_lines(events: list[Event]) -> bytes:
+def _event_lines(events: list[Event], names: dict[str, bytes] | None = None) -> bytes:
+    """``event_line(event_to_dict(event))`` for each event, joined: a run of Python slices
+    by one format per line (``names``: their names' JSON, kept across calls), any other
+    run of events by msgspec."""
+    names = {} if names is None else names
+    parts = []
+    others: list[Event] = []  # the events since the last Python slice
+    for kind, group in itertools.groupby(events, key=type):
+        if kind is PythonSlice:
+            if others:
+                parts.append(_encoded_lines(others))
+                others = []
+            parts.append(_slice_lines(cast("Iterator[PythonSlice]", group), names))
+        else:
+            others.extend(group)
+    if others:
+        parts.append(_encoded_lines(others))
+    return b"".join(parts)
+
+
+def _slice_lines(slices: Iterator[PythonSlice], names: dict[str, bytes]) -> bytes:
+    lines = []
+    for event in slices:
+        if event.args:
+            lines.append(event_line(event_to_dict(event)))
+            continue
+        name = names.get(event.name)
+        if name is None:
+            name = names[event.name] = _COMPACT.encode(event.name).encode()
+        lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid, event.dur, name))
+    return b"".join(lines)
+
+
+def _encoded_lines(events: list[Event]) -> bytes:
     """``event_line(event_to_dict(event))`` for each event, joined, written in C: msgspec
     writes an event's fields in the order ``event_to_dict`` gives them (the ``kind``
     ahead of them is the class's). A line where msgspec could write other bytes than json
@@ -179,8 +217,9 @@ class Timeline:
         events = self.events
         with RunLayout(run_dir).events.open("wb") as out:
             out.write(json.dumps(header).encode() + b"\n")
+            names: dict[str, bytes] = {}  # a name's JSON, for the millions of Python slices
             for at in range(0, len(events), LINES_PER_WRITE):
-                out.write(_event_lines(events[at:at + LINES_PER_WRITE]))
+                out.write(_event_lines(events[at:at + LINES_PER_WRITE], names))
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:

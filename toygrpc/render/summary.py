@@ -37,7 +37,12 @@ def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
     Counted per process and kind without a Python step per event (a run holds millions of
     Python slices); only the kinds whose hook depends on the event are asked one by one."""
     counts: dict[str, Counter[str]] = {role: Counter() for role in timeline.processes.values()}
-    events = timeline.events
+    events: list[Event] = timeline.events
+    # only the kinds some hook records are counted per process (not the Python slices)
+    totals: Counter[type[Event]] = Counter(map(type, events))
+    hooked = {kind for kind in totals if kind.hook or kind.hook_name is not Event.hook_name}
+    if len(hooked) < len(totals):
+        events = list(itertools.compress(events, map(hooked.__contains__, map(type, events))))
     kinds: Iterator[type[Event]] = map(type, events)
     per_kind = Counter(zip(map(_PID, events), kinds, strict=True))
     asked: set[type[Event]] = set()
