@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from toygrpc.model.timeline import Timeline
 from toygrpc.model.types import ChainKind, Side
 
 TAG_ARGUMENT = re.compile(r"\btag=(0x[0-9a-f]+)")
+E = TypeVar("E", bound=Event)
 FOREVER = 1 << 62  # the end of a piece that never ended
 # A future made by a Cython coroutine has no Python frame of its own: its caller is the
 # task step that ran the coroutine.
@@ -182,15 +184,15 @@ class Chain:
         a cancelled waiter is resolved by nobody, a stopped program completes nothing)."""
         if self.resolved is None and (self.cancelled is not None or self.stopped):
             return ""
-        for name in STEPS:
-            if self.step(name) is None:
-                return name
-        return ""
+        return self.next_step
 
     @property
     def next_step(self) -> str:
         """The first absent step in causal order ("" when every step is there)."""
-        return next((name for name in STEPS if self.step(name) is None), "")
+        for name, event in zip(STEPS, _STEP_EVENTS(self), strict=True):
+            if event is None:
+                return name
+        return ""
 
     @property
     def complete(self) -> bool:
@@ -227,15 +229,17 @@ class Chain:
         popping until the queue is empty): it is ``shared``, placed when it actually reached
         this chain (the next step's time), and its share is the time the chain actually
         waited for it; the steps after it then take no more time for it."""
-        key = (self.future, self.core_call, self.completed, self.returned, self.woken,
-               self.drain, self.resolved, self.resumed, self.cancelled, self.kind)
+        key = self.steps_key()
         memo = self._steps_memo
-        if memo is not None and len(memo[0]) == len(key) and all(
-                a is b for a, b in zip(memo[0], key, strict=True)):
+        if memo is not None and all(map(operator.is_, memo[0], key)):
             return list(memo[1])
         result = self._compute_steps()
         self._steps_memo = (key, result)
         return list(result)
+
+    def steps_key(self) -> tuple[object, ...]:
+        """What ``steps()`` is computed from (compared by identity)."""
+        return _STEPS_INPUTS(self)
 
     def _compute_steps(self) -> list[Step]:
         observed = self._observed()
@@ -307,15 +311,7 @@ class Chain:
 
     def stages(self) -> dict[str, int]:
         """Durations (ns) of the stages between this chain's steps, from the core call on."""
-        result: dict[str, int] = {}
-        counting = False
-        for step in self.steps():
-            if step.name == "core_call":
-                counting = True
-                continue
-            if counting and step.delta is not None:
-                result[step.stage] = result.get(step.stage, 0) + step.delta
-        return result
+        return stages_of(self.steps())
 
     def pieces(self) -> list[tuple[int, int, str]]:
         """The chain's time as ``(begin, end, stage)`` pieces, one per step after the first;
@@ -330,6 +326,24 @@ class Chain:
                 and self.pending_stage()):
             result.append((previous, FOREVER, self.pending_stage()))
         return result
+
+
+def stages_of(steps: list[Step]) -> dict[str, int]:
+    """``Chain.stages()`` of a chain whose ``steps()`` are ``steps``."""
+    result: dict[str, int] = {}
+    counting = False
+    for step in steps:
+        if step.name == "core_call":
+            counting = True
+            continue
+        if counting and step.delta is not None:
+            result[step.stage] = result.get(step.stage, 0) + step.delta
+    return result
+
+
+# A chain's step events in STEPS order, and every field its steps are computed from.
+_STEP_EVENTS = operator.attrgetter(*(STEP_FIELDS[name] for name in STEPS))
+_STEPS_INPUTS = operator.attrgetter(*(STEP_FIELDS[name] for name in STEPS), "cancelled", "kind")
 
 
 @dataclass(frozen=True)
@@ -356,6 +370,8 @@ class Step:
 PRECEDENCE = ("awaiting_call", "core_and_network", "python_before_core", "core_to_poller",
               "poller_to_wake", "wake_to_drain", "drain_to_resolution", "resolution_to_resume")
 
+_RANK = {name: rank for rank, name in enumerate(PRECEDENCE)}
+
 
 @dataclass
 class Rpc:
@@ -372,6 +388,11 @@ class Rpc:
     link: str = ""
     peer: Rpc | None = None  # the other side's RPC in trace both
     details: str = ""  # the status's details string, where there is one
+    # What ``timeline()`` last returned and what it was computed from: the summary, the
+    # stage table and the checks all read every RPC's stages.
+    _timeline_memo: tuple[tuple[int, int, str], list[tuple[object, ...]],
+                          list[tuple[int, int, str]]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def latency(self) -> int:
@@ -427,8 +448,19 @@ class Rpc:
         ``[start, end]`` exactly: at every instant the stage of the most advanced chain
         under way (``PRECEDENCE``); while none is, Python's: ``python_before_core`` when a
         chain is still to come, ``python_after_core`` after the last one."""
-        rank = {name: i for i, name in enumerate(PRECEDENCE)}
-        changes: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        bounds = (self.start, self.end, self.status)
+        inputs = [(chain, chain.stopped, *chain.steps_key()) for chain in self.chains]
+        memo = self._timeline_memo
+        if memo is not None and memo[0] == bounds and len(memo[1]) == len(inputs) and all(
+                all(map(operator.is_, before, now))
+                for before, now in zip(memo[1], inputs, strict=True)):
+            return list(memo[2])
+        result = self._compute_timeline()
+        self._timeline_memo = (bounds, inputs, result)
+        return list(result)
+
+    def _compute_timeline(self) -> list[tuple[int, int, str]]:
+        changes: dict[int, list[tuple[int, int]]] = defaultdict(list)  # (rank, +1 or -1)
         # Python's time is before the core while a chain is still to come: one begun at
         # the very end (a program stopped just after making a waiter) counts, and so does
         # the first chain of an unfinished RPC that had made none yet.
@@ -440,17 +472,22 @@ class Rpc:
                     continue
                 last_begin = max(last_begin, begin)
                 if begin < end:
-                    changes[begin].append((stage, 1))
-                    changes[end].append((stage, -1))
+                    rank = _RANK[stage]
+                    changes[begin].append((rank, 1))
+                    changes[end].append((rank, -1))
         points = sorted({self.start, self.end, *changes})
-        active = dict.fromkeys(PRECEDENCE, 0)
+        active = [0] * len(PRECEDENCE)  # chains under way per stage, by rank
+        running = 0  # bit ``rank`` set while a chain is under way in that stage
         result: list[tuple[int, int, str]] = []
         for here, following in itertools.pairwise(points):
-            for stage, change in changes.get(here, ()):
-                active[stage] += change
-            running = [name for name, count in active.items() if count > 0]
+            for rank, change in changes.get(here, ()):
+                active[rank] += change
+                if active[rank] > 0:
+                    running |= 1 << rank
+                else:
+                    running &= ~(1 << rank)
             if running:
-                stage = max(running, key=rank.__getitem__)
+                stage = PRECEDENCE[running.bit_length() - 1]  # the most advanced
             else:
                 stage = "python_before_core" if here < last_begin else "python_after_core"
             if result and result[-1][2] == stage and result[-1][1] == here:
@@ -525,51 +562,93 @@ def cross_process_links(client: Rpc) -> list[tuple[Event, Event, str]]:
     return links
 
 
-def build_chains(timeline: Timeline) -> list[Chain]:
+class EventsByKind:
+    """A timeline's events grouped by kind in one pass, each group in time order: the
+    passes below read the few kinds they need instead of testing every event of a run
+    (millions of Python slices) against each kind they know."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self._events = events
+        groups: dict[type[Event], list[Event]] = defaultdict(list)
+        for event in events:
+            groups[type(event)].append(event)
+        self._groups = groups
+        # the processes in the order of their first event (chains are built in this order)
+        self.pids = list(dict.fromkeys(map(operator.attrgetter("pid"), events)))
+        self._by_pid: dict[type[Event], dict[int, list[Event]]] = {}
+        self._last_event: dict[int, int] | None = None
+
+    def of(self, kind: type[E]) -> list[E]:
+        """The events that are a ``kind``, in time order (as ``isinstance`` picks them)."""
+        types = [t for t in self._groups if issubclass(t, kind)]
+        if len(types) == 1:
+            return self._groups[types[0]]  # type: ignore[return-value]  # grouped by type
+        if not types:
+            return []
+        return [e for e in self._events if isinstance(e, kind)]  # subclasses: keep the order
+
+    def of_process(self, kind: type[E], pid: int) -> list[E]:
+        """The events of process ``pid`` that are a ``kind``, in time order."""
+        split = self._by_pid.get(kind)
+        if split is None:
+            split = self._by_pid[kind] = defaultdict(list)
+            for event in self.of(kind):
+                split[event.pid].append(event)
+        return split.get(pid, [])  # type: ignore[return-value]  # filled with kind only
+
+    def last_event(self, pid: int, default: int) -> int:
+        """The time of process ``pid``'s last event (worked out the first time it is asked)."""
+        if self._last_event is None:
+            last: dict[int, int] = {}
+            for event in self._events:
+                if last.get(event.pid, event.ts) <= event.ts:
+                    last[event.pid] = event.ts
+            self._last_event = last
+        return self._last_event.get(pid, default)
+
+
+def build_chains(timeline: Timeline, kinds: EventsByKind | None = None) -> list[Chain]:
     """Every grpc waiter future of the timeline, followed as far as the events go."""
-    by_pid: dict[int, list[Event]] = defaultdict(list)
-    for event in timeline.events:
-        by_pid[event.pid].append(event)
+    kinds = kinds if kinds is not None else EventsByKind(timeline.events)
     chains: list[Chain] = []
-    for pid, events in by_pid.items():
-        chains.extend(_chains_of_process(pid, events))
+    for pid in kinds.pids:
+        chains.extend(_chains_of_process(pid, kinds))
     chains.sort(key=lambda c: c.future.ts)
     return chains
 
 
-def _chains_of_process(pid: int, events: list[Event]) -> list[Chain]:
+def _chains_of_process(pid: int, kinds: EventsByKind) -> list[Chain]:
     resolutions: dict[int, list[FutureResolved]] = defaultdict(list)
     resumptions: dict[int, list[TaskResumed]] = defaultdict(list)
     cancellations: dict[int, list[FutureCancelled]] = defaultdict(list)
     drains: dict[int, DrainSpan] = {}
-    wakes: list[LoopWake] = []
     batch_spans: dict[int, GlueSpan] = {}
     completions: dict[str, list[CoreTagCompleted]] = defaultdict(list)
     returns: dict[str, list[CoreReturnEvent]] = defaultdict(list)
     starts: dict[int, list[Event]] = defaultdict(list)
-    created: list[FutureCreated] = []
-    for e in events:
-        if isinstance(e, FutureCreated):
-            created.append(e)
-        elif isinstance(e, FutureResolved):
-            resolutions[e.future_id].append(e)
-        elif isinstance(e, TaskResumed):
-            resumptions[e.future_id].append(e)
-        elif isinstance(e, FutureCancelled):
-            cancellations[e.future_id].append(e)
-        elif isinstance(e, DrainSpan):
-            drains[e.drain_id] = e
-        elif isinstance(e, LoopWake):
-            wakes.append(e)
-        elif isinstance(e, GlueSpan) and e.batch_id:
-            batch_spans[e.batch_id] = e
-        elif isinstance(e, CoreTagCompleted):
-            completions[e.tag].append(e)
-        elif isinstance(e, CoreReturnEvent) and e.tag:
-            returns[e.tag].append(e)
-        elif isinstance(e, CoreBatchStarted | CoreRequestCall) or (
-                isinstance(e, CoreApiCall) and "tag=" in e.args):
-            starts[e.tid].append(e)
+    created = kinds.of_process(FutureCreated, pid)
+    for setting in kinds.of_process(FutureResolved, pid):
+        resolutions[setting.future_id].append(setting)
+    for resumption in kinds.of_process(TaskResumed, pid):
+        resumptions[resumption.future_id].append(resumption)
+    for cancellation in kinds.of_process(FutureCancelled, pid):
+        cancellations[cancellation.future_id].append(cancellation)
+    for drain in kinds.of_process(DrainSpan, pid):
+        drains[drain.drain_id] = drain
+    wakes = kinds.of_process(LoopWake, pid)
+    for glue in kinds.of_process(GlueSpan, pid):
+        if glue.batch_id:
+            batch_spans[glue.batch_id] = glue
+    for completion in kinds.of_process(CoreTagCompleted, pid):
+        completions[completion.tag].append(completion)
+    for returned in kinds.of_process(CoreReturnEvent, pid):
+        if returned.tag:
+            returns[returned.tag].append(returned)
+    # a thread's starts of each kind stay in time order (they are queued by kind below)
+    for start_kind in (CoreBatchStarted, CoreRequestCall, CoreApiCall):
+        for start in kinds.of_process(start_kind, pid):
+            if start_kind is not CoreApiCall or "tag=" in start.args:  # type: ignore[attr-defined]
+                starts[start.tid].append(start)
     wake_times = [w.ts for w in wakes]
     drain_list = sorted(drains.values(), key=lambda d: d.ts)
     drain_ends = list(itertools.accumulate((d.ts + d.dur for d in drain_list), max))
@@ -667,8 +746,6 @@ def _follow(chain: Chain, completions: dict[str, list[CoreTagCompleted]],
         chain.returned = first_at_or_after(returns.get(tag, []), done.ts)
 
 
-E = TypeVar("E", bound=Event)
-
 
 def first_at_or_after(items: list[E], ts: int) -> E | None:
     """The first of time-ordered ``items`` at or after ``ts`` (tags and ids recur: never scan)."""
@@ -691,37 +768,35 @@ def tag_of(event: Event) -> str:
     return ""
 
 
-def build_rpcs(timeline: Timeline, chains: list[Chain]) -> list[Rpc]:
+def build_rpcs(timeline: Timeline, chains: list[Chain],
+               kinds: EventsByKind | None = None) -> list[Rpc]:
     """Group chains into RPCs: client RPCs by their call object, server RPCs by RPCState.
 
     An RPC that never finished (the program stopped first) ends at its process's last
     event; its chains that were still waiting are ``in_flight``."""
+    kinds = kinds if kinds is not None else EventsByKind(timeline.events)
     rpcs: list[Rpc] = []
     finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
     server_finished: dict[tuple[int, int], list[RpcFinished]] = defaultdict(list)
-    finished_tasks: list[TaskFinished] = []
+    finished_tasks = kinds.of(TaskFinished)
     handlers: list[GlueSpan] = []
     lookups: dict[tuple[int, int], list[GlueSpan]] = defaultdict(list)
-    last_event: dict[int, int] = {}
-    for e in timeline.events:
-        last_event[e.pid] = max(last_event.get(e.pid, e.ts), e.ts)
-        if isinstance(e, RpcFinished):
-            (finished if e.side == "client" else server_finished)[(e.pid, e.call_id)].append(e)
-        elif isinstance(e, TaskFinished):
-            finished_tasks.append(e)
-        elif isinstance(e, GlueSpan) and e.name == "_handle_rpc":
-            handlers.append(e)
-        elif isinstance(e, GlueSpan) and e.name == "_find_method_handler" and e.detail:
-            lookups[(e.pid, e.call)].append(e)
-    for e in timeline.events:
-        if isinstance(e, RpcStarted):
-            end = first_at_or_after(finished.get((e.pid, e.call_id), []), e.ts)
-            if end is not None:
-                rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts, end.ts, end.status,
-                                link=e.link, details=end.status_details))
-            else:
-                rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
-                                last_event.get(e.pid, e.ts), "unfinished", link=e.link))
+    for done in kinds.of(RpcFinished):
+        (finished if done.side == "client" else server_finished)[(done.pid, done.call_id)] \
+            .append(done)
+    for span in kinds.of(GlueSpan):
+        if span.name == "_handle_rpc":
+            handlers.append(span)
+        elif span.name == "_find_method_handler" and span.detail:
+            lookups[(span.pid, span.call)].append(span)
+    for e in kinds.of(RpcStarted):
+        end = first_at_or_after(finished.get((e.pid, e.call_id), []), e.ts)
+        if end is not None:
+            rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts, end.ts, end.status,
+                            link=e.link, details=end.status_details))
+        else:
+            rpcs.append(Rpc(e.pid, "client", e.method, e.call_id, e.ts,
+                            kinds.last_event(e.pid, e.ts), "unfinished", link=e.link))
     handlers.sort(key=lambda h: h.ts)
     next_handler: dict[tuple[int, int], int] = {}  # RPCState ids are reused
     limits: list[int] = []
@@ -805,5 +880,6 @@ def _assign_chains(rpcs: list[Rpc], chains: list[Chain],
 
 
 def analyze(timeline: Timeline) -> Analysis:
-    chains = build_chains(timeline)
-    return Analysis(chains, build_rpcs(timeline, chains))
+    kinds = EventsByKind(timeline.events)
+    chains = build_chains(timeline, kinds)
+    return Analysis(chains, build_rpcs(timeline, chains, kinds))

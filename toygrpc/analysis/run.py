@@ -23,7 +23,7 @@ from toygrpc.analysis.swimlane import SwimlaneModel, build_swimlane, pick_rpc
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import RunLayout
 from toygrpc.model.manifest import Manifest
-from toygrpc.model.timeline import Timeline
+from toygrpc.model.timeline import Timeline, collector_paused
 
 # Exceptions a damaged JSON/JSONL file can raise while it is read back.
 DAMAGE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration,
@@ -49,7 +49,8 @@ class Run:
     @cached_property
     def analysis(self) -> Analysis:
         """Chains and RPCs, computed the first time they are asked for."""
-        return analyze(self.timeline)
+        with collector_paused():
+            return analyze(self.timeline)
 
     @cached_property
     def stage_stats(self) -> list[StageStats]:

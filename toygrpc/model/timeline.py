@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import itertools
 import json
+import operator
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import msgspec
 import orjson
 
-from toygrpc.model.events import Event, PythonSlice, event_from_dict, event_to_dict
+from toygrpc.model.events import (
+    EVENT_TYPES,
+    Event,
+    PythonSlice,
+    event_from_dict,
+    event_to_dict,
+)
 from toygrpc.model.layout import RunLayout
 
 E = TypeVar("E", bound=Event)
 LINES_PER_WRITE = 10_000
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-# What event_line writes for a Python slice without arguments (most events of a run).
-PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
-                     b'"args":{}}\n')
 
 
 def event_line(record: dict[str, Any]) -> bytes:
@@ -34,6 +43,129 @@ def event_line(record: dict[str, Any]) -> bytes:
     if not line or not line.isascii() or b"\x7f" in line:
         line = _COMPACT.encode(record).encode()
     return line + b"\n"
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a run's millions of long-lived objects
+    (events, chains, summary records) are made: each of its full passes walks every object
+    alive, and allocating that many objects set off several, for nothing (they are all
+    still in use). Objects are freed by reference counting as always; the collector runs
+    again afterwards, as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# A field's declared type -> the type its JSON value reads as (a tuple is a list of str).
+_JSON_TYPES: dict[str, type] = {"int": int, "str": str, "bool": bool, "dict": dict,
+                                "tuple": list}
+
+
+def _reading_plans() -> dict[str, tuple[type[Event], tuple[str, ...], tuple[type, ...],
+                                        tuple[int, ...]]]:
+    """Per kind: its class, the keys ``event_to_dict`` writes (in order), the type of each
+    value as JSON reads it, and which values are tuples (lists in the file)."""
+    plans = {}
+    for kind, cls in EVENT_TYPES.items():
+        fields = dataclasses.fields(cls)
+        declared = [str(f.type).split("[", 1)[0].split(" ", 1)[0] for f in fields]
+        if not all(name in _JSON_TYPES for name in declared) or not all(
+                f.init and not f.kw_only for f in fields):
+            continue  # a kind this reader does not know how to check: event_from_dict reads it
+        plans[kind] = (cls, ("kind", *(f.name for f in fields)),
+                       (str, *(_JSON_TYPES[name] for name in declared)),
+                       tuple(at for at, name in enumerate(declared, 1) if name == "tuple"))
+    return plans
+
+
+_PLANS = _reading_plans()
+
+
+def _event(record: Any) -> Event:
+    """``event_from_dict(record)``, without its general checks for a record that holds
+    exactly what ``save`` writes (every field, in order, of its declared type); anything
+    else, damaged included, goes through ``event_from_dict`` and reads as it always did."""
+    kind = record.get("kind") if type(record) is dict else None
+    plan = _PLANS.get(kind) if type(kind) is str else None
+    if plan is not None:
+        cls, keys, types, tuples = plan
+        if tuple(record) == keys:
+            values = list(record.values())
+            if tuple(map(type, values)) == types:
+                for at in tuples:
+                    values[at] = items = tuple(values[at])
+                    if not all(type(item) is str for item in items):
+                        return event_from_dict(record)
+                return cls(*values[1:])
+    return event_from_dict(record)
+
+
+# What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
+# What event_line writes for a Python slice without arguments (most events of a run).
+PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
+                     b'"args":{}}\n')
+_LINE_STARTS = {cls: b'{"kind":%s,' % json.dumps(kind).encode()
+                for kind, cls in EVENT_TYPES.items()}
+_AFTER_BRACE = operator.itemgetter(slice(1, None))
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _event_lines(events: list[Event], names: dict[str, bytes] | None = None) -> bytes:
+    """``event_line(event_to_dict(event))`` for each event, joined: a run of Python slices
+    by one format per line (``names``: their names' JSON, kept across calls), any other
+    run of events by msgspec."""
+    names = {} if names is None else names
+    parts = []
+    others: list[Event] = []  # the events since the last Python slice
+    for kind, group in itertools.groupby(events, key=type):
+        if kind is PythonSlice:
+            if others:
+                parts.append(_encoded_lines(others))
+                others = []
+            parts.append(_slice_lines(cast("Iterator[PythonSlice]", group), names))
+        else:
+            others.extend(group)
+    if others:
+        parts.append(_encoded_lines(others))
+    return b"".join(parts)
+
+
+def _slice_lines(slices: Iterator[PythonSlice], names: dict[str, bytes]) -> bytes:
+    lines = []
+    for event in slices:
+        if event.args:
+            lines.append(event_line(event_to_dict(event)))
+            continue
+        name = names.get(event.name)
+        if name is None:
+            name = names[event.name] = _COMPACT.encode(event.name).encode()
+        lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid, event.dur, name))
+    return b"".join(lines)
+
+
+def _encoded_lines(events: list[Event]) -> bytes:
+    """``event_line(event_to_dict(event))`` for each event, joined, written in C: msgspec
+    writes an event's fields in the order ``event_to_dict`` gives them (the ``kind``
+    ahead of them is the class's). A line where msgspec could write other bytes than json
+    is written by ``event_line``: one with a non-ASCII or DEL character, or a non-empty
+    dict (a Python slice's ``args`` may hold floats)."""
+    try:
+        text = b"\n".join(map(bytes.__add__, map(_LINE_STARTS.__getitem__, map(type, events)),
+                               map(_AFTER_BRACE, map(_ENCODE, events)))) + b"\n"
+    except (KeyError, TypeError, ValueError, msgspec.EncodeError):  # a kind or value it lacks
+        return b"".join(event_line(event_to_dict(event)) for event in events)
+    if text.isascii() and b"\x7f" not in text and b':{"' not in text:
+        return text
+    lines = text.split(b"\n")[:-1]
+    for at, line in enumerate(lines):
+        if not line.isascii() or b"\x7f" in line or b':{"' in line:
+            lines[at] = event_line(event_to_dict(events[at]))[:-1]
+    return b"\n".join(lines) + b"\n"
 
 
 def _parse_line(line: str) -> Any:
@@ -82,35 +214,24 @@ class Timeline:
             "clock": self.clock, "hooks": self.hooks, "diagnostics": self.diagnostics,
             "losses": self.losses, "event_count": len(self.events),
         }
+        events = self.events
         with RunLayout(run_dir).events.open("wb") as out:
             out.write(json.dumps(header).encode() + b"\n")
-            lines: list[bytes] = []
             names: dict[str, bytes] = {}  # a name's JSON, for the millions of Python slices
-            for event in self.events:
-                if type(event) is PythonSlice and not event.args:
-                    name = names.get(event.name)
-                    if name is None:
-                        name = names[event.name] = _COMPACT.encode(event.name).encode()
-                    lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid,
-                                                      event.dur, name))
-                else:
-                    lines.append(event_line(event_to_dict(event)))
-                if len(lines) >= LINES_PER_WRITE:
-                    out.write(b"".join(lines))
-                    lines.clear()
-            out.write(b"".join(lines))
+            for at in range(0, len(events), LINES_PER_WRITE):
+                out.write(_event_lines(events[at:at + LINES_PER_WRITE], names))
 
     @classmethod
     def load(cls, run_dir: Path) -> Timeline:
         """Read ``events.jsonl``. A damaged header raises (KeyError, TypeError, ValueError...);
         damaged or missing event lines are counted in ``losses``, not skipped silently."""
         path = RunLayout(run_dir).events
-        with path.open(errors="replace") as source:
+        with collector_paused(), path.open(errors="replace") as source:
             header = json.loads(next(source))
             events, damaged = [], 0
             for line in source:
                 try:
-                    events.append(event_from_dict(_parse_line(line)))
+                    events.append(_event(_parse_line(line)))
                 except (ValueError, KeyError, TypeError, AttributeError):
                     damaged += 1
         timeline = cls(

@@ -7,34 +7,63 @@ completeness, per-stage percentiles. Times are in nanoseconds unless a key says 
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
-from toygrpc.analysis.chains import STEPS, Chain, Rpc, tag_of
+from toygrpc.analysis.chains import STEP_FIELDS, STEPS, Chain, Rpc, stages_of, tag_of
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
-from toygrpc.model.events import HOOK_NAMES
-from toygrpc.model.timeline import Timeline
+from toygrpc.model.events import HOOK_NAMES, Event
+from toygrpc.model.timeline import Timeline, collector_paused
 from toygrpc.render.base import FileRenderer
 
 SUMMARY_FORMAT = 1
+_PID = operator.attrgetter("pid")
+# The steps summary.json gives each chain, and the chain's events for them.
+_STEP_NAMES = (*STEPS, "cancelled")
+_STEP_EVENTS = operator.attrgetter(*(STEP_FIELDS[name] for name in _STEP_NAMES))
 
 def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
-    """Per process role: how many events each hook produced."""
+    """Per process role: how many events each hook produced.
+
+    Counted per process and kind without a Python step per event (a run holds millions of
+    Python slices); only the kinds whose hook depends on the event are asked one by one."""
     counts: dict[str, Counter[str]] = {role: Counter() for role in timeline.processes.values()}
-    for event in timeline.events:
-        role = timeline.processes.get(event.pid)
-        if role is not None:
-            counts[role][event.hook_name()] += 1
+    events: list[Event] = timeline.events
+    # only the kinds some hook records are counted per process (not the Python slices)
+    totals: Counter[type[Event]] = Counter(map(type, events))
+    hooked = {kind for kind in totals if kind.hook or kind.hook_name is not Event.hook_name}
+    if len(hooked) < len(totals):
+        events = list(itertools.compress(events, map(hooked.__contains__, map(type, events))))
+    kinds: Iterator[type[Event]] = map(type, events)
+    per_kind = Counter(zip(map(_PID, events), kinds, strict=True))
+    asked: set[type[Event]] = set()
+    for (pid, kind), count in per_kind.items():
+        role = timeline.processes.get(pid)
+        if role is None:
+            continue
+        if kind.hook_name is Event.hook_name:
+            counts[role][kind.hook] += count
+        else:
+            asked.add(kind)
+    if asked:
+        for event in itertools.compress(events, map(asked.__contains__, map(type, events))):
+            role = timeline.processes.get(event.pid)
+            if role is not None:
+                counts[role][event.hook_name()] += 1
     return {role: {hook: c[hook] for hook in HOOK_NAMES} for role, c in counts.items()}
 
 
 def _chain(chain: Chain) -> dict[str, Any]:
+    steps = chain.steps()
     return {
         "kind": chain.kind, "ops": list(getattr(chain.core_call, "ops", ())),
         "tag": tag_of(chain.core_call) if chain.core_call is not None else None,
@@ -42,10 +71,9 @@ def _chain(chain: Chain) -> dict[str, Any]:
         "shared_wake": chain.shared_wake,
         "outcome": chain.outcome, "end_reason": chain.end_reason or None,
         "steps": {name: [e.ts, e.tid] if e is not None else None
-                  for name in (*STEPS, "cancelled")
-                  for e in [chain.step(name)]},
-        "shared_steps": [s.name for s in chain.steps() if s.shared],
-        "stages": chain.stages(),
+                  for name, e in zip(_STEP_NAMES, _STEP_EVENTS(chain), strict=True)},
+        "shared_steps": [s.name for s in steps if s.shared],
+        "stages": stages_of(steps),
     }
 
 
@@ -106,7 +134,7 @@ class SummaryRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / self.file_names[0]
-        with path.open("wb") as out:
+        with collector_paused(), path.open("wb") as out:
             for block in indented_json_blocks(build_summary(run)):
                 out.write(block)
         return [path]
@@ -118,17 +146,18 @@ def indented_json(data: Any) -> bytes:
 
 
 def indented_json_blocks(data: Any, block_bytes: int = 1 << 22) -> Iterator[bytes]:
-    """``json.dumps(data, indent=1) + "\\n"`` in blocks, at orjson's speed when it can be
-    (json's indenting encoder is pure Python: minutes for a 100,000-RPC summary).
+    """``json.dumps(data, indent=1) + "\\n"`` in blocks of whole lines, at orjson's speed
+    when it can be (json's indenting encoder is pure Python: minutes for a 100,000-RPC
+    summary).
 
-    orjson indents by two spaces: each line's indent is halved (a JSON line never starts
-    inside a string), a block of lines at a time. Where orjson could write other bytes than
-    json (a non-ASCII or DEL character, which json escapes; a float json spells otherwise;
-    a non-string key), json writes it."""
+    orjson writes the data compactly and msgspec indents it by one space, in C. Where
+    orjson could write other bytes than json (a non-ASCII or DEL character, which json
+    escapes; a float json spells otherwise; a non-string key, which orjson refuses), json
+    writes it."""
     text = b""
-    if _plain(data):
+    if _floats_alike(data):
         try:
-            text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+            text = orjson.dumps(data)
         except TypeError:
             text = b""
         if not text.isascii() or b"\x7f" in text:
@@ -136,27 +165,31 @@ def indented_json_blocks(data: Any, block_bytes: int = 1 << 22) -> Iterator[byte
     if not text:
         yield (json.dumps(data, indent=1) + "\n").encode()
         return
+    text = msgspec.json.format(text, indent=1)
     start = 0
     while start < len(text):
         end = text.find(b"\n", start + block_bytes)
         end = len(text) if end < 0 else end + 1
-        yield b"".join(line[(len(line) - len(line.lstrip(b" "))) // 2:]
-                       for line in text[start:end].splitlines(keepends=True))
+        yield text[start:end]
         start = end
     yield b"\n"
 
 
-def _plain(data: Any) -> bool:
-    """Only str keys, and floats that orjson and json spell alike (no exponent, finite)."""
-    stack = [data]
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _floats_alike(data: Any) -> bool:
+    """No float that orjson and json spell otherwise (one with an exponent, or not finite)."""
+    stack: list[Any] = [[data]]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            if not all(type(k) is str for k in item):
-                return False
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif type(item) is float and (item != item or "e" in repr(item) or "n" in repr(item)):
-            return False
+        for value in item.values() if isinstance(item, dict) else item:
+            kind = type(value)
+            if kind in _SCALARS:
+                continue
+            if kind is float:
+                if value != value or "e" in repr(value) or "n" in repr(value):
+                    return False
+            elif isinstance(value, dict | list | tuple):
+                stack.append(value)
     return True
