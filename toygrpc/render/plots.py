@@ -20,6 +20,7 @@ from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel
 from toygrpc.errors import UsageError
 from toygrpc.render.base import FileRenderer
+from toygrpc.render.pictures import SwimlanePicture
 
 try:
     from matplotlib import rc_context
@@ -65,6 +66,13 @@ def require_matplotlib() -> None:
         raise UsageError(MATPLOTLIB_ERROR)
 
 
+def warm_up() -> None:
+    """Load what the first picture of a process needs whatever it shows, before there is
+    a picture to draw (``DrawingProcess`` does it while the run is being merged)."""
+    if MATPLOTLIB_ERROR is not None:
+        return
+
+
 def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.svg`` and ``stem.png`` (their names: ``model.layout.PICTURE_STEMS``)."""
     FigureCanvasAgg(figure)
@@ -76,14 +84,14 @@ def _save(figure: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
     return svg, png
 
 
-def write_swimlane(model: SwimlaneModel, out_dir: Path) -> Drawn:
+def write_swimlane(model: SwimlaneModel | SwimlanePicture, out_dir: Path) -> Drawn:
     """``swimlane.svg``/``.png``: threads as lanes, an arrow per chain link, stages shaded."""
     figure, (lanes, arrows, cross, spans) = _swimlane_figure(model)
     svg, png = _save(figure, out_dir, "swimlane")
     return Drawn(svg, png, lanes=lanes, arrows=arrows, cross_arrows=cross, spans=spans)
 
 
-def swimlane_figure_svg(model: SwimlaneModel) -> str:
+def swimlane_figure_svg(model: SwimlaneModel | SwimlanePicture) -> str:
     """The swimlane picture as SVG text, for a notebook (nothing written to disk)."""
     figure, _ = _swimlane_figure(model)
     FigureCanvasAgg(figure)
@@ -93,10 +101,11 @@ def swimlane_figure_svg(model: SwimlaneModel) -> str:
     return out.getvalue()
 
 
-def _swimlane_figure(model: SwimlaneModel) -> tuple[Figure, tuple[int, int, int, int]]:
+def _swimlane_figure(drawn: SwimlaneModel | SwimlanePicture
+                     ) -> tuple[Figure, tuple[int, int, int, int]]:
     """The figure, and how many lanes, chain arrows, cross arrows and spans it holds."""
     require_matplotlib()
-    rpc = model.rpc
+    model = drawn if isinstance(drawn, SwimlanePicture) else SwimlanePicture.of(drawn)
     n = len(model.lanes)
     figure = Figure(figsize=(12, 1.6 + 0.75 * n), layout="constrained")
     ax = figure.add_subplot()
@@ -148,8 +157,7 @@ def _swimlane_figure(model: SwimlaneModel) -> tuple[Figure, tuple[int, int, int,
         ax.annotate(f"{step.step}", (step.offset / 1000, n - 0.45), fontsize=7, rotation=90,
                     ha="right", va="top", color="grey")
     ax.set_xlabel("µs from the RPC's start")
-    ax.set_title(f"RPC {model.number}: {rpc.side} {rpc.method} {rpc.status}, "
-                 f"{rpc.latency / 1000:.1f} µs — an arrow per chain link", fontsize=10)
+    ax.set_title(f"{model.title} — an arrow per chain link", fontsize=10)
     handles: list[Patch | Line2D] = [Patch(color=STAGE_COLOURS[s], alpha=0.35, label=s)
                                      for s in STAGE_ORDER if s in used_stages]
     handles.append(Line2D([], [], color="#333333", label="chain link"))

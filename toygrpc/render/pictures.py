@@ -1,0 +1,199 @@
+"""What the pictures show, as plain data, and a process that draws them beside this one.
+
+``toygrpc trace`` writes the trace and summary.json, and draws ``swimlane`` and
+``stages`` (``toygrpc.render.plots``). Drawing is the longest of these, and matplotlib's
+import alone takes a good part of it; on a machine with two cores the pictures can be
+drawn by a second Python process while this one merges, analyses and writes the trace.
+``DrawingProcess`` is that process: started once the capture has ended (never while the
+RPCs are measured: it would take CPU from them), it imports matplotlib while the run is
+merged, then draws what it is sent. Nothing here imports matplotlib: the process that
+sends the pictures never pays for it.
+
+The pictures travel as plain data (``SwimlanePicture``, the stage samples and
+statistics), not as the analysis: a pickled ``SwimlaneModel`` would carry its RPC, its
+chains and their events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from toygrpc.errors import UsageError
+
+if TYPE_CHECKING:
+    from toygrpc.analysis.stages import StageStats
+    from toygrpc.analysis.swimlane import SwimlaneModel
+
+
+@dataclass(frozen=True)
+class PictureLane:
+    """A lane of the swimlane picture: its label and the process whose colour it takes."""
+
+    label: str
+    process: str
+
+
+@dataclass(frozen=True)
+class PictureStep:
+    """A marker of the swimlane picture (``SwimStep``'s fields that the picture draws)."""
+
+    offset: int  # ns from the RPC's start
+    lane: int  # index into the picture's lanes
+    chain: int  # 0 for the RPC's start and end
+    step: str
+    stage: str  # the stage that ends here ("" if none)
+
+
+@dataclass(frozen=True)
+class SwimlanePicture:
+    """What the swimlane picture of one RPC shows, and nothing more."""
+
+    number: int
+    title: str  # the RPC: "RPC 7: client /HelloService/Hello OK, 123.4 µs"
+    lanes: tuple[PictureLane, ...]
+    steps: tuple[PictureStep, ...]
+    links: tuple[tuple[int, int, str], ...]  # (source step, target step, label)
+
+    @classmethod
+    def of(cls, model: SwimlaneModel) -> SwimlanePicture:
+        rpc = model.rpc
+        return cls(
+            number=model.number,
+            title=f"RPC {model.number}: {rpc.side} {rpc.method} {rpc.status}, "
+                  f"{rpc.latency / 1000:.1f} µs",
+            lanes=tuple(PictureLane(lane.label, lane.process) for lane in model.lanes),
+            steps=tuple(PictureStep(s.offset, s.lane, s.chain, s.step, s.stage)
+                        for s in model.steps),
+            links=tuple(model.links))
+
+
+@dataclass(frozen=True)
+class PicturesJob:
+    """Everything the drawing process needs: where to write, and what to draw."""
+
+    out_dir: Path
+    swimlane: SwimlanePicture | None  # None: the run has no RPC to draw
+    samples: dict[str, list[int]]
+    statistics: list[StageStats]
+
+
+class DrawingFailed(Exception):
+    """The drawing process ended without saying what it drew (killed, crashed)."""
+
+
+class DrawingProcess:
+    """A Python process that imports matplotlib at once, then draws one ``PicturesJob``.
+
+    It ignores Ctrl-C (the launching process owns it and ``cancel``s the drawing) and
+    leaves when its input closes without a job."""
+
+    def __init__(self) -> None:
+        import toygrpc
+
+        self._log: IO[bytes] = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        package_root = str(Path(toygrpc.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
+                                            if p)
+        self.process: subprocess.Popen[bytes] = subprocess.Popen(
+            [sys.executable, "-m", "toygrpc.render.pictures"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._log, env=env)
+        self._sender: threading.Thread | None = None
+
+    def draw(self, job: PicturesJob) -> None:
+        """Send the job and return at once (a thread writes it: the process may still be
+        importing, and a large run's samples do not fit in a pipe's buffer)."""
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+
+        def send() -> None:
+            stdin = self.process.stdin
+            assert stdin is not None
+            with contextlib.suppress(OSError):  # it died: result() says so
+                stdin.write(payload)
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+        self._sender = threading.Thread(target=send, name="toygrpc-send-pictures",
+                                        daemon=True)
+        self._sender.start()
+
+    def result(self) -> list[Path]:
+        """Wait for the drawing: the files written; a UsageError or OSError if it could
+        not draw (matplotlib missing, a folder not writable); DrawingFailed if it died."""
+        assert self.process.stdout is not None
+        if self._sender is not None:
+            self._sender.join()
+        reply = self.process.stdout.read()
+        code = self.process.wait()
+        try:
+            answer = json.loads(reply)
+        except ValueError:
+            self._log.seek(0)
+            tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise DrawingFailed(f"the drawing process exited with status {code}"
+                                + (f": {tail[0]}" if tail else "")) from None
+        finally:
+            self._log.close()
+        if "usage_error" in answer:
+            raise UsageError(str(answer["usage_error"]))
+        if "os_error" in answer:
+            raise OSError(str(answer["os_error"]))
+        return [Path(p) for p in answer["paths"]]
+
+    def cancel(self) -> None:
+        """Stop it, drawn or not (the run was abandoned)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._log.close()
+
+
+def draw_job(job: PicturesJob) -> list[Path]:
+    """Draw the job's pictures in this process, swimlane first (as ``write_plots`` does)."""
+    from toygrpc.render import plots
+
+    paths: list[Path] = []
+    if job.swimlane is not None:
+        paths += plots.write_swimlane(job.swimlane, job.out_dir).paths
+    paths += plots.write_stage_distributions(job.samples, job.statistics, job.out_dir).paths
+    return paths
+
+
+def main() -> int:
+    """The drawing process: import matplotlib, read one job on stdin, draw it, and say
+    on stdout (one JSON object) what was written or why nothing was."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from toygrpc.render import plots
+
+    plots.warm_up()
+    data = sys.stdin.buffer.read()
+    if not data:
+        return 0  # nothing to draw: the run was abandoned
+    job: PicturesJob = pickle.loads(data)
+    try:
+        answer: dict[str, object] = {"paths": [str(p) for p in draw_job(job)]}
+    except UsageError as exc:
+        answer = {"usage_error": str(exc)}
+    except OSError as exc:
+        answer = {"os_error": str(exc)}
+    sys.stdout.write(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
