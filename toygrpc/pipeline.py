@@ -32,6 +32,7 @@ from toygrpc.render.pictures import (
     DrawingFailed,
     DrawingProcess,
     PicturesJob,
+    StagesPicture,
     SwimlanePicture,
 )
 from toygrpc.render.show_json import ShowJson
@@ -116,7 +117,8 @@ def plots_job(run: Run, rpc_index: int | None) -> PicturesJob | None:
                     if run.analysis.rpcs or rpc_index is not None else None)
     except UsageError:
         return None
-    return PicturesJob(run.run_dir, swimlane, run.stage_samples, run.stage_stats)
+    return PicturesJob(run.run_dir, swimlane,
+                       StagesPicture.of(run.stage_samples, run.stage_stats))
 
 
 def trace(options: CaptureOptions, progress: Progress | None = None,

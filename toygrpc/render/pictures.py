@@ -36,6 +36,19 @@ if TYPE_CHECKING:
     from toygrpc.analysis.swimlane import SwimlaneModel
 
 
+# A colour per stage, in the table's order (``STAGE_ORDER``): the same in both pictures.
+STAGE_PALETTE = ("#8c564b", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2",
+                 "#7f7f7f", "#bcbd22")
+
+
+def stage_colours() -> dict[str, str]:
+    """Each stage's colour, in the table's order (the analysis is imported only here: the
+    drawing process gets the colours with the pictures)."""
+    from toygrpc.analysis.chains import STAGE_ORDER
+
+    return dict(zip(STAGE_ORDER, STAGE_PALETTE, strict=True))
+
+
 @dataclass(frozen=True)
 class PictureLane:
     """A lane of the swimlane picture: its label and the process whose colour it takes."""
@@ -64,6 +77,7 @@ class SwimlanePicture:
     lanes: tuple[PictureLane, ...]
     steps: tuple[PictureStep, ...]
     links: tuple[tuple[int, int, str], ...]  # (source step, target step, label)
+    stage_colours: dict[str, str]  # in the table's order: the legend's
 
     @classmethod
     def of(cls, model: SwimlaneModel) -> SwimlanePicture:
@@ -75,7 +89,34 @@ class SwimlanePicture:
             lanes=tuple(PictureLane(lane.label, lane.process) for lane in model.lanes),
             steps=tuple(PictureStep(s.offset, s.lane, s.chain, s.step, s.stage)
                         for s in model.steps),
-            links=tuple(model.links))
+            links=tuple(model.links), stage_colours=stage_colours())
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """A row of the stage picture: a stage's samples (ns) and the table's numbers."""
+
+    name: str
+    colour: str
+    samples: list[int]
+    count: int
+    p90: int
+    p99: int
+
+
+@dataclass(frozen=True)
+class StagesPicture:
+    """What the stage picture shows: a row per stage with samples, in the table's order."""
+
+    rows: tuple[StageRow, ...]
+
+    @classmethod
+    def of(cls, samples: dict[str, list[int]], statistics: list[StageStats]) -> StagesPicture:
+        stats = {s.name: s for s in statistics}
+        return cls(tuple(
+            StageRow(name, colour, samples[name], stats[name].count, stats[name].p90,
+                     stats[name].p99)
+            for name, colour in stage_colours().items() if samples[name]))
 
 
 @dataclass(frozen=True)
@@ -84,8 +125,7 @@ class PicturesJob:
 
     out_dir: Path
     swimlane: SwimlanePicture | None  # None: the run has no RPC to draw
-    samples: dict[str, list[int]]
-    statistics: list[StageStats]
+    stages: StagesPicture
 
 
 class DrawingFailed(Exception):
@@ -99,11 +139,10 @@ class DrawingProcess:
     leaves when its input closes without a job."""
 
     def __init__(self) -> None:
-        import toygrpc
-
-        self._log: IO[bytes] = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        package_root = str(Path(toygrpc.__file__).resolve().parent.parent)
+        # its stderr, read back if it dies; closed by result() or cancel()
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        env = dict(os.environ)  # this very toygrpc, wherever it is imported from
+        package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
                                             if p)
         self.process: subprocess.Popen[bytes] = subprocess.Popen(
@@ -170,7 +209,7 @@ def draw_job(job: PicturesJob) -> list[Path]:
     paths: list[Path] = []
     if job.swimlane is not None:
         paths += plots.write_swimlane(job.swimlane, job.out_dir).paths
-    paths += plots.write_stage_distributions(job.samples, job.statistics, job.out_dir).paths
+    paths += plots.write_stages_picture(job.stages, job.out_dir).paths
     return paths
 
 
