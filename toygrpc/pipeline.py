@@ -71,20 +71,28 @@ ANALYSIS_STEPS = ("merging the sources onto one timeline",
 
 class Pictures:
     """The swimlane and stage pictures of a run being traced, drawn by a second process
-    while this one writes the trace (``toygrpc.render.pictures``): ``trace`` starts it
-    when the capture has ended and sends it the pictures once the run is analysed;
-    ``write_plots`` waits for the files."""
+    while this one writes the trace (``toygrpc.render.pictures``): started as early as
+    possible (``start``: the command starts it first thing), it imports matplotlib while
+    the capture starts; ``trace`` lets no RPC start before it is ready, and sends it the
+    pictures once the run is analysed; ``write_plots`` waits for the files."""
 
     def __init__(self, rpc_index: int | None = None) -> None:
         self.rpc_index = rpc_index
         self.process: DrawingProcess | None = None
         self.sent = False
 
-    def start(self) -> None:
-        """Start the drawing process (it imports matplotlib meanwhile); never while RPCs
-        are measured: it would take CPU from them."""
-        with suppress(OSError):  # no process: the pictures are drawn here, later
-            self.process = DrawingProcess()
+    def start(self) -> Pictures:
+        """Start the drawing process, unless started already."""
+        if self.process is None:
+            with suppress(OSError):  # no process: the pictures are drawn here, later
+                self.process = DrawingProcess()
+        return self
+
+    def ready(self) -> None:
+        """Wait until the drawing process is idle (its imports done): called by the
+        capture before any RPC starts."""
+        if self.process is not None:
+            self.process.wait_ready()
 
     def send(self, run: Run) -> None:
         """Hand the analysed run's pictures to the drawing process."""
@@ -128,14 +136,15 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
     the plots meanwhile (``write_plots(..., pictures)`` collects them)."""
     progress = progress or Progress()
     stopper = Stopper()
+    if pictures is not None:
+        pictures.start()
     # Ctrl-C or SIGTERM: the first stops the capture cleanly (the analysis still runs),
     # the next one (or the first once nothing runs) abandons: KeyboardInterrupt.
     with stopper.installed():
-        manifest = capture(options, status=progress.status, progress=progress.rpcs,
-                           stopper=stopper)
-        if pictures is not None:
-            pictures.start()  # the RPCs are over: it may take the other core now
         try:
+            manifest = capture(options, status=progress.status, progress=progress.rpcs,
+                               stopper=stopper,
+                               ready=pictures.ready if pictures is not None else None)
             total = len(ANALYSIS_STEPS)
             progress.step(0, total, ANALYSIS_STEPS[0])
             run = Run(manifest, load_or_build(manifest))

@@ -258,8 +258,12 @@ def _send_target(process: subprocess.Popen[str], target_later: Callable[[], str]
 
 def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
             progress: Callable[[int, int], None] | None = None,
-            stopper: Stopper | None = None) -> Manifest:
+            stopper: Stopper | None = None,
+            ready: Callable[[], None] | None = None) -> Manifest:
     """Run the capture that ``options`` describe and save its manifest.
+
+    ``ready`` is called before any RPC can start (the client is sent its address, the
+    driver or the program is started): what it waits for never runs beside the RPCs.
 
     ``stopper`` (installed by the caller to catch Ctrl-C) stops it early; the manifest is
     saved however the capture ends, even when a second Ctrl-C abandons it."""
@@ -338,6 +342,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
 
             def send_address() -> str:
                 address = server_address()
+                if ready is not None:
+                    ready()
                 proc.command = client_target(options, address)
                 return address
 
@@ -356,7 +362,10 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
         elif options.mode == "server":
             status(f"driving the traced server with {options.rpcs} RPC(s) "
                    f"from the {options.driver} client")
-            code = _drive(options, server_address(), plain_env, stopper)
+            address = server_address()
+            if ready is not None:
+                ready()
+            code = _drive(options, address, plain_env, stopper)
             if code != 0 and not stopper.reason:
                 cap.diagnostics.append(f"the {options.driver} client exited with status {code}")
         elif options.mode == "run":
@@ -366,6 +375,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc = TracedProcess("program", 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            if ready is not None:
+                ready()
             if options.timeout_s is not None:
                 timer = threading.Timer(options.timeout_s, stopper.stop,
                                         args=(f"--timeout {options.timeout_s:g}s",))

@@ -16,6 +16,7 @@ from toygrpc.model.types import DRIVERS, Mode
 
 if TYPE_CHECKING:
     from toygrpc.capture.launch import CaptureOptions
+    from toygrpc.render.pictures import DrawingProcess
 
 MODES: dict[Mode, str] = {
     "client": "start the Hello server (untraced) and trace the Hello client calling it",
@@ -232,6 +233,22 @@ def make_out(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from toygrpc.render.pictures import DrawingProcess  # light: no matplotlib here
+
+    # First thing: the drawing process imports matplotlib on the other core while this
+    # one imports the rest (the capture lets no RPC start before it is done).
+    try:
+        drawing: DrawingProcess | None = DrawingProcess()
+    except OSError:
+        drawing = None
+    try:
+        return _run(args, drawing)
+    finally:
+        if drawing is not None and drawing.process.poll() is None and not drawing.sent:
+            drawing.cancel()  # a usage error, or an abandoned run: nothing to draw
+
+
+def _run(args: argparse.Namespace, drawing: DrawingProcess | None) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -250,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
     make_out(options.out)
     console = Console(stderr=True)
     pictures = pipeline.Pictures()  # drawn by a second process while the trace is written
+    pictures.process = drawing
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)

@@ -4,10 +4,12 @@
 ``stages`` (``toygrpc.render.plots``). Drawing is the longest of these, and matplotlib's
 import alone takes a good part of it; on a machine with two cores the pictures can be
 drawn by a second Python process while this one merges, analyses and writes the trace.
-``DrawingProcess`` is that process: started once the capture has ended (never while the
-RPCs are measured: it would take CPU from them), it imports matplotlib while the run is
-merged, then draws what it is sent. Nothing here imports matplotlib: the process that
-sends the pictures never pays for it.
+``DrawingProcess`` is that process: started with the command, it imports matplotlib
+on the other core while this process imports its own modules and starts the capture's
+processes, says when it is ready, and then waits, idle, for what to draw. The capture
+lets no RPC start before it is ready (``capture(ready=...)``): nothing it does takes CPU
+from the RPCs measured. Nothing here imports matplotlib: the process that sends the
+pictures never pays for it.
 
 The pictures travel as plain data (``SwimlanePicture``, the stage samples and
 statistics), not as the analysis: a pickled ``SwimlaneModel`` would carry its RPC, its
@@ -132,8 +134,12 @@ class DrawingFailed(Exception):
     """The drawing process ended without saying what it drew (killed, crashed)."""
 
 
+READY_LINE = b"ready\n"
+
+
 class DrawingProcess:
-    """A Python process that imports matplotlib at once, then draws one ``PicturesJob``.
+    """A Python process that imports matplotlib at once, says it is ready, then draws one
+    ``PicturesJob``.
 
     It ignores Ctrl-C (the launching process owns it and ``cancel``s the drawing) and
     leaves when its input closes without a job."""
@@ -149,6 +155,20 @@ class DrawingProcess:
             [sys.executable, "-m", "toygrpc.render.pictures"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log, env=env)
         self._sender: threading.Thread | None = None
+        self._ready = False
+
+    @property
+    def sent(self) -> bool:
+        """Whether a job was sent (then it draws and leaves on its own)."""
+        return self._sender is not None
+
+    def wait_ready(self) -> None:
+        """Wait until it has imported what drawing needs and waits for a job (or died: then
+        ``result`` says so)."""
+        if not self._ready:
+            self._ready = True
+            assert self.process.stdout is not None
+            self.process.stdout.readline()
 
     def draw(self, job: PicturesJob) -> None:
         """Send the job and return at once (a thread writes it: the process may still be
@@ -173,6 +193,7 @@ class DrawingProcess:
         assert self.process.stdout is not None
         if self._sender is not None:
             self._sender.join()
+        self.wait_ready()
         reply = self.process.stdout.read()
         code = self.process.wait()
         try:
@@ -220,6 +241,8 @@ def main() -> int:
     from toygrpc.render import plots
 
     plots.warm_up()
+    sys.stdout.buffer.write(READY_LINE)
+    sys.stdout.flush()
     data = sys.stdin.buffer.read()
     if not data:
         return 0  # nothing to draw: the run was abandoned
