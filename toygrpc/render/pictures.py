@@ -27,9 +27,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from toygrpc.errors import UsageError
 
@@ -234,6 +235,53 @@ def draw_job(job: PicturesJob) -> list[Path]:
     return paths
 
 
+def _answer(draw: Callable[[], list[Path]]) -> dict[str, object]:
+    """What the drawing process says: the files drawn, or why there are none."""
+    try:
+        return {"paths": [str(p) for p in draw()]}
+    except UsageError as exc:
+        return {"usage_error": str(exc)}
+    except OSError as exc:
+        return {"os_error": str(exc)}
+
+
+def draw_both_at_once(job: PicturesJob) -> dict[str, object]:
+    """Draw the two pictures side by side: a fork of this process (matplotlib imported
+    already: nothing to load again) draws the swimlane while this one draws the stages,
+    one picture a core. Drawn one after the other where there is no fork."""
+    from toygrpc.render import plots
+
+    swimlane = job.swimlane
+    if swimlane is None or not hasattr(os, "fork"):
+        return _answer(lambda: draw_job(job))
+    read_end, write_end = os.pipe()
+    pid = os.fork()  # this process runs no other thread: a fork is safe
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            answer = _answer(lambda: list(plots.write_swimlane(swimlane, job.out_dir).paths))
+            with os.fdopen(write_end, "w") as out:
+                out.write(json.dumps(answer))
+            code = 0
+        finally:
+            os._exit(code)  # no interpreter teardown in the fork
+    os.close(write_end)
+    stages = _answer(lambda: list(plots.write_stages_picture(job.stages, job.out_dir).paths))
+    with os.fdopen(read_end) as reply:
+        text = reply.read()
+    os.waitpid(pid, 0)
+    try:
+        first: dict[str, object] = json.loads(text)
+    except ValueError:
+        first = {"os_error": "the process drawing the swimlane died"}
+    if "paths" not in first:
+        return first
+    if "paths" not in stages:
+        return stages
+    return {"paths": [*cast(list[str], first["paths"]), *cast(list[str], stages["paths"])]}
+
+
 def main() -> int:
     """The drawing process: import matplotlib, read one job on stdin, draw it, and say
     on stdout (one JSON object) what was written or why nothing was."""
@@ -247,13 +295,7 @@ def main() -> int:
     if not data:
         return 0  # nothing to draw: the run was abandoned
     job: PicturesJob = pickle.loads(data)
-    try:
-        answer: dict[str, object] = {"paths": [str(p) for p in draw_job(job)]}
-    except UsageError as exc:
-        answer = {"usage_error": str(exc)}
-    except OSError as exc:
-        answer = {"os_error": str(exc)}
-    sys.stdout.write(json.dumps(answer))
+    sys.stdout.write(json.dumps(draw_both_at_once(job)))
     return 0
 
 
