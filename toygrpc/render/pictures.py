@@ -152,6 +152,9 @@ class DrawingProcess:
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
                                             if p)
+        # numpy's BLAS would start a pool of threads that drawing never uses: one thread
+        # only, and the fork that draws the second picture copies no pool
+        env["OPENBLAS_NUM_THREADS"] = "1"
         self.process: subprocess.Popen[bytes] = subprocess.Popen(
             [sys.executable, "-m", "toygrpc.render.pictures"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log, env=env)
@@ -197,15 +200,16 @@ class DrawingProcess:
         self.wait_ready()
         reply = self.process.stdout.read()
         code = self.process.wait()
+        self._log.seek(0)
+        said = self._log.read().decode(errors="replace")
+        self._log.close()
         try:
             answer = json.loads(reply)
         except ValueError:
-            self._log.seek(0)
-            tail = self._log.read().decode(errors="replace").strip().splitlines()[-1:]
+            tail = said.strip().splitlines()[-1:]
             raise DrawingFailed(f"the drawing process exited with status {code}"
                                 + (f": {tail[0]}" if tail else "")) from None
-        finally:
-            self._log.close()
+        sys.stderr.write(said)  # its warnings, as drawing here would have shown them
         if "usage_error" in answer:
             raise UsageError(str(answer["usage_error"]))
         if "os_error" in answer:
