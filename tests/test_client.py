@@ -190,3 +190,17 @@ def test_streams_cut_by_an_overflowing_server_are_explained_too(stalling_server:
     assert result.returncode in (64 + CANCELLED, 64 + INTERNAL), result
     assert "calls at once overflow the queue" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_target_dash_reads_the_address_from_standard_input(hello_server: str) -> None:
+    """``--target -``: the address comes on stdin once the client is ready (how a capture
+    starts the client beside the server); nothing there is a one-line usage error."""
+    argv = module("toygrpc.client", "--target", "-", "--rpcs", "2", "--json")
+    given = subprocess.run(argv, input=f"{hello_server}\n", capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert given.returncode == 0, given.stderr
+    report = json.loads(given.stdout)
+    assert report["target"] == hello_server and report["replies"] == [["Hello, hey!"]] * 2
+    empty = subprocess.run(argv, input="", capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert "--target -: no address on standard input" in one_line_error(empty)

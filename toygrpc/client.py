@@ -32,6 +32,7 @@ from toygrpc.workload import (
     SCENARIO_KEY,
     SCENARIOS,
     SERVER_PENDING_CALLS,
+    TARGET_FROM_STDIN,
     build_client_parser,
 )
 
@@ -162,9 +163,22 @@ async def run_workload(options: CallOptions,
     return results
 
 
+def read_target(given: str) -> str:
+    """The address to call: ``--target``, or with ``-`` the first line of standard input
+    (read only now, after the imports: the launcher starts the client before the server
+    is up and sends the address once it is)."""
+    if given != TARGET_FROM_STDIN:
+        return given
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise UsageError("--target -: no address on standard input")
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
-    parse_host_port(args.target, what="--target")
-    options = CallOptions(target=args.target, x=args.x, timeout=args.timeout,
+    target = read_target(args.target)
+    parse_host_port(target, what="--target")
+    options = CallOptions(target=target, x=args.x, timeout=args.timeout,
                           method=args.method, rpcs=args.rpcs, concurrency=args.concurrency,
                           messages=args.messages, scenario=args.scenario or "")
     started = time.perf_counter()

@@ -28,6 +28,13 @@ from toygrpc.errors import UsageError
 from toygrpc.model.manifest import Manifest
 from toygrpc.render.base import FileRenderer
 from toygrpc.render.perfetto import Format, PerfettoRenderer
+from toygrpc.render.pictures import (
+    DrawingFailed,
+    DrawingProcess,
+    PicturesJob,
+    StagesPicture,
+    SwimlanePicture,
+)
 from toygrpc.render.show_json import ShowJson
 from toygrpc.render.summary import SummaryRenderer
 from toygrpc.render.terminal import RunReport
@@ -62,27 +69,98 @@ ANALYSIS_STEPS = ("merging the sources onto one timeline",
                   "writing summary.json")
 
 
+class Pictures:
+    """The swimlane and stage pictures of a run being traced, drawn by a second process
+    while this one writes the trace (``toygrpc.render.pictures``): started as early as
+    possible (``start``: the command starts it first thing), it imports matplotlib while
+    the capture starts; ``trace`` lets no RPC start before it is ready, and sends it the
+    pictures once the run is analysed; ``write_plots`` waits for the files."""
+
+    def __init__(self, rpc_index: int | None = None) -> None:
+        self.rpc_index = rpc_index
+        self.process: DrawingProcess | None = None
+        self.sent = False
+
+    def start(self) -> Pictures:
+        """Start the drawing process, unless started already."""
+        if self.process is None:
+            with suppress(OSError):  # no process: the pictures are drawn here, later
+                self.process = DrawingProcess()
+        return self
+
+    def ready(self) -> None:
+        """Wait until the drawing process is idle (its imports done): called by the
+        capture before any RPC starts."""
+        if self.process is not None:
+            self.process.wait_ready()
+
+    def send(self, run: Run) -> None:
+        """Hand the analysed run's pictures to the drawing process."""
+        if self.process is None:
+            return
+        job = plots_job(run, self.rpc_index)
+        if job is None:
+            self.cancel()  # --rpc out of range: write_plots says so
+            return
+        self.process.draw(job)
+        self.sent = True
+
+    def wait(self) -> list[Path]:
+        """The files drawn; a UsageError or OSError says why there are none, and a
+        process that died gives way to drawing here (DrawingFailed)."""
+        if self.process is None or not self.sent:
+            raise DrawingFailed("the pictures were not sent")
+        return self.process.result()
+
+    def cancel(self) -> None:
+        if self.process is not None:
+            self.process.cancel()
+            self.process = None
+
+
+def plots_job(run: Run, rpc_index: int | None) -> PicturesJob | None:
+    """What ``write_plots`` draws, as plain data; None if the RPC asked for is not there."""
+    try:
+        swimlane = (SwimlanePicture.of(run.swimlane(rpc_index))
+                    if run.analysis.rpcs or rpc_index is not None else None)
+    except UsageError:
+        return None
+    return PicturesJob(run.run_dir, swimlane,
+                       StagesPicture.of(run.stage_samples, run.stage_stats))
+
+
 def trace(options: CaptureOptions, progress: Progress | None = None,
-          trace_format: Format = "proto") -> Run:
+          trace_format: Format = "proto", pictures: Pictures | None = None) -> Run:
     """Capture what ``options`` say, merge, analyse, and write the trace (native Perfetto
-    protobuf, or Chrome JSON) and summary.json."""
+    protobuf, or Chrome JSON) and summary.json; with ``pictures``, a second process draws
+    the plots meanwhile (``write_plots(..., pictures)`` collects them)."""
     progress = progress or Progress()
     stopper = Stopper()
+    if pictures is not None:
+        pictures.start()
     # Ctrl-C or SIGTERM: the first stops the capture cleanly (the analysis still runs),
     # the next one (or the first once nothing runs) abandons: KeyboardInterrupt.
     with stopper.installed():
-        manifest = capture(options, status=progress.status, progress=progress.rpcs,
-                           stopper=stopper)
-        total = len(ANALYSIS_STEPS)
-        progress.step(0, total, ANALYSIS_STEPS[0])
-        run = Run(manifest, load_or_build(manifest))
-        progress.step(1, total, ANALYSIS_STEPS[1])
-        _ = run.analysis
-        progress.step(2, total, ANALYSIS_STEPS[2])
-        PerfettoRenderer(trace_format=trace_format).render(run)
-        progress.step(3, total, ANALYSIS_STEPS[3])
-        SummaryRenderer().render(run)
-        progress.step(4, total, "done")
+        try:
+            manifest = capture(options, status=progress.status, progress=progress.rpcs,
+                               stopper=stopper,
+                               ready=pictures.ready if pictures is not None else None)
+            total = len(ANALYSIS_STEPS)
+            progress.step(0, total, ANALYSIS_STEPS[0])
+            run = Run(manifest, load_or_build(manifest))
+            progress.step(1, total, ANALYSIS_STEPS[1])
+            _ = run.analysis
+            if pictures is not None:
+                pictures.send(run)
+            progress.step(2, total, ANALYSIS_STEPS[2])
+            PerfettoRenderer(trace_format=trace_format).render(run)
+            progress.step(3, total, ANALYSIS_STEPS[3])
+            SummaryRenderer().render(run)
+            progress.step(4, total, "done")
+        except BaseException:
+            if pictures is not None:
+                pictures.cancel()
+            raise
     return run
 
 
@@ -156,8 +234,20 @@ def say_losses(run: Run, console: Console) -> None:
             console.print(Text(f"  lost: {what}: {count}", "red"), soft_wrap=True)
 
 
-def write_plots(run: Run, rpc_index: int | None, console: Console) -> list[Path]:
-    """The swimlane and stage pictures in the run directory; a failure is a note, not fatal."""
+def write_plots(run: Run, rpc_index: int | None, console: Console,
+                pictures: Pictures | None = None) -> list[Path]:
+    """The swimlane and stage pictures in the run directory (those ``pictures`` drew, if
+    given); a failure is a note, not fatal."""
+    if pictures is not None and pictures.rpc_index == rpc_index:
+        try:
+            return pictures.wait()
+        except (UsageError, OSError) as exc:
+            console.print(Text(f"plots not written: {exc}", "yellow"), soft_wrap=True)
+            return []
+        except DrawingFailed:
+            pass  # drawn here instead
+        finally:
+            pictures.cancel()
     try:
         from toygrpc.render.plots import StagesPlot, SwimlanePlot
 
@@ -171,11 +261,12 @@ def write_plots(run: Run, rpc_index: int | None, console: Console) -> list[Path]
 
 
 def report(run: Run, console: Console, rpc_index: int | None = None,
-           plots: bool = True) -> None:
-    """Draw the pictures (unless told not to), then print the run's report."""
+           plots: bool = True, pictures: Pictures | None = None) -> None:
+    """Draw the pictures (unless told not to; or wait for ``pictures``), then print the
+    run's report."""
     if plots:
         with console.status("drawing swimlane.svg and stages.svg"):
-            write_plots(run, rpc_index, console)
+            write_plots(run, rpc_index, console, pictures)
     RunReport(run, rpc_index).print(console)
 
 

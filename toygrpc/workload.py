@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from toygrpc.cmdline import positive_int
 
 DEFAULT_TARGET = "localhost:8080"
+# --target -: the client reads the address from its standard input once it is ready to
+# call (its imports done), so that the launcher can start it while the server starts.
+TARGET_FROM_STDIN = "-"
 DEFAULT_BIND = "localhost:8080"
 # The server's first line on stdout, with its address: the launcher waits for it.
 READY_PREFIX = "toygrpc server listening on "
@@ -113,7 +116,8 @@ def build_client_parser(parser: argparse.ArgumentParser | None = None
     parser.description = "Call HelloService on a running server and print the replies."
     add_workload_arguments(parser)
     parser.add_argument("--target", default=DEFAULT_TARGET, metavar="HOST:PORT",
-                        help=f"server address (default {DEFAULT_TARGET})")
+                        help=f"server address (default {DEFAULT_TARGET}); "
+                        f"{TARGET_FROM_STDIN} reads it from the first line of standard input")
     parser.add_argument("--x", default="hey", help="the request's x field (default: hey)")
     parser.add_argument("--timeout", type=positive_seconds_below_a_year, default=5.0,
                         metavar="SECONDS", help="deadline of each RPC (default 5)")

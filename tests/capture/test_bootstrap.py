@@ -57,3 +57,22 @@ def test_the_clock_sample_keeps_whole_nanoseconds() -> None:
     assert before <= sample["realtime_ns"] <= after
     assert sample["offset_ns"] == sample["realtime_ns"] - 1_234_568
     assert 0 <= sample["width_ns"] <= after - before
+
+
+def test_viztracer_is_imported_without_trio_which_stays_importable() -> None:
+    """viztracer's C module would import trio (a quarter of a second of every traced
+    start-up) for a feature never used here; a traced program can still import it."""
+    program = ("import sys\n"
+               "from toygrpc.capture.bootstrap import import_viztracer\n"
+               "tracer = import_viztracer()\n"
+               "print(tracer.__name__, 'trio' in sys.modules)\n"
+               "try:\n"
+               "    import trio\n"
+               "    print(trio.__name__)\n"
+               "except ImportError:\n"
+               "    print('trio not installed')\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() in (["VizTracer False", "trio"],
+                                          ["VizTracer False", "trio not installed"])

@@ -256,3 +256,28 @@ def test_a_full_viztracer_buffer_is_counted_and_said(tmp_path: Path) -> None:
     sized = trace(tmp_path / "sized")
     assert sized.returncode == 0, sized.stderr
     assert json.loads((tmp_path / "sized" / "summary.json").read_text())["losses"] == {}
+
+
+def test_no_rpc_starts_before_ready_returns(tmp_path: Path) -> None:
+    """``capture(ready=...)`` holds the client back (it starts beside the server and
+    waits for the address) until ``ready`` returns: what ``ready`` waits for (the
+    drawing process's imports) never runs beside the RPCs measured."""
+    import time
+
+    from toygrpc.capture.launch import CaptureOptions, capture
+    from toygrpc.pipeline import analyse
+
+    returned: list[int] = []
+
+    def ready() -> None:
+        time.sleep(0.5)
+        returned.append(time.time_ns())
+
+    manifest = capture(CaptureOptions(mode="client", out=tmp_path / "run", rpcs=3,
+                                      python_layer=False), ready=ready)
+    run = analyse(manifest)
+    assert len(returned) == 1 and len(run.analysis.rpcs) == 3
+    assert min(rpc.start for rpc in run.analysis.rpcs) > returned[0]
+    client = next(p for p in manifest.processes if p.role == "client")
+    sent = client.command[client.command.index("--target") + 1]
+    assert sent.startswith("localhost:") and sent.split(":")[1].isdigit()  # what it called

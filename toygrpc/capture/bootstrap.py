@@ -102,6 +102,24 @@ def start_on_first_grpc_use(start: Callable[[], None]) -> None:
     wrap(_server.Server)
 
 
+def import_viztracer() -> Any:
+    """viztracer's tracer class, imported without trio.
+
+    viztracer's C module imports trio, if installed, when it loads (a quarter of a second
+    of the traced process's start-up, on the critical path of every capture), only to
+    name trio tasks with ``log_async``, which is never on here. The import is refused
+    while viztracer loads and allowed again after: a program that uses trio still has it."""
+    refused = "trio" not in sys.modules
+    if refused:
+        sys.modules["trio"] = None  # type: ignore[assignment]  # None: refuse the import
+    try:
+        from viztracer import VizTracer
+    finally:
+        if refused:
+            del sys.modules["trio"]
+    return VizTracer
+
+
 def start_sampler(recorder: hooks.Recorder, interval_ms: int) -> ThreadSampler | None:
     """Start the /proc thread sampler if asked for; say so in the hook report either way."""
     if interval_ms <= 0:
@@ -159,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     tracer = None
     clock: dict[str, Any] = {}
     if options.viztracer:
-        from viztracer import VizTracer
+        VizTracer = import_viztracer()
 
         # dump_raw: viztracer writes its buffer straight from C instead of first turning
         # every entry into a Python object (about 2 GB at 10,000 RPCs); the same entries,

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,13 @@ from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest, TracedProcess
 from toygrpc.model.types import Driver, Mode
-from toygrpc.workload import PROGRESS_ENV, PROGRESS_PREFIX, READY_PREFIX, SCENARIOS
+from toygrpc.workload import (
+    PROGRESS_ENV,
+    PROGRESS_PREFIX,
+    READY_PREFIX,
+    SCENARIOS,
+    TARGET_FROM_STDIN,
+)
 
 DEFAULT_TRACERS = ("api",)
 METADATA_LINE = re.compile(r"^key=\S* value=")
@@ -119,27 +126,37 @@ class RunningServer:
     """A Hello server process, traced or not, stopped with SIGTERM when done."""
 
     def __init__(self, command: list[str], env: dict[str, str], stderr_path: Path,
-                 stopper: Stopper | None = None, traced: bool = False) -> None:
+                 stopper: Stopper | None = None, traced: bool = False,
+                 wait: bool = True) -> None:
+        """Start the server; unless ``wait`` is False, wait until it listens (then
+        ``wait_ready`` does, when its address is needed)."""
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = stderr_path.open("w")
+        self._stderr_path = stderr_path
         self.stopper = stopper = stopper or Stopper()
         self.process: subprocess.Popen[str] = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
             **child_options())
         stopper.adopt(self.process, "the Hello server", traced)
-        self.address = self._wait_ready(stderr_path)
+        self.address = ""
+        if wait:
+            self.wait_ready()
 
-    def _wait_ready(self, stderr_path: Path) -> str:
+    def wait_ready(self) -> str:
+        """The server's address, once its ready line says it listens."""
+        if self.address:
+            return self.address
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith(READY_PREFIX) and self.stopper.reason:
             raise KeyboardInterrupt  # stopped before the server was up: nothing to analyse
         if not line.startswith(READY_PREFIX):
             self.stop()
-            tail = _last_foreign_line(stderr_path)
+            tail = _last_foreign_line(self._stderr_path)
             why = tail or line.strip() or "no output"
             raise UsageError(f"the Hello server did not start: {why}")
-        return line[len(READY_PREFIX):].strip()
+        self.address = line[len(READY_PREFIX):].strip()
+        return self.address
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -191,18 +208,27 @@ def program_stderr(path: Path) -> list[str]:
 
 def run_traced(out: Path, command: list[str], env: dict[str, str], stopper: Stopper,
                proc: TracedProcess, on_line: Callable[[str], None] | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> int:
+               on_progress: Callable[[int, int], None] | None = None,
+               target_later: Callable[[], str] | None = None) -> int:
     """Run a traced program to its end; stdout to ``stdout.txt``, stderr to ``core.log``.
 
-    Progress lines of the Hello client go to ``on_progress``, not to the files."""
+    Progress lines of the Hello client go to ``on_progress``, not to the files. With
+    ``target_later``, the program (a Hello client given ``--target -``) starts at once
+    and is sent, on its standard input, the address ``target_later`` returns: its
+    start-up overlaps the server's."""
     out.mkdir(parents=True, exist_ok=True)
     files = ProcessLayout(out)
+    options = child_options()
+    if target_later is not None:
+        options["stdin"] = subprocess.PIPE
     with files.core_log.open("w") as stderr, files.stdout.open("w") as stdout:
         process: subprocess.Popen[str] = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
-            errors="replace", **child_options())
+            errors="replace", **options)
         proc.pid = process.pid  # the bootstrap runs the program in this very process
         stopper.adopt(process, f"the traced {proc.role}", traced=True)
+        if target_later is not None:
+            _send_target(process, target_later)
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith(PROGRESS_PREFIX):
@@ -217,10 +243,27 @@ def run_traced(out: Path, command: list[str], env: dict[str, str], stopper: Stop
         return process.wait()
 
 
+def _send_target(process: subprocess.Popen[str], target_later: Callable[[], str]) -> None:
+    """Write the address ``target_later`` gives on the process's standard input and close
+    it; if there is none (the server did not start), closing it alone ends the client."""
+    assert process.stdin is not None
+    try:
+        address = target_later()
+        with suppress(OSError):  # the client died already: its status says so
+            process.stdin.write(address + "\n")
+    finally:
+        with suppress(OSError):
+            process.stdin.close()
+
+
 def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
             progress: Callable[[int, int], None] | None = None,
-            stopper: Stopper | None = None) -> Manifest:
+            stopper: Stopper | None = None,
+            ready: Callable[[], None] | None = None) -> Manifest:
     """Run the capture that ``options`` describe and save its manifest.
+
+    ``ready`` is called before any RPC can start (the client is sent its address, the
+    driver or the program is started): what it waits for never runs beside the RPCs.
 
     ``stopper`` (installed by the caller to catch Ctrl-C) stops it early; the manifest is
     saved however the capture ends, even when a second Ctrl-C abandons it."""
@@ -261,37 +304,55 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             status("starting the Hello server" + (" under capture" if traced_server else ""))
             target = ["-m", "toygrpc.server", "--bind", "localhost:0",
                       *(["--scenarios"] if options.scenario else [])]
+            # The Hello client starts with the server (see below): do not wait for it here.
+            wait = options.mode not in ("client", "both")
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer, entries,
                                          options.python_from_start, options.sample_threads_ms)
                 server = RunningServer(command, env, cap.layout.process("server").core_log,
-                                       stopper, traced=True)
+                                       stopper, traced=True, wait=wait)
             else:
                 command = [sys.executable, *target]
                 server = RunningServer(command, plain_env, cap.layout.server_stderr, stopper,
-                                       traced=False)
+                                       traced=False, wait=wait)
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
             cap.save()
-        address = options.target or (server.address if server else "")
-        if options.scenario == "server-unavailable":
-            address = closed_address()
+
+        def server_address(server: RunningServer | None = server) -> str:
+            """The address to call, once the server (if we started one) listens."""
+            address = options.target or (server.wait_ready() if server else "")
+            if options.scenario == "server-unavailable":
+                address = closed_address()
+            return address
 
         if stopper.reason:
             pass  # stopped while the server started: nothing more to run
         elif options.mode in ("client", "both"):
             status(f"tracing {options.rpcs} {options.method} RPC(s) from the client")
             role = "client"
-            command_target = client_target(options, address)
+            # The client starts now, beside the server: it imports grpc and the hooks
+            # meanwhile, then reads the address on its standard input and calls; the
+            # manifest records the address it was sent.
+            command_target = client_target(options, TARGET_FROM_STDIN)
             proc = TracedProcess(role, 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+
+            def send_address() -> str:
+                address = server_address()
+                if ready is not None:
+                    ready()
+                proc.command = client_target(options, address)
+                return address
+
             proc.exit_status = code = run_traced(
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
                                entries, options.python_from_start, options.sample_threads_ms),
-                {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress)
+                {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress,
+                target_later=send_address)
             if options.scenario:
                 outcome = cap.layout.process(role).stdout.read_text().strip()
                 cap.diagnostics.append(f"scenario {options.scenario}: {outcome}")
@@ -301,6 +362,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
         elif options.mode == "server":
             status(f"driving the traced server with {options.rpcs} RPC(s) "
                    f"from the {options.driver} client")
+            address = server_address()
+            if ready is not None:
+                ready()
             code = _drive(options, address, plain_env, stopper)
             if code != 0 and not stopper.reason:
                 cap.diagnostics.append(f"the {options.driver} client exited with status {code}")
@@ -311,6 +375,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc = TracedProcess("program", 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            if ready is not None:
+                ready()
             if options.timeout_s is not None:
                 timer = threading.Timer(options.timeout_s, stopper.stop,
                                         args=(f"--timeout {options.timeout_s:g}s",))

@@ -16,6 +16,7 @@ from toygrpc.model.types import DRIVERS, Mode
 
 if TYPE_CHECKING:
     from toygrpc.capture.launch import CaptureOptions
+    from toygrpc.render.pictures import DrawingProcess
 
 MODES: dict[Mode, str] = {
     "client": "start the Hello server (untraced) and trace the Hello client calling it",
@@ -231,20 +232,23 @@ def make_out(out: Path) -> None:
                          "--out") from None
 
 
-def preload_plots() -> None:
-    """Import the plots (matplotlib: the slowest import of a run) on a thread while the
-    capture starts its processes, when this process only waits: drawn at the end, they
-    no longer wait for it."""
-    import threading
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # drawing them says what is wrong, later
-            import toygrpc.render.plots  # noqa: F401
-
-    threading.Thread(target=load, name="toygrpc-preload-plots", daemon=True).start()
-
-
 def run(args: argparse.Namespace) -> int:
+    from toygrpc.render.pictures import DrawingProcess  # light: no matplotlib here
+
+    # First thing: the drawing process imports matplotlib on the other core while this
+    # one imports the rest (the capture lets no RPC start before it is done).
+    try:
+        drawing: DrawingProcess | None = DrawingProcess()
+    except OSError:
+        drawing = None
+    try:
+        return _run(args, drawing)
+    finally:
+        if drawing is not None and drawing.process.poll() is None and not drawing.sent:
+            drawing.cancel()  # a usage error, or an abandoned run: nothing to draw
+
+
+def _run(args: argparse.Namespace, drawing: DrawingProcess | None) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -262,7 +266,8 @@ def run(args: argparse.Namespace) -> int:
     clear_out(options.out)
     make_out(options.out)
     console = Console(stderr=True)
-    preload_plots()
+    pictures = pipeline.Pictures()  # drawn by a second process while the trace is written
+    pictures.process = drawing
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)
@@ -279,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
                 step=lambda i, n, text: bar.update(task, completed=i, total=n,
                                                    description=text),
             )
-            run = pipeline.trace(options, progress, trace_format=args.format)
+            run = pipeline.trace(options, progress, trace_format=args.format,
+                                 pictures=pictures)
     except KeyboardInterrupt:
         console.print(Text(f"toygrpc: analysis abandoned; the raw files and the manifest are "
                            f"in {options.out}: `toygrpc show {options.out}` analyses them",
@@ -296,15 +302,15 @@ def run(args: argparse.Namespace) -> int:
     if as_json:
         from toygrpc.render.show_json import ShowJson
 
-        pipeline.write_plots(run, None, console)
+        pipeline.write_plots(run, None, console, pictures)
         report = ShowJson().render(run)
         report["processes"] = [{"role": p.role, "traced": p.traced, "exit_status": p.exit_status}
                                for p in run.manifest.processes]
         print(json.dumps(report, indent=1))
     elif quiet:
-        pipeline.write_plots(run, None, console)
+        pipeline.write_plots(run, None, console, pictures)
     else:
-        pipeline.report(run, Console())
+        pipeline.report(run, Console(), pictures=pictures)
     if options.mode == "run":  # the program's own status, as if it had run alone
         statuses = [p.exit_status for p in run.manifest.processes if p.role == "program"]
         status = statuses[0] if statuses and statuses[0] is not None else 1

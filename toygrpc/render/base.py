@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from toygrpc.analysis.run import Run
 from toygrpc.errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: a renderer's module need not import the analysis
+    from toygrpc.analysis.run import Run
 
 
 class Renderer(ABC):
