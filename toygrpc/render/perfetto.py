@@ -369,12 +369,40 @@ def lanes(spans: list[Slice], nest: bool = True, gap: int = 0) -> list[list[Slic
 
 def ordered_events(model: TraceModel) -> Iterator[tuple[int, str, Slice]]:
     """Begin (``B``), end (``E``) and instant (``I``) events of every track, in time order;
-    on one track, in nesting order."""
+    on one track, in nesting order.
+
+    The tracks' streams are merged as ``heapq.merge`` would (at one time, the earlier
+    track first), but a stream is read on without the heap for as long as it stays
+    ahead of every other stream's next event: a thread's stack runs long."""
     per_track: dict[int, list[Slice]] = defaultdict(list)
     for s in model.slices:
         per_track[s.track].append(s)
-    streams = [track_events(items) for items in per_track.values()]
-    yield from heapq.merge(*streams, key=lambda item: item[0])
+    heap: list[list[Any]] = []
+    for order, items in enumerate(per_track.values()):
+        stream = track_events(items)
+        first = next(stream, None)
+        if first is not None:
+            heap.append([first[0], order, first, stream])
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        top = heap[0]
+        _, order, event, stream = top
+        other = heap[1] if len(heap) == 2 or heap[1][:2] < heap[2][:2] else heap[2]
+        limit, limit_order = other[0], other[1]
+        yield event
+        for event in stream:
+            ts = event[0]
+            if ts < limit or (ts == limit and order < limit_order):
+                yield event
+            else:
+                top[0], top[2] = ts, event
+                heapq.heapreplace(heap, top)
+                break
+        else:
+            heapq.heappop(heap)
+    if heap:
+        yield heap[0][2]
+        yield from heap[0][3]
 
 
 def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
@@ -398,43 +426,60 @@ def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
 def write_proto(model: TraceModel, path: Path) -> None:
     """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names.
 
-    Encoded by ``protowire`` straight to bytes (no message object per event), written in
-    blocks."""
+    Encoded by ``protowire`` straight to bytes (no message object per event) into one
+    buffer, written in blocks."""
     pending: list[bytes] = []
     size = 0
     with path.open("wb") as file:
         for track in model.tracks:
             pending.append(pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                                     _track_descriptor(track))))
-        interner = _Interner()
-        timestamp_tag = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
-        sequence = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
-        event_tag = pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        encoder = _EventEncoder()
+        interner = encoder.interner
+        varint = pw.varint
+        # A packet's first bytes, by its length: the packet's tag and length, then the
+        # timestamp's tag (its first field).
+        starts = [pw.tag(pw.TRACE_PACKET, pw.LENGTH) + size_bytes
+                  + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) for size_bytes in pw.SMALL_VARINTS]
+        # What follows an event's timestamp in its packet: the sequence id and the event.
+        head = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID) + pw.tag(
+            pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        flags = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
+                              SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
         # Most events repeat one of a few shapes (a Python slice's end, a named slice
-        # without arguments on its thread): encoded once each.
+        # without arguments on its thread): encoded once each, with what follows the
+        # timestamp.
         ends: dict[int, bytes] = {}
         plain: dict[tuple[str, str, str, int], bytes] = {}
-        varint = pw.varint
         for ts, kind, item in ordered_events(model):
             if kind == "E":
-                event = ends.get(item.track)
-                if event is None:
-                    event = ends[item.track] = _track_event(kind, item, interner)
-            elif not item.flows_out and not item.flows_in and not item.arguments():
-                key = (kind, item.name, item.category, item.track)
-                event = plain.get(key)
-                if event is None:
-                    event = plain[key] = _track_event(kind, item, interner)
+                tail = ends.get(item.track)
+                if tail is None:
+                    event = encoder.end(item)
+                    tail = ends[item.track] = head + varint(len(event)) + event
             else:
-                event = _track_event(kind, item, interner)
-            body = timestamp_tag + varint(ts) + sequence + event_tag + varint(len(event)) + event
-            if interner.added:
-                body += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
-            if interner.fresh:
-                body += pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
-                                      SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
-                interner.fresh = False
-            record = pw.packet(body)
+                args = item.arguments()
+                if not item.flows_out and not item.flows_in and not args:
+                    key = (kind, item.name, item.category, item.track)
+                    tail = plain.get(key)
+                    if tail is None:
+                        event = encoder.event(kind, item, args)
+                        tail = plain[key] = head + varint(len(event)) + event
+                else:
+                    event = encoder.event(kind, item, args)
+                    tail = head + varint(len(event)) + event
+            stamp = varint(ts)
+            if interner.added or interner.fresh:
+                if interner.added:
+                    tail += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
+                if interner.fresh:
+                    tail += flags
+                    interner.fresh = False
+            length = 1 + len(stamp) + len(tail)
+            if length < len(starts):
+                record = starts[length] + stamp + tail
+            else:
+                record = pw.packet(pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) + stamp + tail)
             pending.append(record)
             size += len(record)
             if size >= WRITE_BLOCK_BYTES:
@@ -469,26 +514,60 @@ def _track_descriptor(track: Track) -> bytes:
     return b"".join(parts)
 
 
-def _track_event(kind: str, item: Slice, interner: _Interner) -> bytes:
-    if kind == "E":
-        return (pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind])
-                + pw.uint_field(pw.EVENT_TRACK_UUID, item.track))
-    name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
-    parts = [pw.uint_field(pw.EVENT_CATEGORY_IIDS,
-                           interner.iid(pw.INTERNED_CATEGORIES, item.category))]
-    for key, value in flat_args(item.arguments()):
-        annotation = pw.uint_field(pw.ANNOTATION_NAME_IID,
-                                   interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
-        parts.append(pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
-                                    annotation + interner.value(value)))
-    parts += [pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind]),
-              pw.uint_field(pw.EVENT_NAME_IID, name_iid),
-              pw.uint_field(pw.EVENT_TRACK_UUID, item.track)]
-    if item.flows_out:
-        parts.append(pw.fixed64_fields(pw.EVENT_FLOW_IDS, item.flows_out))
-    if item.flows_in:
-        parts.append(pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, item.flows_in))
-    return b"".join(parts)
+class _EventEncoder:
+    """Encodes ``TrackEvent`` messages, keeping what repeats between events: the bytes of
+    each argument name and of each interned string value (interned on first use, in the
+    order the fields are written, so the iids are those of a plain field-by-field
+    encoding)."""
+
+    def __init__(self, interner: _Interner | None = None) -> None:
+        self.interner = interner or _Interner()
+        self.keys: dict[str, bytes] = {}  # argument name -> its name_iid field
+        self.strings: dict[str, bytes] = {}  # interned string value -> its value field
+
+    def end(self, item: Slice) -> bytes:
+        return _END_TYPE + pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+
+    def event(self, kind: str, item: Slice, args: dict[str, Any]) -> bytes:
+        interner = self.interner
+        name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
+        out = bytearray(pw.uint_field(pw.EVENT_CATEGORY_IIDS,
+                                      interner.iid(pw.INTERNED_CATEGORIES, item.category)))
+        if args:
+            keys, strings, small = self.keys, self.strings, pw.SMALL_VARINTS
+            for key, value in _flat_items(args):
+                key_field = keys.get(key)
+                if key_field is None:
+                    key_field = keys[key] = pw.uint_field(
+                        pw.ANNOTATION_NAME_IID,
+                        interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
+                if type(value) is str:
+                    value_field = strings.get(value)
+                    if value_field is None:
+                        value_field = interner.value(value)
+                        if "0x" not in value:  # interned: seen again, unlike addresses
+                            strings[value] = value_field
+                else:
+                    value_field = interner.value(value)
+                size = len(key_field) + len(value_field)
+                out += _ANNOTATION_TAG
+                out += small[size] if size < len(small) else pw.varint(size)
+                out += key_field
+                out += value_field
+        out += _EVENT_TYPE_FIELDS[kind]
+        out += pw.uint_field(pw.EVENT_NAME_IID, name_iid)
+        out += pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+        if item.flows_out:
+            out += pw.fixed64_fields(pw.EVENT_FLOW_IDS, item.flows_out)
+        if item.flows_in:
+            out += pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, item.flows_in)
+        return bytes(out)
+
+
+_ANNOTATION_TAG = pw.tag(pw.EVENT_DEBUG_ANNOTATIONS, pw.LENGTH)
+_EVENT_TYPE_FIELDS = {kind: pw.uint_field(pw.EVENT_TYPE, value)
+                      for kind, value in EVENT_TYPES.items()}
+_END_TYPE = _EVENT_TYPE_FIELDS["E"]
 
 
 def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -500,6 +579,14 @@ def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield f"{prefix}{key}", ", ".join(str(v) for v in value)
         else:
             yield f"{prefix}{key}", value
+
+
+def _flat_items(args: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``flat_args``, without its generator when no value needs flattening (the usual)."""
+    for value in args.values():
+        if isinstance(value, dict | list | tuple):
+            return list(flat_args(args))
+    return args.items()
 
 
 INT64 = range(-(1 << 63), 1 << 63)
@@ -559,7 +646,7 @@ class _Interner:
 def _is_address(text: str) -> bool:
     """An object's or tag's address as the hooks and the core print it (``0x7f...``)."""
     return (text.startswith("0x") and 2 < len(text) <= 18
-            and all(c in "0123456789abcdef" for c in text[2:]))
+            and not text[2:].strip("0123456789abcdef"))
 
 
 def write_json(model: TraceModel, path: Path) -> None:
