@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import struct
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -515,59 +516,87 @@ def _track_descriptor(track: Track) -> bytes:
 
 
 class _EventEncoder:
-    """Encodes ``TrackEvent`` messages, keeping what repeats between events: the bytes of
-    each argument name and of each interned string value (interned on first use, in the
-    order the fields are written, so the iids are those of a plain field-by-field
-    encoding)."""
+    """Encodes ``TrackEvent`` messages, keeping the fields that repeat between events: a
+    name's, a category's, a track's, an argument name's and an interned string value's.
+    Each is interned on first use, in the order a field-by-field encoding interns them
+    (the event's name, its category, then each argument's name and value), so the iids
+    are the same."""
 
     def __init__(self, interner: _Interner | None = None) -> None:
         self.interner = interner or _Interner()
+        self.names: dict[str, bytes] = {}
+        self.categories: dict[str, bytes] = {}
+        self.tracks: dict[int, bytes] = {}
         self.keys: dict[str, bytes] = {}  # argument name -> its name_iid field
         self.strings: dict[str, bytes] = {}  # interned string value -> its value field
 
     def end(self, item: Slice) -> bytes:
-        return _END_TYPE + pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+        return _EVENT_TYPE_FIELDS["E"] + pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
 
     def event(self, kind: str, item: Slice, args: dict[str, Any]) -> bytes:
-        interner = self.interner
-        name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
-        out = bytearray(pw.uint_field(pw.EVENT_CATEGORY_IIDS,
-                                      interner.iid(pw.INTERNED_CATEGORIES, item.category)))
+        name_field = self.names.get(item.name)
+        if name_field is None:
+            name_field = self.names[item.name] = pw.uint_field(
+                pw.EVENT_NAME_IID, self.interner.iid(pw.INTERNED_NAMES, item.name))
+        category_field = self.categories.get(item.category)
+        if category_field is None:
+            category_field = self.categories[item.category] = pw.uint_field(
+                pw.EVENT_CATEGORY_IIDS, self.interner.iid(pw.INTERNED_CATEGORIES,
+                                                          item.category))
+        track_field = self.tracks.get(item.track)
+        if track_field is None:
+            track_field = self.tracks[item.track] = pw.uint_field(pw.EVENT_TRACK_UUID,
+                                                                  item.track)
+        parts = [category_field]
         if args:
-            keys, strings, small = self.keys, self.strings, pw.SMALL_VARINTS
-            for key, value in _flat_items(args):
-                key_field = keys.get(key)
-                if key_field is None:
-                    key_field = keys[key] = pw.uint_field(
-                        pw.ANNOTATION_NAME_IID,
-                        interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
-                if type(value) is str:
-                    value_field = strings.get(value)
-                    if value_field is None:
-                        value_field = interner.value(value)
-                        if "0x" not in value:  # interned: seen again, unlike addresses
-                            strings[value] = value_field
+            annotation = self.annotation
+            for key, value in args.items():
+                if type(value) in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
+                    parts.append(annotation(key, value))
                 else:
-                    value_field = interner.value(value)
-                size = len(key_field) + len(value_field)
-                out += _ANNOTATION_TAG
-                out += small[size] if size < len(small) else pw.varint(size)
-                out += key_field
-                out += value_field
-        out += _EVENT_TYPE_FIELDS[kind]
-        out += pw.uint_field(pw.EVENT_NAME_IID, name_iid)
-        out += pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+                    parts += [annotation(k, v) for k, v in flat_args({key: value})]
+        parts += (_EVENT_TYPE_FIELDS[kind], name_field, track_field)
         if item.flows_out:
-            out += pw.fixed64_fields(pw.EVENT_FLOW_IDS, item.flows_out)
+            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_out]
         if item.flows_in:
-            out += pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, item.flows_in)
-        return bytes(out)
+            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_in]
+        return b"".join(parts)
+
+    def annotation(self, key: str, value: Any) -> bytes:
+        """One ``debug_annotations`` field: the argument's name, then its value."""
+        key_field = self.keys.get(key)
+        if key_field is None:
+            key_field = self.keys[key] = pw.uint_field(
+                pw.ANNOTATION_NAME_IID,
+                self.interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
+        kind = type(value)
+        if kind is str:
+            value_field = self.strings.get(value)
+            if value_field is None:
+                value_field = self.interner.value(value)
+                if "0x" not in value:  # interned, so seen again (unlike addresses)
+                    self.strings[value] = value_field
+        elif kind is int and _INT64_MIN <= value < _INT64_END:
+            value_field = _INT_TAG + pw.varint(value)
+        elif kind is float:
+            value_field = _DOUBLE_TAG + _DOUBLE(value)
+        else:
+            value_field = self.interner.value(value)
+        size = len(key_field) + len(value_field)
+        return _ANNOTATION_TAG + pw.varint(size) + key_field + value_field
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool})
 _ANNOTATION_TAG = pw.tag(pw.EVENT_DEBUG_ANNOTATIONS, pw.LENGTH)
+_INT_TAG = pw.tag(pw.ANNOTATION_INT, pw.VARINT)
+_DOUBLE_TAG = pw.tag(pw.ANNOTATION_DOUBLE, pw.FIXED64)
+_DOUBLE = struct.Struct("<d").pack
+_FIXED64 = struct.Struct("<Q").pack
+_FLOW_ID_TAG = pw.tag(pw.EVENT_FLOW_IDS, pw.FIXED64)
+_TERMINATING_FLOW_ID_TAG = pw.tag(pw.EVENT_TERMINATING_FLOW_IDS, pw.FIXED64)
+_INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 _EVENT_TYPE_FIELDS = {kind: pw.uint_field(pw.EVENT_TYPE, value)
                       for kind, value in EVENT_TYPES.items()}
-_END_TYPE = _EVENT_TYPE_FIELDS["E"]
 
 
 def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -579,14 +608,6 @@ def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield f"{prefix}{key}", ", ".join(str(v) for v in value)
         else:
             yield f"{prefix}{key}", value
-
-
-def _flat_items(args: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    """``flat_args``, without its generator when no value needs flattening (the usual)."""
-    for value in args.values():
-        if isinstance(value, dict | list | tuple):
-            return list(flat_args(args))
-    return args.items()
 
 
 INT64 = range(-(1 << 63), 1 << 63)
