@@ -54,6 +54,7 @@ JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice t
 SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
 NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
+NO_LINKS: tuple[Sequence[int], Sequence[int], dict[str, Any] | None] = ((), (), None)
 
 
 @dataclass
@@ -105,6 +106,9 @@ class TraceModel:
     slices: list[Slice] = field(default_factory=list)
     flow_names: dict[int, str] = field(default_factory=dict)
     origin_ns: int = 0
+    # Tracks whose slices are already in nesting order (``track_events`` need not sort
+    # them again): a thread's stack, a lane.
+    in_order: set[int] = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
         return {"slices": len(self.slices), "flows": len(self.flow_names),
@@ -163,17 +167,22 @@ def build_model(run: Run) -> TraceModel:
                                      is_process=True) for pid in pids}
     # One flow per link: the events at its ends carry its id; the stage goes in the args
     # of the event it ends on.
-    flows_out: dict[int, list[int]] = defaultdict(list)
-    flows_in: dict[int, list[int]] = defaultdict(list)
-    arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
+    # Per linked event (by id): the flows it starts, those it ends, the stages they cover.
+    links: dict[int, tuple[list[int], list[int], dict[str, Any]]] = {}
     stage_of_link = link_stages(chain.steps() for chain in analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
         stage = stage_of_link.get((id(source), id(target)),
                                   "network_" + label.replace(" -> ", "_to_"))
         model.flow_names[flow_id] = stage
-        flows_out[id(source)].append(flow_id)
-        flows_in[id(target)].append(flow_id)
-        arrivals[id(target)][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
+        ends = links.get(id(source))
+        if ends is None:
+            ends = links[id(source)] = ([], [], {})
+        ends[0].append(flow_id)
+        ends = links.get(id(target))
+        if ends is None:
+            ends = links[id(target)] = ([], [], {})
+        ends[1].append(flow_id)
+        ends[2][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
 
     def rel(ts: int) -> int:
         return ts - origin
@@ -185,19 +194,21 @@ def build_model(run: Run) -> TraceModel:
     for pid, rpcs in by_pid.items():
         if pid not in process_tracks:
             process_tracks[pid] = add_track(name="process", pid=pid, is_process=True)
-        rpc_lanes: list[list[Slice]] = []
+        # Per lane: its RPCs, latest last, and the batches under them.
+        rpc_lanes: list[tuple[list[Slice], list[Slice]]] = []
         overflow: list[Slice] = []
         for number, rpc in enumerate(rpcs, 1):
             call = rpc_slice(rpc, number, rel)
-            free = next((row for row in rpc_lanes if (row[0].end or 0) <= call.ts), None)
+            free = next((row for row in rpc_lanes if (row[0][-1].end or 0) <= call.ts), None)
             if free is None:
-                free = []
+                free = ([], [])
                 rpc_lanes.append(free)
-            free.insert(0, call)  # row[0]: the row's latest RPC
+            free[0].append(call)
             inside, outside = under(call, batch_slices(rpc, rel))
-            free.extend(inside)
+            free[1].extend(inside)
             overflow.extend(outside)
-        rows = [("RPCs", row) for row in rpc_lanes]
+        # A lane lists its latest RPC first.
+        rows = [("RPCs", calls[::-1] + batches) for calls, batches in rpc_lanes]
         rows += [("batches", row) for row in lanes(overflow, nest=False)]
         for index, (name, row) in enumerate(rows):
             number = index + 1 if name == "RPCs" else index - len(rpc_lanes) + 1
@@ -205,7 +216,9 @@ def build_model(run: Run) -> TraceModel:
                               parent=process_tracks[pid].uuid, rank=-100 + index)
             for s in row:
                 s.track = track.uuid
-                model.slices.append(s)
+            model.slices += row
+            if name == "batches":
+                model.in_order.add(track.uuid)
 
     # Threads: the Python stack with instants in it; hook spans on tracks below.
     thread_roles = dict(timeline.threads)
@@ -223,11 +236,16 @@ def build_model(run: Run) -> TraceModel:
                            rank=rank)
         stack: list[Slice] = []
         spans: list[Slice] = []
+        uuid = thread.uuid
         for event in per_thread[(pid, tid)]:
-            key = id(event)
-            item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
-                         NO_ARGS, flows_out.get(key, ()), flows_in.get(key, ()), event,
-                         arrivals.get(key))
+            ts = event.ts - origin
+            flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
+            if type(event) is PythonSlice:  # the most, by far: the short way
+                stack.append(Slice(uuid, ts, ts + (event.dur or 0), event.name, "python",
+                                   NO_ARGS, flows_out, flows_in, event, arrivals))
+                continue
+            item = Slice(uuid, ts, None, event.title(), event.category, NO_ARGS, flows_out,
+                         flows_in, event, arrivals)
             dur = getattr(event, "dur", None)
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
@@ -237,13 +255,15 @@ def build_model(run: Run) -> TraceModel:
                 spans.append(item)
             else:
                 stack.append(item)  # an instant: nests wherever it falls
-        model.slices.extend(nested(stack))
+        model.slices += nested(stack)
+        model.in_order.add(uuid)
         for lane, lane_slices in enumerate(lanes(spans)):
             track = add_track(name=f"{label}: grpc spans" + (f" ({lane + 1})" if lane else ""),
                               pid=pid, parent=thread.uuid, rank=lane)
             for s in lane_slices:
                 s.track = track.uuid
-                model.slices.append(s)
+            model.slices += lane_slices
+            model.in_order.add(track.uuid)
     return model
 
 
@@ -379,8 +399,8 @@ def ordered_events(model: TraceModel) -> Iterator[tuple[int, str, Slice]]:
     for s in model.slices:
         per_track[s.track].append(s)
     heap: list[list[Any]] = []
-    for order, items in enumerate(per_track.values()):
-        stream = track_events(items)
+    for order, (track, items) in enumerate(per_track.items()):
+        stream = track_events(items, track in model.in_order)
         first = next(stream, None)
         if first is not None:
             heap.append([first[0], order, first, stream])
@@ -406,8 +426,12 @@ def ordered_events(model: TraceModel) -> Iterator[tuple[int, str, Slice]]:
         yield from heap[0][3]
 
 
-def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
-    items = sorted(items, key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
+def track_events(items: list[Slice], in_order: bool = False
+                 ) -> Iterator[tuple[int, str, Slice]]:
+    """One track's events; ``in_order``: its slices are sorted already (by start, the
+    longer first)."""
+    if not in_order:
+        items = sorted(items, key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
     open_: list[Slice] = []
     for item in items:
         while open_ and (open_[-1].end or 0) <= item.ts and (
