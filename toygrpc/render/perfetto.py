@@ -30,9 +30,10 @@ import heapq
 import json
 import struct
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -368,23 +369,45 @@ def under(parent: Slice, children: list[Slice]) -> tuple[list[Slice], list[Slice
 def nested(items: list[Slice]) -> list[Slice]:
     """Python slices (and instants among them) as a proper stack: a child that would end
     after its parent (clock mapping rounds) is cut at its parent's end."""
-    items.sort(key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
-    open_: list[Slice] = []
+    sort_by_start(items, _nesting_key)
+    ends: list[int] = []  # those of the open slices, innermost last
     for item in items:
-        while open_ and open_[-1].end is not None and open_[-1].end <= item.ts:
-            open_.pop()
-        if item.end is None:
+        ts, end = item.ts, item.end
+        while ends and ends[-1] <= ts:
+            ends.pop()
+        if end is None:
             continue
-        if open_ and open_[-1].end is not None and item.end > open_[-1].end:
-            item.end = open_[-1].end
-        open_.append(item)
+        if ends and end > ends[-1]:
+            item.end = end = ends[-1]
+        ends.append(end)
     return items
+
+
+def sort_by_start(items: list[Slice], key: Callable[[Slice], tuple[int, int]]) -> None:
+    """Sorts by start, at one start by ``key`` (the longer first): when no two start at
+    once (the usual, in nanoseconds), by start alone, without a key made per slice."""
+    starts = [s.ts for s in items]
+    if len(set(starts)) == len(starts):
+        items.sort(key=_START)
+    else:
+        items.sort(key=key)
+
+
+def _nesting_key(s: Slice) -> tuple[int, int]:
+    return s.ts, -(s.end if s.end is not None else s.ts)
+
+
+def _lane_key(s: Slice) -> tuple[int, int]:
+    return s.ts, -(s.end or s.ts)
+
+
+_START = attrgetter("ts")
 
 
 def lanes(spans: list[Slice], nest: bool = True, gap: int = 0) -> list[list[Slice]]:
     """Spans spread over as few lanes as needed for each lane to nest properly (or, with
     ``nest`` False, for none to overlap; ``gap`` more apart)."""
-    spans.sort(key=lambda s: (s.ts, -(s.end or s.ts)))
+    sort_by_start(spans, _lane_key)
     result: list[list[Slice]] = []
     stacks: list[list[int]] = []  # per lane: the ends of its open spans
     for span in spans:
@@ -448,21 +471,22 @@ def track_events(items: list[Slice], in_order: bool = False
     """One track's events; ``in_order``: its slices are sorted already (by start, the
     longer first)."""
     if not in_order:
-        items = sorted(items, key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
+        items = list(items)
+        sort_by_start(items, _nesting_key)
     open_: list[Slice] = []
+    ends: list[int] = []  # the open slices' ends
     for item in items:
-        while open_ and (open_[-1].end or 0) <= item.ts and (
-                item.end is not None or (open_[-1].end or 0) < item.ts):
-            done = open_.pop()
-            yield (done.end or 0), "E", done
-        if item.end is None:
-            yield item.ts, "I", item
+        ts, end = item.ts, item.end
+        while ends and ends[-1] <= ts and (end is not None or ends[-1] < ts):
+            yield ends.pop(), "E", open_.pop()
+        if end is None:
+            yield ts, "I", item
         else:
-            yield item.ts, "B", item
+            yield ts, "B", item
             open_.append(item)
+            ends.append(end)
     while open_:
-        done = open_.pop()
-        yield (done.end or 0), "E", done
+        yield ends.pop(), "E", open_.pop()
 
 
 def write_proto(model: TraceModel, path: Path) -> None:
