@@ -170,8 +170,12 @@ def thread_rank(role: str) -> int:
 def build_model(run: Run) -> TraceModel:
     """Everything the trace shows, laid out on tracks; both file formats write this."""
     timeline, analysis = run.timeline, run.analysis
-    events = [e for e in timeline.events if not isinstance(e, CoreLine)]
-    origin = min([e.ts for e in events] + [r.start for r in analysis.rpcs], default=0)
+    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
+    for event in timeline.events:
+        if not isinstance(event, CoreLine):
+            per_thread[(event.pid, event.tid)].append(event)
+    origin = min([min(map(_START, events)) for events in per_thread.values()]
+                 + [r.start for r in analysis.rpcs], default=0)
     model = TraceModel(origin_ns=origin)
     uuids = iter(range(1, 1 << 30))
 
@@ -180,7 +184,7 @@ def build_model(run: Run) -> TraceModel:
         model.tracks.append(track)
         return track
 
-    pids = list(timeline.processes) or sorted({e.pid for e in events})
+    pids = list(timeline.processes) or sorted({pid for pid, _ in per_thread})
     process_tracks = {pid: add_track(name=timeline.processes.get(pid, "process"), pid=pid,
                                      is_process=True) for pid in pids}
     # One flow per link: the events at its ends carry its id; the stage goes in the args
@@ -240,9 +244,6 @@ def build_model(run: Run) -> TraceModel:
 
     # Threads: the Python stack with instants in it; hook spans on tracks below.
     thread_roles = dict(timeline.threads)
-    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
-    for event in events:
-        per_thread[(event.pid, event.tid)].append(event)
     order = sorted(per_thread, key=lambda key: (
         key[0], thread_rank(thread_roles.get(key, "")), thread_roles.get(key, ""), key[1]))
     for rank, (pid, tid) in enumerate(order):
