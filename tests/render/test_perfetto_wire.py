@@ -40,7 +40,7 @@ def test_written_in_blocks_or_at_once_the_file_is_the_same(
     [path] = PerfettoRenderer(out=tmp_path).render(run)
     expected = path.read_bytes()
     for block in (1, 1000):
-        monkeypatch.setattr(perfetto, "WRITE_BLOCK_BYTES", block)
+        monkeypatch.setattr(perfetto, "WRITE_BLOCK_PACKETS", block)
         path.unlink()
         PerfettoRenderer(out=tmp_path).render(run)
         assert path.read_bytes() == expected, block

@@ -25,11 +25,15 @@ Chrome JSON flows bind to slices only).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
+import struct
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -53,6 +57,7 @@ JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice t
 SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
 NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
+NO_LINKS: tuple[Sequence[int], Sequence[int], dict[str, Any] | None] = ((), (), None)
 
 
 @dataclass
@@ -104,6 +109,9 @@ class TraceModel:
     slices: list[Slice] = field(default_factory=list)
     flow_names: dict[int, str] = field(default_factory=dict)
     origin_ns: int = 0
+    # Tracks whose slices are already in nesting order (``track_events`` need not sort
+    # them again): a thread's stack, a lane.
+    in_order: set[int] = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
         return {"slices": len(self.slices), "flows": len(self.flow_names),
@@ -126,13 +134,28 @@ class PerfettoRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / FORMATS[self.trace_format]
-        model = build_model(run)
-        if self.trace_format == "json":
-            write_json(model, path)
-        else:
-            write_proto(model, path)
+        with _no_cycle_collection():
+            model = build_model(run)
+            if self.trace_format == "json":
+                write_json(model, path)
+            else:
+                write_proto(model, path)
         self.counts = model.counts()
         return [path]
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused: the model is millions of new objects without
+    cycles (freed by their reference counts), and each collection they trigger would walk
+    the whole run again for nothing (half the time the model takes, for a large run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- the model ---------------------------------------------------------------------
@@ -147,8 +170,12 @@ def thread_rank(role: str) -> int:
 def build_model(run: Run) -> TraceModel:
     """Everything the trace shows, laid out on tracks; both file formats write this."""
     timeline, analysis = run.timeline, run.analysis
-    events = [e for e in timeline.events if not isinstance(e, CoreLine)]
-    origin = min([e.ts for e in events] + [r.start for r in analysis.rpcs], default=0)
+    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
+    for event in timeline.events:
+        if not isinstance(event, CoreLine):
+            per_thread[(event.pid, event.tid)].append(event)
+    origin = min([min(map(_START, events)) for events in per_thread.values()]
+                 + [r.start for r in analysis.rpcs], default=0)
     model = TraceModel(origin_ns=origin)
     uuids = iter(range(1, 1 << 30))
 
@@ -157,22 +184,27 @@ def build_model(run: Run) -> TraceModel:
         model.tracks.append(track)
         return track
 
-    pids = list(timeline.processes) or sorted({e.pid for e in events})
+    pids = list(timeline.processes) or sorted({pid for pid, _ in per_thread})
     process_tracks = {pid: add_track(name=timeline.processes.get(pid, "process"), pid=pid,
                                      is_process=True) for pid in pids}
     # One flow per link: the events at its ends carry its id; the stage goes in the args
     # of the event it ends on.
-    flows_out: dict[int, list[int]] = defaultdict(list)
-    flows_in: dict[int, list[int]] = defaultdict(list)
-    arrivals: dict[int, dict[str, Any]] = defaultdict(dict)
+    # Per linked event (by id): the flows it starts, those it ends, the stages they cover.
+    links: dict[int, tuple[list[int], list[int], dict[str, Any]]] = {}
     stage_of_link = link_stages(chain.steps() for chain in analysis.chains)
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
         stage = stage_of_link.get((id(source), id(target)),
                                   "network_" + label.replace(" -> ", "_to_"))
         model.flow_names[flow_id] = stage
-        flows_out[id(source)].append(flow_id)
-        flows_in[id(target)].append(flow_id)
-        arrivals[id(target)][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
+        ends = links.get(id(source))
+        if ends is None:
+            ends = links[id(source)] = ([], [], {})
+        ends[0].append(flow_id)
+        ends = links.get(id(target))
+        if ends is None:
+            ends = links[id(target)] = ([], [], {})
+        ends[1].append(flow_id)
+        ends[2][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
 
     def rel(ts: int) -> int:
         return ts - origin
@@ -184,19 +216,21 @@ def build_model(run: Run) -> TraceModel:
     for pid, rpcs in by_pid.items():
         if pid not in process_tracks:
             process_tracks[pid] = add_track(name="process", pid=pid, is_process=True)
-        rpc_lanes: list[list[Slice]] = []
+        # Per lane: its RPCs, latest last, and the batches under them.
+        rpc_lanes: list[tuple[list[Slice], list[Slice]]] = []
         overflow: list[Slice] = []
         for number, rpc in enumerate(rpcs, 1):
             call = rpc_slice(rpc, number, rel)
-            free = next((row for row in rpc_lanes if (row[0].end or 0) <= call.ts), None)
+            free = next((row for row in rpc_lanes if (row[0][-1].end or 0) <= call.ts), None)
             if free is None:
-                free = []
+                free = ([], [])
                 rpc_lanes.append(free)
-            free.insert(0, call)  # row[0]: the row's latest RPC
+            free[0].append(call)
             inside, outside = under(call, batch_slices(rpc, rel))
-            free.extend(inside)
+            free[1].extend(inside)
             overflow.extend(outside)
-        rows = [("RPCs", row) for row in rpc_lanes]
+        # A lane lists its latest RPC first.
+        rows = [("RPCs", calls[::-1] + batches) for calls, batches in rpc_lanes]
         rows += [("batches", row) for row in lanes(overflow, nest=False)]
         for index, (name, row) in enumerate(rows):
             number = index + 1 if name == "RPCs" else index - len(rpc_lanes) + 1
@@ -204,13 +238,12 @@ def build_model(run: Run) -> TraceModel:
                               parent=process_tracks[pid].uuid, rank=-100 + index)
             for s in row:
                 s.track = track.uuid
-                model.slices.append(s)
+            model.slices += row
+            if name == "batches":
+                model.in_order.add(track.uuid)
 
     # Threads: the Python stack with instants in it; hook spans on tracks below.
     thread_roles = dict(timeline.threads)
-    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
-    for event in events:
-        per_thread[(event.pid, event.tid)].append(event)
     order = sorted(per_thread, key=lambda key: (
         key[0], thread_rank(thread_roles.get(key, "")), thread_roles.get(key, ""), key[1]))
     for rank, (pid, tid) in enumerate(order):
@@ -222,11 +255,16 @@ def build_model(run: Run) -> TraceModel:
                            rank=rank)
         stack: list[Slice] = []
         spans: list[Slice] = []
+        uuid = thread.uuid
         for event in per_thread[(pid, tid)]:
-            key = id(event)
-            item = Slice(thread.uuid, rel(event.ts), None, event.title(), event.category,
-                         NO_ARGS, flows_out.get(key, ()), flows_in.get(key, ()), event,
-                         arrivals.get(key))
+            ts = event.ts - origin
+            flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
+            if type(event) is PythonSlice:  # the most, by far: the short way
+                stack.append(Slice(uuid, ts, ts + (event.dur or 0), event.name, "python",
+                                   NO_ARGS, flows_out, flows_in, event, arrivals))
+                continue
+            item = Slice(uuid, ts, None, event.title(), event.category, NO_ARGS, flows_out,
+                         flows_in, event, arrivals)
             dur = getattr(event, "dur", None)
             if isinstance(event, PythonSlice):
                 item.end = item.ts + (dur or 0)
@@ -236,13 +274,15 @@ def build_model(run: Run) -> TraceModel:
                 spans.append(item)
             else:
                 stack.append(item)  # an instant: nests wherever it falls
-        model.slices.extend(nested(stack))
+        model.slices += nested(stack)
+        model.in_order.add(uuid)
         for lane, lane_slices in enumerate(lanes(spans)):
             track = add_track(name=f"{label}: grpc spans" + (f" ({lane + 1})" if lane else ""),
                               pid=pid, parent=thread.uuid, rank=lane)
             for s in lane_slices:
                 s.track = track.uuid
-                model.slices.append(s)
+            model.slices += lane_slices
+            model.in_order.add(track.uuid)
     return model
 
 
@@ -330,23 +370,45 @@ def under(parent: Slice, children: list[Slice]) -> tuple[list[Slice], list[Slice
 def nested(items: list[Slice]) -> list[Slice]:
     """Python slices (and instants among them) as a proper stack: a child that would end
     after its parent (clock mapping rounds) is cut at its parent's end."""
-    items.sort(key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
-    open_: list[Slice] = []
+    sort_by_start(items, _nesting_key)
+    ends: list[int] = []  # those of the open slices, innermost last
     for item in items:
-        while open_ and open_[-1].end is not None and open_[-1].end <= item.ts:
-            open_.pop()
-        if item.end is None:
+        ts, end = item.ts, item.end
+        while ends and ends[-1] <= ts:
+            ends.pop()
+        if end is None:
             continue
-        if open_ and open_[-1].end is not None and item.end > open_[-1].end:
-            item.end = open_[-1].end
-        open_.append(item)
+        if ends and end > ends[-1]:
+            item.end = end = ends[-1]
+        ends.append(end)
     return items
+
+
+def sort_by_start(items: list[Slice], key: Callable[[Slice], tuple[int, int]]) -> None:
+    """Sorts by start, at one start by ``key`` (the longer first): when no two start at
+    once (the usual, in nanoseconds), by start alone, without a key made per slice."""
+    starts = [s.ts for s in items]
+    if len(set(starts)) == len(starts):
+        items.sort(key=_START)
+    else:
+        items.sort(key=key)
+
+
+def _nesting_key(s: Slice) -> tuple[int, int]:
+    return s.ts, -(s.end if s.end is not None else s.ts)
+
+
+def _lane_key(s: Slice) -> tuple[int, int]:
+    return s.ts, -(s.end or s.ts)
+
+
+_START = attrgetter("ts")
 
 
 def lanes(spans: list[Slice], nest: bool = True, gap: int = 0) -> list[list[Slice]]:
     """Spans spread over as few lanes as needed for each lane to nest properly (or, with
     ``nest`` False, for none to overlap; ``gap`` more apart)."""
-    spans.sort(key=lambda s: (s.ts, -(s.end or s.ts)))
+    sort_by_start(spans, _lane_key)
     result: list[list[Slice]] = []
     stacks: list[list[int]] = []  # per lane: the ends of its open spans
     for span in spans:
@@ -369,77 +431,129 @@ def lanes(spans: list[Slice], nest: bool = True, gap: int = 0) -> list[list[Slic
 
 def ordered_events(model: TraceModel) -> Iterator[tuple[int, str, Slice]]:
     """Begin (``B``), end (``E``) and instant (``I``) events of every track, in time order;
-    on one track, in nesting order."""
+    on one track, in nesting order.
+
+    The tracks' streams are merged as ``heapq.merge`` would (at one time, the earlier
+    track first), but a stream is read on without the heap for as long as it stays
+    ahead of every other stream's next event: a thread's stack runs long."""
     per_track: dict[int, list[Slice]] = defaultdict(list)
     for s in model.slices:
         per_track[s.track].append(s)
-    streams = [track_events(items) for items in per_track.values()]
-    yield from heapq.merge(*streams, key=lambda item: item[0])
-
-
-def track_events(items: list[Slice]) -> Iterator[tuple[int, str, Slice]]:
-    items = sorted(items, key=lambda s: (s.ts, -(s.end if s.end is not None else s.ts)))
-    open_: list[Slice] = []
-    for item in items:
-        while open_ and (open_[-1].end or 0) <= item.ts and (
-                item.end is not None or (open_[-1].end or 0) < item.ts):
-            done = open_.pop()
-            yield (done.end or 0), "E", done
-        if item.end is None:
-            yield item.ts, "I", item
+    heap: list[list[Any]] = []
+    for order, (track, items) in enumerate(per_track.items()):
+        stream = track_events(items, track in model.in_order)
+        first = next(stream, None)
+        if first is not None:
+            heap.append([first[0], order, first, stream])
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        top = heap[0]
+        _, order, event, stream = top
+        other = heap[1] if len(heap) == 2 or heap[1][:2] < heap[2][:2] else heap[2]
+        limit, limit_order = other[0], other[1]
+        yield event
+        for event in stream:
+            ts = event[0]
+            if ts < limit or (ts == limit and order < limit_order):
+                yield event
+            else:
+                top[0], top[2] = ts, event
+                heapq.heapreplace(heap, top)
+                break
         else:
-            yield item.ts, "B", item
+            heapq.heappop(heap)
+    if heap:
+        yield heap[0][2]
+        yield from heap[0][3]
+
+
+def track_events(items: list[Slice], in_order: bool = False
+                 ) -> Iterator[tuple[int, str, Slice]]:
+    """One track's events; ``in_order``: its slices are sorted already (by start, the
+    longer first)."""
+    if not in_order:
+        items = list(items)
+        sort_by_start(items, _nesting_key)
+    open_: list[Slice] = []
+    ends: list[int] = []  # the open slices' ends
+    for item in items:
+        ts, end = item.ts, item.end
+        while ends and ends[-1] <= ts and (end is not None or ends[-1] < ts):
+            yield ends.pop(), "E", open_.pop()
+        if end is None:
+            yield ts, "I", item
+        else:
+            yield ts, "B", item
             open_.append(item)
+            ends.append(end)
     while open_:
-        done = open_.pop()
-        yield (done.end or 0), "E", done
+        yield ends.pop(), "E", open_.pop()
 
 
 def write_proto(model: TraceModel, path: Path) -> None:
     """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names.
 
-    Encoded by ``protowire`` straight to bytes (no message object per event), written in
-    blocks."""
+    Encoded by ``protowire`` straight to bytes (no message object per event) into one
+    buffer, written in blocks."""
     pending: list[bytes] = []
-    size = 0
     with path.open("wb") as file:
         for track in model.tracks:
             pending.append(pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                                     _track_descriptor(track))))
-        interner = _Interner()
-        timestamp_tag = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
-        sequence = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
-        event_tag = pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        encoder = _EventEncoder()
+        interner = encoder.interner
+        varint = pw.varint
+        # A packet's first bytes, by its length: the packet's tag and length, then the
+        # timestamp's tag (its first field).
+        starts = [pw.tag(pw.TRACE_PACKET, pw.LENGTH) + size_bytes
+                  + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) for size_bytes in pw.SMALL_VARINTS]
+        # What follows an event's timestamp in its packet: the sequence id and the event.
+        head = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID) + pw.tag(
+            pw.PACKET_TRACK_EVENT, pw.LENGTH)
+        flags = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
+                              SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
         # Most events repeat one of a few shapes (a Python slice's end, a named slice
-        # without arguments on its thread): encoded once each.
+        # without arguments on its thread): encoded once each, with what follows the
+        # timestamp.
         ends: dict[int, bytes] = {}
         plain: dict[tuple[str, str, str, int], bytes] = {}
-        varint = pw.varint
+        count, block = 0, WRITE_BLOCK_PACKETS
         for ts, kind, item in ordered_events(model):
             if kind == "E":
-                event = ends.get(item.track)
-                if event is None:
-                    event = ends[item.track] = _track_event(kind, item, interner)
-            elif not item.flows_out and not item.flows_in and not item.arguments():
-                key = (kind, item.name, item.category, item.track)
-                event = plain.get(key)
-                if event is None:
-                    event = plain[key] = _track_event(kind, item, interner)
+                tail = ends.get(item.track)
+                if tail is None:
+                    event = encoder.end(item)
+                    tail = ends[item.track] = head + varint(len(event)) + event
             else:
-                event = _track_event(kind, item, interner)
-            body = timestamp_tag + varint(ts) + sequence + event_tag + varint(len(event)) + event
-            if interner.added:
-                body += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
-            if interner.fresh:
-                body += pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
-                                      SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
-                interner.fresh = False
-            record = pw.packet(body)
-            pending.append(record)
-            size += len(record)
-            if size >= WRITE_BLOCK_BYTES:
+                source = item.event  # Slice.arguments, without its call for the usual
+                args = (item.args if source is None else source.details() if not item.extra
+                        else item.arguments())
+                if not item.flows_out and not item.flows_in and not args:
+                    key = (kind, item.name, item.category, item.track)
+                    tail = plain.get(key)
+                    if tail is None:
+                        event = encoder.event(kind, item, args)
+                        tail = plain[key] = head + varint(len(event)) + event
+                else:
+                    event = encoder.event(kind, item, args)
+                    tail = head + varint(len(event)) + event
+            stamp = varint(ts)
+            if interner.added or interner.fresh:
+                if interner.added:
+                    tail += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
+                if interner.fresh:
+                    tail += flags
+                    interner.fresh = False
+            length = 1 + len(stamp) + len(tail)
+            if length < SMALL_LENGTHS:
+                pending.append(starts[length] + stamp + tail)
+            else:
+                pending.append(pw.packet(pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) + stamp + tail))
+            count += 1
+            if count == block:
                 file.write(b"".join(pending))
-                pending, size = [], 0
+                pending.clear()
+                count = 0
         file.write(b"".join(pending))
 
 
@@ -447,7 +561,8 @@ def write_proto(model: TraceModel, path: Path) -> None:
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
 EVENT_TYPES = {"B": 1, "E": 2, "I": 3}  # TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT
 CHILD_ORDERING_EXPLICIT = 3
-WRITE_BLOCK_BYTES = 1 << 20
+WRITE_BLOCK_PACKETS = 1 << 15  # about 1 MB
+SMALL_LENGTHS = len(pw.SMALL_VARINTS)
 
 
 def _track_descriptor(track: Track) -> bytes:
@@ -469,26 +584,88 @@ def _track_descriptor(track: Track) -> bytes:
     return b"".join(parts)
 
 
-def _track_event(kind: str, item: Slice, interner: _Interner) -> bytes:
-    if kind == "E":
-        return (pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind])
-                + pw.uint_field(pw.EVENT_TRACK_UUID, item.track))
-    name_iid = interner.iid(pw.INTERNED_NAMES, item.name)
-    parts = [pw.uint_field(pw.EVENT_CATEGORY_IIDS,
-                           interner.iid(pw.INTERNED_CATEGORIES, item.category))]
-    for key, value in flat_args(item.arguments()):
-        annotation = pw.uint_field(pw.ANNOTATION_NAME_IID,
-                                   interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
-        parts.append(pw.bytes_field(pw.EVENT_DEBUG_ANNOTATIONS,
-                                    annotation + interner.value(value)))
-    parts += [pw.uint_field(pw.EVENT_TYPE, EVENT_TYPES[kind]),
-              pw.uint_field(pw.EVENT_NAME_IID, name_iid),
-              pw.uint_field(pw.EVENT_TRACK_UUID, item.track)]
-    if item.flows_out:
-        parts.append(pw.fixed64_fields(pw.EVENT_FLOW_IDS, item.flows_out))
-    if item.flows_in:
-        parts.append(pw.fixed64_fields(pw.EVENT_TERMINATING_FLOW_IDS, item.flows_in))
-    return b"".join(parts)
+class _EventEncoder:
+    """Encodes ``TrackEvent`` messages, keeping the fields that repeat between events: a
+    name's, a category's, a track's, an argument name's and an interned string value's.
+    Each is interned on first use, in the order a field-by-field encoding interns them
+    (the event's name, its category, then each argument's name and value), so the iids
+    are the same."""
+
+    def __init__(self, interner: _Interner | None = None) -> None:
+        self.interner = interner or _Interner()
+        self.names: dict[str, bytes] = {}
+        self.categories: dict[str, bytes] = {}
+        self.tracks: dict[int, bytes] = {}
+        self.keys: dict[str, bytes] = {}  # argument name -> its name_iid field
+        self.strings: dict[str, bytes] = {}  # interned string value -> its value field
+
+    def end(self, item: Slice) -> bytes:
+        return _EVENT_TYPE_FIELDS["E"] + pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+
+    def event(self, kind: str, item: Slice, args: dict[str, Any]) -> bytes:
+        name_field = self.names.get(item.name)
+        if name_field is None:
+            name_field = self.names[item.name] = pw.uint_field(
+                pw.EVENT_NAME_IID, self.interner.iid(pw.INTERNED_NAMES, item.name))
+        category_field = self.categories.get(item.category)
+        if category_field is None:
+            category_field = self.categories[item.category] = pw.uint_field(
+                pw.EVENT_CATEGORY_IIDS, self.interner.iid(pw.INTERNED_CATEGORIES,
+                                                          item.category))
+        track_field = self.tracks.get(item.track)
+        if track_field is None:
+            track_field = self.tracks[item.track] = pw.uint_field(pw.EVENT_TRACK_UUID,
+                                                                  item.track)
+        parts = [category_field]
+        if args:
+            annotation = self.annotation
+            for key, value in args.items():
+                if type(value) in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
+                    parts.append(annotation(key, value))
+                else:
+                    parts += [annotation(k, v) for k, v in flat_args({key: value})]
+        parts += (_EVENT_TYPE_FIELDS[kind], name_field, track_field)
+        if item.flows_out:
+            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_out]
+        if item.flows_in:
+            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_in]
+        return b"".join(parts)
+
+    def annotation(self, key: str, value: Any) -> bytes:
+        """One ``debug_annotations`` field: the argument's name, then its value."""
+        key_field = self.keys.get(key)
+        if key_field is None:
+            key_field = self.keys[key] = pw.uint_field(
+                pw.ANNOTATION_NAME_IID,
+                self.interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
+        kind = type(value)
+        if kind is str:
+            value_field = self.strings.get(value)
+            if value_field is None:
+                value_field = self.interner.value(value)
+                if "0x" not in value:  # interned, so seen again (unlike addresses)
+                    self.strings[value] = value_field
+        elif kind is int and _INT64_MIN <= value < _INT64_END:
+            value_field = _INT_TAG + pw.varint(value)
+        elif kind is float:
+            value_field = _DOUBLE_TAG + _DOUBLE(value)
+        else:
+            value_field = self.interner.value(value)
+        size = len(key_field) + len(value_field)
+        return _ANNOTATION_TAG + pw.varint(size) + key_field + value_field
+
+
+_PLAIN_TYPES = frozenset({str, int, float, bool})
+_ANNOTATION_TAG = pw.tag(pw.EVENT_DEBUG_ANNOTATIONS, pw.LENGTH)
+_INT_TAG = pw.tag(pw.ANNOTATION_INT, pw.VARINT)
+_DOUBLE_TAG = pw.tag(pw.ANNOTATION_DOUBLE, pw.FIXED64)
+_DOUBLE = struct.Struct("<d").pack
+_FIXED64 = struct.Struct("<Q").pack
+_FLOW_ID_TAG = pw.tag(pw.EVENT_FLOW_IDS, pw.FIXED64)
+_TERMINATING_FLOW_ID_TAG = pw.tag(pw.EVENT_TERMINATING_FLOW_IDS, pw.FIXED64)
+_INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
+_EVENT_TYPE_FIELDS = {kind: pw.uint_field(pw.EVENT_TYPE, value)
+                      for kind, value in EVENT_TYPES.items()}
 
 
 def flat_args(args: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -559,7 +736,7 @@ class _Interner:
 def _is_address(text: str) -> bool:
     """An object's or tag's address as the hooks and the core print it (``0x7f...``)."""
     return (text.startswith("0x") and 2 < len(text) <= 18
-            and all(c in "0123456789abcdef" for c in text[2:]))
+            and not text[2:].strip("0123456789abcdef"))
 
 
 def write_json(model: TraceModel, path: Path) -> None:
