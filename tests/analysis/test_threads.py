@@ -190,6 +190,23 @@ def test_a_sample_at_an_rpcs_first_or_last_instant_is_inside(threads_run: Run) -
     assert [s.ts for s in samples_during_rpcs(moved)] == [FIRST_START[1], LAST_END[1]]
 
 
+def test_a_sample_read_on_after_the_last_rpc_is_left_out(threads_run: Run) -> None:
+    """A sample listed inside the RPCs but whose files were read on past the last end (the
+    program was shutting down: threads had gone) is not a sample of the RPCs; one read
+    up to the last end exactly still is (hand-made copies of the first sample)."""
+    (first, *_) = samples_during_rpcs(threads_run)
+    events = [e for e in threads_run.timeline.events if not isinstance(e, ThreadSample)]
+    listed = LAST_END[1] - 1_000
+    torn = ThreadSample(ts=listed, pid=CLIENT, tid=first.tid, threads=first.threads,
+                        reading_ns=1_001)
+    whole = ThreadSample(ts=listed - 1, pid=CLIENT, tid=first.tid, threads=first.threads,
+                         reading_ns=1_001)
+    run = Run(threads_run.manifest, Timeline(sorted([*events, torn, whole],
+                                                    key=lambda e: e.ts),
+                                             threads_run.timeline.processes))
+    assert [s.ts for s in samples_during_rpcs(run)] == [listed - 1]
+
+
 def test_no_sample_inside_the_rpcs_is_said(threads_run: Run) -> None:
     inside = {ts for _, ts in SAMPLES_INSIDE}
     events = [e for e in threads_run.timeline.events if e.ts not in inside]

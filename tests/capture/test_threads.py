@@ -63,3 +63,4 @@ def test_the_sampler_records_until_stopped_and_once_more() -> None:
     assert len(recorded) == count >= 2  # stopped: nothing after the last sample
     assert {kind for kind, _ in recorded} == {ThreadSample}
     assert all(str(threading.get_native_id()) in f["threads"] for _, f in recorded)
+    assert all(f["reading_ns"] > 0 for _, f in recorded)  # the listing, then the reads

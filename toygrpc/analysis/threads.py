@@ -30,11 +30,15 @@ def poller_tid(run: Run) -> int:
 
 
 def samples_during_rpcs(run: Run) -> list[ThreadSample]:
-    """The thread samples taken between the first RPC's start and the last RPC's end."""
+    """The thread samples taken between the first RPC's start and the last RPC's end,
+    from their listing to their last read (a sample read on while the program shut down
+    lacks the threads that ended)."""
     starts = [e.ts for e in run.timeline.of(RpcStarted)]
     ends = [e.ts for e in run.timeline.of(RpcFinished)]
     assert starts and ends
-    samples = [s for s in run.timeline.of(ThreadSample) if min(starts) <= s.ts <= max(ends)]
+    first, last = min(starts), max(ends)
+    samples = [s for s in run.timeline.of(ThreadSample)
+               if first <= s.ts and s.ts + s.reading_ns <= last]
     assert samples, "no thread sample fell inside the RPCs"
     return samples
 

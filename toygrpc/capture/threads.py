@@ -75,21 +75,21 @@ def epoll_members(epfd: int) -> list[dict[str, Any]]:
 def sample_threads() -> dict[str, dict[str, Any]]:
     """Every thread of this process now: OS tid -> name, state, syscall (and for an epoll
     wait its fd, timeout and members)."""
-    return _sample_threads()[1]
+    return _sample_threads()[2]
 
 
-def _sample_threads() -> tuple[int, dict[str, dict[str, Any]]]:
-    """The threads, and when they were listed (CLOCK_REALTIME ns): the listing says which
-    threads exist, and reading each one's files after it can take milliseconds on a
-    loaded machine, so a sample stamped when it ends could show a thread set of an
-    earlier instant."""
+def _sample_threads() -> tuple[int, int, dict[str, dict[str, Any]]]:
+    """The threads, when they were listed (CLOCK_REALTIME ns) and how long reading their
+    files took after it: the listing says which threads exist, and reading each one's
+    files can take milliseconds (the sampler waits for the GIL between two reads), so a
+    thread that ends in between is missing from the sample."""
     table = SYSCALLS.get(platform.machine(), {})
     members: dict[int, list[dict[str, Any]]] = {}
     threads: dict[str, dict[str, Any]] = {}
     try:
         tids = [entry.name for entry in TASKS.iterdir()]
     except OSError:
-        return time.time_ns(), threads
+        return time.time_ns(), 0, threads
     listed = time.time_ns()
     for tid in tids:
         task = TASKS / tid
@@ -114,7 +114,7 @@ def _sample_threads() -> tuple[int, dict[str, dict[str, Any]]]:
         elif words:
             info["syscall"] = words[0]  # "running", or "-1" when not in a syscall
         threads[tid] = info
-    return listed, threads
+    return listed, time.time_ns() - listed, threads
 
 
 class ThreadSampler:
@@ -132,9 +132,9 @@ class ThreadSampler:
         self._thread.start()
 
     def sample(self) -> None:
-        listed, threads = _sample_threads()
+        listed, reading, threads = _sample_threads()
         self._record(ThreadSample, ts=listed, pid=self._pid,
-                     tid=threading.get_native_id(), threads=threads)
+                     tid=threading.get_native_id(), threads=threads, reading_ns=reading)
 
     def _loop(self) -> None:
         while True:

@@ -219,6 +219,9 @@ class ThreadSample(Event):
 
     kind: ClassVar[str] = "threads.sample"
     threads: dict[str, dict[str, Any]]
+    # From the listing (``ts``) to the last thread's files read: a thread that ended in
+    # between is missing from the sample (0: not recorded, an older capture).
+    reading_ns: int = 0
 
     def title(self) -> str:
         return f"threads sampled ({len(self.threads)})"
