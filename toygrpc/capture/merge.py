@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import gc
 import inspect
 import json
 from collections import defaultdict
@@ -47,7 +46,7 @@ from toygrpc.model.events import (
 )
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest
-from toygrpc.model.timeline import Timeline
+from toygrpc.model.timeline import Timeline, collector_paused
 
 POLLER_THREAD_MARK = "_poll_wrapper"
 TRUNCATION_NS = 1000  # the core prints microseconds
@@ -59,13 +58,8 @@ def build_timeline(cap: Manifest) -> Timeline:
     The cyclic garbage collector is off meanwhile: the merge makes millions of objects
     that all live on (a full capture's events), and each of its collections would walk
     every one of them again for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _build_timeline(cap)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build_timeline(cap: Manifest) -> Timeline:

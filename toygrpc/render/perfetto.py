@@ -25,13 +25,11 @@ Chrome JSON flows bind to slices only).
 
 from __future__ import annotations
 
-import gc
 import heapq
 import json
 import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -47,6 +45,7 @@ from toygrpc.model.events import (
     HandlerSerialization,
     PythonSlice,
 )
+from toygrpc.model.timeline import collector_paused
 from toygrpc.render import protowire as pw
 from toygrpc.render.base import FileRenderer
 
@@ -134,7 +133,7 @@ class PerfettoRenderer(FileRenderer):
 
     def render(self, run: Run) -> list[Path]:
         path = self.folder(run) / FORMATS[self.trace_format]
-        with _no_cycle_collection():
+        with collector_paused():
             model = build_model(run)
             if self.trace_format == "json":
                 write_json(model, path)
@@ -142,20 +141,6 @@ class PerfettoRenderer(FileRenderer):
                 write_proto(model, path)
         self.counts = model.counts()
         return [path]
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector paused: the model is millions of new objects without
-    cycles (freed by their reference counts), and each collection they trigger would walk
-    the whole run again for nothing (half the time the model takes, for a large run)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # --- the model ---------------------------------------------------------------------
