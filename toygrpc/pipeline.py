@@ -28,13 +28,7 @@ from toygrpc.errors import UsageError
 from toygrpc.model.manifest import Manifest
 from toygrpc.render.base import FileRenderer
 from toygrpc.render.perfetto import Format, PerfettoRenderer
-from toygrpc.render.pictures import (
-    DrawingFailed,
-    DrawingProcess,
-    PicturesJob,
-    StagesPicture,
-    SwimlanePicture,
-)
+from toygrpc.render.pictures import DrawingFailed, Pictures
 from toygrpc.render.show_json import ShowJson
 from toygrpc.render.summary import SummaryRenderer
 from toygrpc.render.terminal import RunReport
@@ -67,66 +61,6 @@ def default_out(mode: str) -> Path:
 ANALYSIS_STEPS = ("merging the sources onto one timeline",
                   "following every completion across threads", "writing the trace",
                   "writing summary.json")
-
-
-class Pictures:
-    """The swimlane and stage pictures of a run being traced, drawn by a second process
-    while this one writes the trace (``toygrpc.render.pictures``): started as early as
-    possible (``start``: the command starts it first thing), it imports matplotlib while
-    the capture starts; ``trace`` lets no RPC start before it is ready, and sends it the
-    pictures once the run is analysed; ``write_plots`` waits for the files."""
-
-    def __init__(self, rpc_index: int | None = None) -> None:
-        self.rpc_index = rpc_index
-        self.process: DrawingProcess | None = None
-        self.sent = False
-
-    def start(self) -> Pictures:
-        """Start the drawing process, unless started already."""
-        if self.process is None:
-            with suppress(OSError):  # no process: the pictures are drawn here, later
-                self.process = DrawingProcess()
-        return self
-
-    def ready(self) -> None:
-        """Wait until the drawing process is idle (its imports done): called by the
-        capture before any RPC starts."""
-        if self.process is not None:
-            self.process.wait_ready()
-
-    def send(self, run: Run) -> None:
-        """Hand the analysed run's pictures to the drawing process."""
-        if self.process is None:
-            return
-        job = plots_job(run, self.rpc_index)
-        if job is None:
-            self.cancel()  # --rpc out of range: write_plots says so
-            return
-        self.process.draw(job)
-        self.sent = True
-
-    def wait(self) -> list[Path]:
-        """The files drawn; a UsageError or OSError says why there are none, and a
-        process that died gives way to drawing here (DrawingFailed)."""
-        if self.process is None or not self.sent:
-            raise DrawingFailed("the pictures were not sent")
-        return self.process.result()
-
-    def cancel(self) -> None:
-        if self.process is not None:
-            self.process.cancel()
-            self.process = None
-
-
-def plots_job(run: Run, rpc_index: int | None) -> PicturesJob | None:
-    """What ``write_plots`` draws, as plain data; None if the RPC asked for is not there."""
-    try:
-        swimlane = (SwimlanePicture.of(run.swimlane(rpc_index))
-                    if run.analysis.rpcs or rpc_index is not None else None)
-    except UsageError:
-        return None
-    return PicturesJob(run.run_dir, swimlane,
-                       StagesPicture.of(run.stage_samples, run.stage_stats))
 
 
 def trace(options: CaptureOptions, progress: Progress | None = None,

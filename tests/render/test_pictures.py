@@ -12,8 +12,15 @@ from rich.console import Console
 
 from toygrpc.analysis.run import Run
 from toygrpc.errors import UsageError
-from toygrpc.pipeline import Pictures, plots_job, write_plots
-from toygrpc.render.pictures import DrawingFailed, DrawingProcess, PicturesJob, draw_job
+from toygrpc.pipeline import write_plots
+from toygrpc.render.pictures import (
+    DrawingFailed,
+    DrawingProcess,
+    Pictures,
+    PicturesJob,
+    draw_job,
+    plots_job,
+)
 
 NAMES = ["swimlane.svg", "swimlane.png", "stages.svg", "stages.png"]
 

@@ -746,7 +746,6 @@ def _follow(chain: Chain, completions: dict[str, list[CoreTagCompleted]],
         chain.returned = first_at_or_after(returns.get(tag, []), done.ts)
 
 
-
 def first_at_or_after(items: list[E], ts: int) -> E | None:
     """The first of time-ordered ``items`` at or after ``ts`` (tags and ids recur: never scan)."""
     at = bisect.bisect_left(items, ts, key=lambda e: e.ts)

@@ -16,7 +16,7 @@ from toygrpc.model.types import DRIVERS, Mode
 
 if TYPE_CHECKING:
     from toygrpc.capture.launch import CaptureOptions
-    from toygrpc.render.pictures import DrawingProcess
+    from toygrpc.render.pictures import Pictures
 
 MODES: dict[Mode, str] = {
     "client": "start the Hello server (untraced) and trace the Hello client calling it",
@@ -233,22 +233,19 @@ def make_out(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toygrpc.render.pictures import DrawingProcess  # light: no matplotlib here
+    from toygrpc.render.pictures import Pictures  # light: no matplotlib here
 
     # First thing: the drawing process imports matplotlib on the other core while this
     # one imports the rest (the capture lets no RPC start before it is done).
+    pictures = Pictures().start()
     try:
-        drawing: DrawingProcess | None = DrawingProcess()
-    except OSError:
-        drawing = None
-    try:
-        return _run(args, drawing)
+        return _run(args, pictures)
     finally:
-        if drawing is not None and drawing.process.poll() is None and not drawing.sent:
-            drawing.cancel()  # a usage error, or an abandoned run: nothing to draw
+        if not pictures.sent:
+            pictures.cancel()  # a usage error, or an abandoned run: nothing to draw
 
 
-def _run(args: argparse.Namespace, drawing: DrawingProcess | None) -> int:
+def _run(args: argparse.Namespace, pictures: Pictures) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -266,8 +263,6 @@ def _run(args: argparse.Namespace, drawing: DrawingProcess | None) -> int:
     clear_out(options.out)
     make_out(options.out)
     console = Console(stderr=True)
-    pictures = pipeline.Pictures()  # drawn by a second process while the trace is written
-    pictures.process = drawing
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
     as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)

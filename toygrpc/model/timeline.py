@@ -105,10 +105,10 @@ def _event(record: Any) -> Event:
     return event_from_dict(record)
 
 
-# What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
 # What event_line writes for a Python slice without arguments (most events of a run).
 PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
                      b'"args":{}}\n')
+# What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
 _LINE_STARTS = {cls: b'{"kind":%s,' % json.dumps(kind).encode()
                 for kind, cls in EVENT_TYPES.items()}
 _AFTER_BRACE = operator.itemgetter(slice(1, None))

@@ -244,17 +244,14 @@ def build_model(run: Run) -> TraceModel:
         for event in per_thread[(pid, tid)]:
             ts = event.ts - origin
             flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
-            if type(event) is PythonSlice:  # the most, by far: the short way
+            if isinstance(event, PythonSlice):  # the most, by far: the short way
                 stack.append(Slice(uuid, ts, ts + (event.dur or 0), event.name, "python",
                                    NO_ARGS, flows_out, flows_in, event, arrivals))
                 continue
             item = Slice(uuid, ts, None, event.title(), event.category, NO_ARGS, flows_out,
                          flows_in, event, arrivals)
             dur = getattr(event, "dur", None)
-            if isinstance(event, PythonSlice):
-                item.end = item.ts + (dur or 0)
-                stack.append(item)
-            elif isinstance(event, GlueSpan | DrainSpan | HandlerSerialization):
+            if isinstance(event, GlueSpan | DrainSpan | HandlerSerialization):
                 item.end = item.ts + (dur or 0)
                 spans.append(item)
             else:
@@ -510,9 +507,7 @@ def write_proto(model: TraceModel, path: Path) -> None:
                     event = encoder.end(item)
                     tail = ends[item.track] = head + varint(len(event)) + event
             else:
-                source = item.event  # Slice.arguments, without its call for the usual
-                args = (item.args if source is None else source.details() if not item.extra
-                        else item.arguments())
+                args = item.arguments()
                 if not item.flows_out and not item.flows_in and not args:
                     key = (kind, item.name, item.category, item.track)
                     tail = plain.get(key)

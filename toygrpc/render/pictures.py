@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, cast
 from toygrpc.errors import UsageError
 
 if TYPE_CHECKING:
+    from toygrpc.analysis.run import Run
     from toygrpc.analysis.stages import StageStats
     from toygrpc.analysis.swimlane import SwimlaneModel
 
@@ -226,6 +227,69 @@ class DrawingProcess:
                 with contextlib.suppress(OSError):
                     stream.close()
         self._log.close()
+
+
+class Pictures:
+    """The swimlane and stage pictures of a run being traced, drawn by a second process
+    while this one writes the trace (``DrawingProcess``): started as early as
+    possible (``start``: the command starts it first thing), it imports matplotlib while
+    the capture starts; ``trace`` lets no RPC start before it is ready, and sends it the
+    pictures once the run is analysed; ``write_plots`` waits for the files."""
+
+    def __init__(self, rpc_index: int | None = None) -> None:
+        self.rpc_index = rpc_index
+        self.process: DrawingProcess | None = None
+
+    @property
+    def sent(self) -> bool:
+        """Whether the pictures went to a drawing process still in hand."""
+        return self.process is not None and self.process.sent
+
+    def start(self) -> Pictures:
+        """Start the drawing process, unless started already."""
+        if self.process is None:
+            with contextlib.suppress(OSError):  # no process: the pictures are drawn here, later
+                self.process = DrawingProcess()
+        return self
+
+    def ready(self) -> None:
+        """Wait until the drawing process is idle (its imports done): called by the
+        capture before any RPC starts."""
+        if self.process is not None:
+            self.process.wait_ready()
+
+    def send(self, run: Run) -> None:
+        """Hand the analysed run's pictures to the drawing process."""
+        if self.process is None:
+            return
+        job = plots_job(run, self.rpc_index)
+        if job is None:
+            self.cancel()  # --rpc out of range: write_plots says so
+            return
+        self.process.draw(job)
+
+    def wait(self) -> list[Path]:
+        """The files drawn; a UsageError or OSError says why there are none, and a
+        process that died gives way to drawing here (DrawingFailed)."""
+        if self.process is None or not self.process.sent:
+            raise DrawingFailed("the pictures were not sent")
+        return self.process.result()
+
+    def cancel(self) -> None:
+        if self.process is not None:
+            self.process.cancel()
+            self.process = None
+
+
+def plots_job(run: Run, rpc_index: int | None) -> PicturesJob | None:
+    """What ``write_plots`` draws, as plain data; None if the RPC asked for is not there."""
+    try:
+        swimlane = (SwimlanePicture.of(run.swimlane(rpc_index))
+                    if run.analysis.rpcs or rpc_index is not None else None)
+    except UsageError:
+        return None
+    return PicturesJob(run.run_dir, swimlane,
+                       StagesPicture.of(run.stage_samples, run.stage_stats))
 
 
 def draw_job(job: PicturesJob) -> list[Path]:
