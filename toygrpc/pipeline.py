@@ -25,6 +25,7 @@ from toygrpc.capture.launch import CaptureOptions, capture
 from toygrpc.capture.merge import build_timeline, load_or_build
 from toygrpc.capture.stopping import Stopper
 from toygrpc.errors import UsageError
+from toygrpc.forked import ForkedWork
 from toygrpc.model.manifest import Manifest
 from toygrpc.render.base import FileRenderer
 from toygrpc.render.perfetto import Format, PerfettoRenderer
@@ -59,8 +60,9 @@ def default_out(mode: str) -> Path:
 
 
 ANALYSIS_STEPS = ("merging the sources onto one timeline",
-                  "following every completion across threads", "writing the trace",
-                  "writing summary.json")
+                  "following every completion across threads",
+                  "writing the trace (events.jsonl and summary.json meanwhile)",
+                  "writing events.jsonl and summary.json")
 
 
 def trace(options: CaptureOptions, progress: Progress | None = None,
@@ -81,21 +83,37 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
                                ready=pictures.ready if pictures is not None else None)
             total = len(ANALYSIS_STEPS)
             progress.step(0, total, ANALYSIS_STEPS[0])
-            run = Run(manifest, load_or_build(manifest))
+            saved = manifest.layout.events.is_file()
+            run = Run(manifest, load_or_build(manifest) if saved
+                      else build_timeline(manifest))
             progress.step(1, total, ANALYSIS_STEPS[1])
-            _ = run.analysis
+            try:
+                _ = run.analysis
+            except Exception:
+                if not saved:  # what was merged is kept, for `toygrpc show` to say why
+                    run.timeline.save(run.run_dir)
+                raise
             if pictures is not None:
                 pictures.send(run)
             progress.step(2, total, ANALYSIS_STEPS[2])
-            PerfettoRenderer(trace_format=trace_format).render(run)
-            progress.step(3, total, ANALYSIS_STEPS[3])
-            SummaryRenderer().render(run)
+            with ForkedWork(lambda: _write_timeline_and_summary(run, saved)) as rest:
+                PerfettoRenderer(trace_format=trace_format).render(run)
+                progress.step(3, total, ANALYSIS_STEPS[3])
+                rest.join()
             progress.step(4, total, "done")
         except BaseException:
             if pictures is not None:
                 pictures.cancel()
             raise
     return run
+
+
+def _write_timeline_and_summary(run: Run, saved: bool) -> None:
+    """``events.jsonl`` (unless it was read from it) and ``summary.json``: what a forked
+    child writes while ``trace`` writes the Perfetto trace."""
+    if not saved:
+        run.timeline.save(run.run_dir)
+    SummaryRenderer().render(run)
 
 
 def capture_run(options: CaptureOptions) -> Run:

@@ -1,0 +1,58 @@
+"""ForkedWork: the work is done by a child, and its failure is the parent's to raise."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from toygrpc.forked import NO_FORK_ENV, ForkedWork
+
+
+def _write_pid(path: Path) -> None:
+    path.write_text(str(os.getpid()))
+
+
+def test_the_work_is_done_by_a_child_and_seen_after_join(tmp_path: Path) -> None:
+    out = tmp_path / "pid"
+    with ForkedWork(lambda: _write_pid(out)) as work:
+        assert work.forked
+    assert int(out.read_text()) != os.getpid()
+
+
+def test_a_failed_child_is_redone_here_and_raises_here(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def fail() -> None:
+        calls.append(os.getpid())  # only the parent's list is seen here
+        raise OSError("no room on the disk")
+
+    with pytest.raises(OSError, match="no room on the disk"), ForkedWork(fail):
+        pass
+    assert calls == [os.getpid()]  # the child failed too, but only its copy saw that
+
+
+def test_without_fork_the_work_is_done_at_join(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NO_FORK_ENV, "1")
+    out = tmp_path / "pid"
+    work = ForkedWork(lambda: _write_pid(out))
+    assert not work.forked and not out.exists()
+    work.join()
+    assert out.read_text() == str(os.getpid())
+
+
+def test_leaving_by_an_exception_stops_the_child(tmp_path: Path) -> None:
+    out = tmp_path / "late"
+
+    def slow() -> None:
+        time.sleep(30)
+        out.write_text("written")
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), ForkedWork(slow):
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 10
+    assert not out.exists()
