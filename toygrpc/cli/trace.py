@@ -93,6 +93,11 @@ def register(commands: Subcommands) -> None:
         if mode == "run":
             sub.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
                              help="stop the program (as Ctrl-C does) after SECONDS")
+        sub.add_argument("--plots", action="store_true",
+                         help="also draw swimlane.svg/.png and stages.svg/.png (needs the "
+                         "[plots] extra, matplotlib; a second process draws them, which "
+                         "takes longer than the rest). Off by default: `toygrpc show RUN` "
+                         "draws them later")
         output = sub.add_mutually_exclusive_group()
         output.add_argument("--json", action="store_true",
                             help="print the run as one JSON object on stdout (what `toygrpc "
@@ -232,7 +237,15 @@ def make_out(out: Path) -> None:
                          "--out") from None
 
 
+def plots_hint(run_dir: Path) -> str:
+    """The report's line, when ``--plots`` was not given, that says how to get the pictures."""
+    return (f"pictures: toygrpc show {run_dir} draws swimlane.svg/.png and stages.svg/.png "
+            "(or trace with --plots)")
+
+
 def run(args: argparse.Namespace) -> int:
+    if not getattr(args, "plots", False):
+        return _run(args, None)
     from toygrpc.render.pictures import Pictures  # light: no matplotlib here
 
     # First thing: the drawing process imports matplotlib on the other core while this
@@ -245,7 +258,8 @@ def run(args: argparse.Namespace) -> int:
             pictures.cancel()  # a usage error, or an abandoned run: nothing to draw
 
 
-def _run(args: argparse.Namespace, pictures: Pictures) -> int:
+def _run(args: argparse.Namespace, pictures: Pictures | None) -> int:
+    """The trace command; with ``pictures`` (``--plots``) it draws them too."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -297,15 +311,20 @@ def _run(args: argparse.Namespace, pictures: Pictures) -> int:
     if as_json:
         from toygrpc.render.show_json import ShowJson
 
-        pipeline.write_plots(run, None, console, pictures)
+        if pictures is not None:
+            pipeline.write_plots(run, None, console, pictures)
         report = ShowJson().render(run)
         report["processes"] = [{"role": p.role, "traced": p.traced, "exit_status": p.exit_status}
                                for p in run.manifest.processes]
         print(json.dumps(report, indent=1))
     elif quiet:
-        pipeline.write_plots(run, None, console, pictures)
+        if pictures is not None:
+            pipeline.write_plots(run, None, console, pictures)
     else:
-        pipeline.report(run, Console(), pictures=pictures)
+        out = Console()
+        pipeline.report(run, out, plots=pictures is not None, pictures=pictures)
+        if pictures is None:
+            out.print(Text(plots_hint(run.run_dir)), highlight=False, soft_wrap=True)
     if options.mode == "run":  # the program's own status, as if it had run alone
         statuses = [p.exit_status for p in run.manifest.processes if p.role == "program"]
         status = statuses[0] if statuses and statuses[0] is not None else 1
