@@ -25,6 +25,21 @@ def version() -> str:
         return toygrpc.__version__
 
 
+class VersionAction(argparse.Action):
+    """``--version``: the version is looked up when asked for (reading the installed
+    distribution's metadata takes longer than building every parser)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"{parser.prog} {version()}")  # on stdout, as argparse's own action does
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from toygrpc.cli import bench, completion, service, show, trace, view
 
@@ -36,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "written); 2 usage error; 64 + the gRPC status code when `toygrpc call` makes a call "
         "that fails (68 DEADLINE_EXCEEDED, 78 UNAVAILABLE...); 130 interrupted.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands: Subcommands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                                   required=True, parser_class=SubcommandParser)
     for module in (service, trace, show, view, bench, completion):
