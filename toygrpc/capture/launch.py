@@ -8,7 +8,6 @@ Argument lists only: nothing here builds a shell string.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -489,6 +488,7 @@ def in_background(function: Callable[[], T], name: str) -> Callable[[], T]:
 
 def current_versions() -> dict[str, str]:
     """The versions a capture depends on, recorded with it."""
+    import platform  # here: a capture looks the versions up once its processes started
     from importlib import metadata
 
     versions = {"python": platform.python_version(), "platform": platform.platform()}
