@@ -96,8 +96,13 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
 
 def traced_command(out: Path, target: list[str], python_layer: bool,
                    tracer_entries: int = MIN_TRACER_ENTRIES,
-                   from_start: bool = False, sample_threads_ms: int = 0) -> list[str]:
+                   from_start: bool = False, sample_threads_ms: int = 0,
+                   quick_exit: bool = False) -> list[str]:
+    """The bootstrap's command line that traces ``target``; ``quick_exit`` for a program
+    whose teardown finalizes nothing (the Hello client: see ``capture.bootstrap``)."""
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
+    if quick_exit:
+        command.append("--quick-exit")
     if sample_threads_ms:
         command += ["--sample-threads", str(sample_threads_ms)]
     if python_layer:
@@ -382,7 +387,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc.exit_status = code = run_traced(
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
-                               entries, options.python_from_start, options.sample_threads_ms),
+                               entries, options.python_from_start, options.sample_threads_ms,
+                               quick_exit=True),
                 {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress,
                 target_later=send_address)
             if options.scenario:
