@@ -223,15 +223,13 @@ def program_stderr(path: Path) -> list[str]:
 def run_traced(out: Path, command: list[str], env: dict[str, str], stopper: Stopper,
                proc: TracedProcess, on_line: Callable[[str], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None,
-               target_later: Callable[[], str] | None = None,
-               on_start: Callable[[], None] | None = None) -> int:
+               target_later: Callable[[], str] | None = None) -> int:
     """Run a traced program to its end; stdout to ``stdout.txt``, stderr to ``core.log``.
 
     Progress lines of the Hello client go to ``on_progress``, not to the files. With
     ``target_later``, the program (a Hello client given ``--target -``) starts at once
     and is sent, on its standard input, the address ``target_later`` returns: its
-    start-up overlaps the server's. ``on_start`` is called once it is started (before
-    ``target_later``)."""
+    start-up overlaps the server's."""
     out.mkdir(parents=True, exist_ok=True)
     files = ProcessLayout(out)
     options = child_options()
@@ -243,8 +241,6 @@ def run_traced(out: Path, command: list[str], env: dict[str, str], stopper: Stop
             errors="replace", **options)
         proc.pid = process.pid  # the bootstrap runs the program in this very process
         stopper.adopt(process, f"the traced {proc.role}", traced=True)
-        if on_start is not None:
-            on_start()
         if target_later is not None:
             _send_target(process, target_later)
         assert process.stdout is not None
@@ -283,8 +279,9 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
 
     ``ready`` is called before any RPC can start (the client is sent its address, the
     driver or the program is started): what it waits for never runs beside the RPCs.
-    ``started`` is called once the processes are started, before waiting for them to be
-    ready: what it does (the caller's own imports) overlaps their start-up.
+    ``started`` is called once the Hello processes are started, before waiting for them
+    to be ready: what it does (the caller's own imports) overlaps their start-up (for
+    ``trace run``, before the program starts: it may call at once).
 
     ``stopper`` (installed by the caller to catch Ctrl-C) stops it early; the manifest is
     saved however the capture ends, even when a second Ctrl-C abandons it."""
@@ -414,6 +411,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc = TracedProcess("program", 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            # Before the program starts, not beside it: it may make its calls at once.
+            when_started()
             if ready is not None:
                 ready()
             if options.timeout_s is not None:
@@ -426,7 +425,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                 traced_command(cap.process_dir("program"), command_target,
                                options.python_layer, entries, options.python_from_start,
                                options.sample_threads_ms),
-                env, stopper, proc, on_line=echo, on_start=when_started)
+                env, stopper, proc, on_line=echo)
             if not options.keep_values:  # before any of it reaches the terminal
                 redact_file(cap.layout.process("program").core_log)
             for line in program_stderr(cap.layout.process("program").core_log):
