@@ -370,3 +370,54 @@ def test_toygrpc_itself_imports_no_grpc_until_a_call_is_made() -> None:
                             text=True, check=True, timeout=60).stdout.split()
     assert "toygrpc" in loaded and "argparse" in loaded
     assert not {"grpc", "google", "grpc_tools"} & set(loaded), loaded
+
+
+LAUNCH_IMPORTS = """
+import subprocess, sys
+started = []
+subprocess.Popen.__init__ = lambda self, args, *a, **k: started.append(args)
+from toygrpc.cli import build_parser
+build_parser().parse_args(["trace", "client", "--rpcs", "3"])
+import toygrpc.pipeline, toygrpc.capture.launch
+print(" ".join(sorted(sys.modules)))
+print(started)
+toygrpc.pipeline.import_analysis()
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_capture_starts_before_the_analysis_is_imported() -> None:
+    """What ``trace`` needs to start its processes imports neither the analysis, the
+    writers, the event model, rich nor the package metadata, and runs no program (the
+    processes start first; ``import_analysis`` runs while they import grpc)."""
+    result = subprocess.run([sys.executable, "-c", LAUNCH_IMPORTS], capture_output=True,
+                            text=True, check=True, timeout=60)
+    before, started, after = result.stdout.splitlines()
+    later = {"toygrpc.analysis.run", "toygrpc.capture.merge", "toygrpc.render.perfetto",
+             "toygrpc.render.summary", "toygrpc.model.events", "rich.console"}
+    assert not (later | {"importlib.metadata", "rich.progress"}) & set(before.split())
+    assert started == "[]"  # no ldconfig (find_library), no uname (platform)
+    assert later <= set(after.split())
+
+
+def test_the_command_line_freezes_what_it_made_before_it_exits() -> None:
+    """``main()`` from the command line (no argv) freezes the objects it made, as the
+    process exits next; called with arguments (tests, scripts) it leaves them be."""
+    code = ("import gc, sys\nfrom toygrpc.cli import main\n"
+            "sys.argv = ['toygrpc', 'completion', 'bash']\n"
+            "main(['completion', 'bash']); given = gc.get_freeze_count()\n"
+            "main(); print(given, gc.get_freeze_count(), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    given, from_command_line = map(int, result.stderr.split())
+    assert given == 0 and from_command_line > 0
+
+
+def test_quiet_and_json_traces_import_no_progress_bar() -> None:
+    code = ("import sys\nfrom toygrpc.cli.trace import progress_bar\n"
+            "with progress_bar(False) as progress:\n"
+            "    progress.status('x'); progress.rpcs(1, 2); progress.step(0, 1, 'y')\n"
+            "print('rich.progress' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "False"

@@ -294,3 +294,31 @@ def test_server_stream_sends_the_messages_asked_for(hello_server: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Hello, hey! #12"
     assert len(result.stdout.splitlines()) == 12
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_a_stopped_untraced_server_skips_the_last_collections(
+        monkeypatch: pytest.MonkeyPatch, traced: bool) -> None:
+    """Once stopped, an untraced server freezes what it made (its last garbage collections
+    would walk every grpc and protobuf object while ``trace client`` waits); a traced one
+    (its hooks loaded) ends as any program does, since its core log records the teardown."""
+    import argparse
+    import gc
+    import sys
+
+    from toygrpc import server
+
+    async def served(bind: str, scenarios: bool) -> None:
+        return None
+
+    monkeypatch.setattr(server, "serve", served)
+    if traced:
+        monkeypatch.setitem(sys.modules, "toygrpc.capture.hooks", sys.modules[__name__])
+    else:
+        monkeypatch.delitem(sys.modules, "toygrpc.capture.hooks", raising=False)
+    gc.unfreeze()
+    try:
+        assert server.run(argparse.Namespace(bind="localhost:0", scenarios=False)) == 0
+        assert (gc.get_freeze_count() > 0) is not traced
+    finally:
+        gc.unfreeze()

@@ -8,31 +8,41 @@ stage package wires the others.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
-from toygrpc.analysis.run import DAMAGE, Run, describe_damage
-from toygrpc.analysis.swimlane import pick_rpc
-from toygrpc.capture.corelog import redact_file
-from toygrpc.capture.launch import CaptureOptions, capture
-from toygrpc.capture.merge import build_timeline, load_or_build
-from toygrpc.capture.stopping import Stopper
 from toygrpc.errors import UsageError
 from toygrpc.forked import ForkedWork
-from toygrpc.model.manifest import Manifest
-from toygrpc.render.base import FileRenderer
-from toygrpc.render.perfetto import Format, PerfettoRenderer
-from toygrpc.render.pictures import DrawingFailed, Pictures
-from toygrpc.render.show_json import ShowJson
-from toygrpc.render.summary import SummaryRenderer
-from toygrpc.render.terminal import RunReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from toygrpc.analysis.run import Run
+    from toygrpc.capture.launch import CaptureOptions
+    from toygrpc.model.manifest import Manifest
+    from toygrpc.render.perfetto import Format
+    from toygrpc.render.pictures import Pictures
+
+# What ``trace`` needs once the capture has ended, imported while the capture's processes
+# start (``import_analysis``): the stages are imported where they are used, so that
+# ``toygrpc trace`` starts its processes before it has imported them.
+ANALYSIS_MODULES = ("toygrpc.capture.merge", "toygrpc.analysis.run", "toygrpc.render.perfetto",
+                    "toygrpc.render.summary", "rich.console", "rich.text")
+
+
+def import_analysis() -> None:
+    """Import the merge, the analysis and the writers ``trace`` runs after the capture.
+
+    The capture calls it once its processes are started: they take a few tenths of a
+    second to import grpc and be ready, during which this process would only wait."""
+    for name in ANALYSIS_MODULES:
+        importlib.import_module(name)
 
 
 def _ignore(*_: object) -> None:
@@ -70,6 +80,9 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
     """Capture what ``options`` say, merge, analyse, and write the trace (native Perfetto
     protobuf, or Chrome JSON) and summary.json; with ``pictures``, a second process draws
     the plots meanwhile (``write_plots(..., pictures)`` collects them)."""
+    from toygrpc.capture.launch import capture
+    from toygrpc.capture.stopping import Stopper
+
     progress = progress or Progress()
     stopper = Stopper()
     if pictures is not None:
@@ -80,7 +93,12 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
         try:
             manifest = capture(options, status=progress.status, progress=progress.rpcs,
                                stopper=stopper,
-                               ready=pictures.ready if pictures is not None else None)
+                               ready=pictures.ready if pictures is not None else None,
+                               started=import_analysis)
+            from toygrpc.analysis.run import Run
+            from toygrpc.capture.merge import build_timeline, load_or_build
+            from toygrpc.render.perfetto import PerfettoRenderer
+
             total = len(ANALYSIS_STEPS)
             progress.step(0, total, ANALYSIS_STEPS[0])
             saved = manifest.layout.events.is_file()
@@ -111,6 +129,8 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
 def _write_timeline_and_summary(run: Run, saved: bool) -> None:
     """``events.jsonl`` (unless it was read from it) and ``summary.json``: what a forked
     child writes while ``trace`` writes the Perfetto trace."""
+    from toygrpc.render.summary import SummaryRenderer
+
     if not saved:
         run.timeline.save(run.run_dir)
     SummaryRenderer().render(run)
@@ -118,12 +138,17 @@ def _write_timeline_and_summary(run: Run, saved: bool) -> None:
 
 def capture_run(options: CaptureOptions) -> Run:
     """Capture and merge, without writing any output (tests and the benchmark)."""
+    from toygrpc.capture.launch import capture
+
     return analyse(capture(options))
 
 
 def analyse(manifest: Manifest) -> Run:
     """Merge a capture's raw files afresh and analyse them (nothing read from or written
     to ``events.jsonl``): what the benchmark times."""
+    from toygrpc.analysis.run import Run
+    from toygrpc.capture.merge import build_timeline
+
     run = Run(manifest, build_timeline(manifest))
     _ = run.analysis
     return run
@@ -133,6 +158,11 @@ def load_run(run_dir: Path) -> Run:
     """A saved run, from ``events.jsonl`` or else from the raw inputs, analysed; any problem
     is one UsageError line that says which file and what to do. A damaged ``events.jsonl``
     is rebuilt from the raw inputs; what is lost is counted in ``run.timeline.losses``."""
+    from toygrpc.analysis.run import DAMAGE, Run, describe_damage
+    from toygrpc.capture.corelog import redact_file
+    from toygrpc.capture.merge import build_timeline
+    from toygrpc.model.manifest import Manifest
+
     manifest = Manifest.load(run_dir)
     note = ""
     traced = [p for p in manifest.processes if p.traced]
@@ -179,6 +209,8 @@ def load_run(run_dir: Path) -> Run:
 
 def say_losses(run: Run, console: Console) -> None:
     """Say loudly, on ``console``, that a run is partial and what it lost."""
+    from rich.text import Text
+
     if run.timeline.partial:
         console.print(Text(f"partial run: {sum(run.timeline.losses.values())} losses counted; "
                            "the analysis covers what was captured", "bold red"), soft_wrap=True)
@@ -190,6 +222,10 @@ def write_plots(run: Run, rpc_index: int | None, console: Console,
                 pictures: Pictures | None = None) -> list[Path]:
     """The swimlane and stage pictures in the run directory (those ``pictures`` drew, if
     given); a failure is a note, not fatal."""
+    from rich.text import Text
+
+    from toygrpc.render.pictures import DrawingFailed
+
     if pictures is not None and pictures.rpc_index == rpc_index:
         try:
             return pictures.wait()
@@ -201,6 +237,7 @@ def write_plots(run: Run, rpc_index: int | None, console: Console,
         finally:
             pictures.cancel()
     try:
+        from toygrpc.render.base import FileRenderer
         from toygrpc.render.plots import StagesPlot, SwimlanePlot
 
         renderers: list[FileRenderer] = [StagesPlot()]
@@ -216,6 +253,8 @@ def report(run: Run, console: Console, rpc_index: int | None = None,
            plots: bool = True, pictures: Pictures | None = None) -> None:
     """Draw the pictures (unless told not to; or wait for ``pictures``), then print the
     run's report."""
+    from toygrpc.render.terminal import RunReport
+
     if plots:
         with console.status("drawing swimlane.svg and stages.svg"):
             write_plots(run, rpc_index, console, pictures)
@@ -225,6 +264,12 @@ def report(run: Run, console: Console, rpc_index: int | None = None,
 def show(run_dir: Path, rpc_index: int | None = None, as_json: bool = False,
          width: int | None = None, plots: bool = True, console: Console | None = None) -> int:
     """``toygrpc show``: print a saved run (swimlane, stage table, files) or its JSON."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from toygrpc.analysis.swimlane import pick_rpc
+    from toygrpc.render.show_json import ShowJson
+
     run = load_run(run_dir)
     if rpc_index is not None:
         pick_rpc(run.analysis, rpc_index)  # out of range: say so before writing anything

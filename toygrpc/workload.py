@@ -24,6 +24,9 @@ READY_PREFIX = "toygrpc server listening on "
 # When set (by `toygrpc trace`), the client reports RPCs done on stdout for a progress bar.
 PROGRESS_ENV = "TOYGRPC_PROGRESS"
 PROGRESS_PREFIX = "toygrpc-progress "
+# When set to "1" (by `toygrpc trace both|run`), the hooks tie a client's RPC to the server
+# RPC it calls (``toygrpc.capture.hooks``).
+LINK_ENV = "TOYGRPC_LINK_CALLS"
 METHODS = ("unary", "server-stream", "client-stream", "bidi")
 CLIENT_STREAM_REQUESTS = 3
 # A longer deadline overflows in grpc and fails at once; inf would be read as "no deadline".

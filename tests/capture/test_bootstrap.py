@@ -76,3 +76,23 @@ def test_viztracer_is_imported_without_trio_which_stays_importable() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() in (["VizTracer False", "trio"],
                                           ["VizTracer False", "trio not installed"])
+
+
+def test_quick_exit_freezes_the_heap_once_the_files_are_written(tmp_path: Path) -> None:
+    """``--quick-exit`` (the Hello client's): the program's exit handlers see the heap
+    frozen, after the hook report is written; without it the program ends as it would
+    alone (the launcher passes it to the Hello client only: test_capture.py)."""
+    from toygrpc.capture.launch import traced_command
+
+    script = tmp_path / "program.py"
+    script.write_text("import atexit, gc, sys\n"
+                      "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n")
+    seen = {}
+    for quick in (False, True):
+        out = tmp_path / f"out-{quick}"
+        command = traced_command(out, [str(script)], python_layer=False, quick_exit=quick)
+        assert ("--quick-exit" in command) is quick
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        seen[quick] = done.stdout.strip()
+        assert '"finished": true' in (out / "hooks.hooks.json").read_text()
+    assert seen == {False: "frozen False", True: "frozen True"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -281,3 +282,37 @@ def test_no_rpc_starts_before_ready_returns(tmp_path: Path) -> None:
     client = next(p for p in manifest.processes if p.role == "client")
     sent = client.command[client.command.index("--target") + 1]
     assert sent.startswith("localhost:") and sent.split(":")[1].isdigit()  # what it called
+
+
+def test_started_runs_once_the_processes_are_started_and_before_ready(tmp_path: Path) -> None:
+    """``capture(started=...)`` runs once the server and the client are started (listed in
+    capture.json, their processes alive) and before ``ready``: what it does (the analysis's
+    imports) overlaps their start-up. The versions, looked up meanwhile, are saved."""
+    from toygrpc.capture.launch import CaptureOptions, capture, current_versions
+    from toygrpc.model.manifest import Manifest
+
+    calls: list[str] = []
+    children: list[str] = []
+
+    def started() -> None:
+        calls.append("started")
+        listed = Manifest.load(tmp_path / "run").processes
+        assert [p.role for p in listed] == ["server", "client"]
+        for stat in Path("/proc").glob("[0-9]*/stat"):  # this process's children, running
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == os.getpid():
+                name = next((c.decode() for c in command if c.startswith(b"toygrpc.")), "")
+                children.append(name + (" --quick-exit" if b"--quick-exit" in command else ""))
+
+    manifest = capture(CaptureOptions(mode="client", out=tmp_path / "run", rpcs=2,
+                                      python_layer=False), started=started,
+                       ready=lambda: calls.append("ready"))
+    assert calls == ["started", "ready"]
+    # the Hello client's bootstrap skips the last collections (its teardown logs nothing)
+    assert sorted(children) == ["toygrpc.capture.bootstrap --quick-exit", "toygrpc.server"]
+    assert manifest.versions == current_versions()
+    assert Manifest.load(tmp_path / "run").versions == manifest.versions

@@ -191,16 +191,19 @@ def test_a_damaged_event_is_counted_and_the_run_said_partial(
 
 
 def test_fresh_client_run_end_to_end(tmp_path: Path) -> None:
-    """``toygrpc trace`` prints the views and draws the plots; ``show`` re-renders the run."""
+    """``toygrpc trace`` prints the views and draws no plots (it says how to get them);
+    ``show`` re-renders the run and draws them."""
     out = tmp_path / "run"
     trace = subprocess.run(
         toygrpc_argv("trace", "client", "--rpcs", "5", "--no-python", "--out", str(out)),
         capture_output=True, text=True, timeout=300, check=False)
     assert trace.returncode == 0, trace.stderr
     assert "#1 completed" in trace.stdout and f"toygrpc view {out}" in trace.stdout
+    hint = [line for line in trace.stdout.splitlines() if "--plots" in line]
+    assert hint == [f"pictures: toygrpc show {out} draws swimlane.svg/.png and "
+                    "stages.svg/.png (or trace with --plots)"]
     for name in PICTURES:
-        assert (out / name).stat().st_size > 0
-        (out / name).unlink()
+        assert not (out / name).exists()
 
     result = subprocess.run([*show_argv(), str(out), "--width", "100"], capture_output=True,
                             text=True, timeout=300, check=False)
@@ -228,6 +231,23 @@ def test_fresh_client_run_end_to_end(tmp_path: Path) -> None:
                          timeout=300, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("output", ["--quiet", "--json", "report"])
+def test_trace_with_plots_draws_them(tmp_path: Path, output: str) -> None:
+    """``--plots``: the pictures are drawn whatever the output, and the report does not
+    say how to get them."""
+    out = tmp_path / "run"
+    trace = subprocess.run(
+        toygrpc_argv("trace", "client", "--rpcs", "3", "--no-python", "--plots", "--out",
+                     str(out), *([output] if output != "report" else [])),
+        capture_output=True, text=True, timeout=300, check=False)
+    assert trace.returncode == 0, trace.stderr
+    for name in PICTURES:
+        assert (out / name).stat().st_size > 0
+    assert "--plots" not in trace.stdout
+    if output == "--json":
+        assert json.loads(trace.stdout)["rpc_count"] == 3
 
 
 def test_show_without_matplotlib_still_renders(capsys: pytest.CaptureFixture[str],

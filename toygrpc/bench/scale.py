@@ -2,7 +2,8 @@
 
 Each row is one real run of the command a user types (``toygrpc trace client --rpcs N
 -q``, with and without ``--no-python``), from its start to its exit: capture, merge,
-analysis, the trace, summary.json and the plots. Its peak memory is that of its largest
+analysis, the trace and summary.json (the plots only with ``--plots``, which the command a
+user types does not pass). Its peak memory is that of its largest
 process (toygrpc itself, the Hello server or the traced client), as ``/usr/bin/time -v``
 reports it: a small launcher forks the command and reads ``ru_maxrss`` from ``wait4``.
 The launcher is a fresh interpreter, so the benchmark's own peak cannot leak into the
@@ -127,7 +128,7 @@ def _remove_run(out: Path) -> None:
 
 def print_scale(results: list[ScaleResult]) -> None:
     print("\nscale: `toygrpc trace client --rpcs N -q` end to end (capture, merge, analysis, "
-          "trace, summary, plots); medians; RSS = its largest process's peak")
+          "trace, summary); medians; RSS = its largest process's peak")
     print(f"{'RPCs':>8}  {'python layer':<13}{'wall s':>8}{'peak MB':>9}{'events':>10}"
           f"{'complete':>10}{'trace MB':>10}  target")
     for r in results:

@@ -63,6 +63,7 @@ from toygrpc.model.events import (
     ThreadStarted,
 )
 from toygrpc.model.layout import ProcessLayout
+from toygrpc.workload import LINK_ENV  # the launcher sets it (both, run)
 
 now = time.time_ns  # CLOCK_REALTIME, the clock the core's log lines are stamped with
 native_id = threading.get_native_id
@@ -120,7 +121,6 @@ WRITE_INTERVAL_S = 0.25  # how often the writer thread appends recorded events t
 WRITER_THREAD_NAME = "toygrpc-hooks-writer"
 
 LINK_METADATA_KEY = "toygrpc-link"
-LINK_ENV = "TOYGRPC_LINK_CALLS"
 
 _current_batch: contextvars.ContextVar[int] = contextvars.ContextVar("toygrpc_batch", default=0)
 _current_call: contextvars.ContextVar[int] = contextvars.ContextVar("toygrpc_call", default=0)

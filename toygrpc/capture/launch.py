@@ -8,7 +8,6 @@ Argument lists only: nothing here builds a shell string.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -19,14 +18,15 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from toygrpc.capture.corelog import redact_file
 from toygrpc.capture.stopping import Stopper, child_options
 from toygrpc.errors import UsageError
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest, TracedProcess
 from toygrpc.model.types import Driver, Mode
 from toygrpc.workload import (
+    LINK_ENV,
     PROGRESS_ENV,
     PROGRESS_PREFIX,
     READY_PREFIX,
@@ -34,6 +34,7 @@ from toygrpc.workload import (
     TARGET_FROM_STDIN,
 )
 
+T = TypeVar("T")
 DEFAULT_TRACERS = ("api",)
 METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
@@ -95,8 +96,13 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
 
 def traced_command(out: Path, target: list[str], python_layer: bool,
                    tracer_entries: int = MIN_TRACER_ENTRIES,
-                   from_start: bool = False, sample_threads_ms: int = 0) -> list[str]:
+                   from_start: bool = False, sample_threads_ms: int = 0,
+                   quick_exit: bool = False) -> list[str]:
+    """The bootstrap's command line that traces ``target``; ``quick_exit`` for a program
+    whose teardown finalizes nothing (the Hello client: see ``capture.bootstrap``)."""
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
+    if quick_exit:
+        command.append("--quick-exit")
     if sample_threads_ms:
         command += ["--sample-threads", str(sample_threads_ms)]
     if python_layer:
@@ -187,6 +193,14 @@ def _last_foreign_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def redact_file(path: Path) -> None:
+    """``corelog.redact_file``, imported when first needed: the core log's parser (and the
+    event model under it) is not needed to start a capture."""
+    from toygrpc.capture import corelog
+
+    corelog.redact_file(path)
+
+
 def echo(line: str) -> None:
     """Pass a traced program's output through to ours (it is also kept in stdout.txt)."""
     sys.stdout.write(line)
@@ -259,16 +273,24 @@ def _send_target(process: subprocess.Popen[str], target_later: Callable[[], str]
 def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: None,
             progress: Callable[[int, int], None] | None = None,
             stopper: Stopper | None = None,
-            ready: Callable[[], None] | None = None) -> Manifest:
+            ready: Callable[[], None] | None = None,
+            started: Callable[[], None] | None = None) -> Manifest:
     """Run the capture that ``options`` describe and save its manifest.
 
     ``ready`` is called before any RPC can start (the client is sent its address, the
     driver or the program is started): what it waits for never runs beside the RPCs.
+    ``started`` is called once the Hello processes are started, before waiting for them
+    to be ready: what it does (the caller's own imports) overlaps their start-up (for
+    ``trace run``, before the program starts: it may call at once).
 
     ``stopper`` (installed by the caller to catch Ctrl-C) stops it early; the manifest is
     saved however the capture ends, even when a second Ctrl-C abandons it."""
     stopper = stopper or Stopper()
-    cap = Manifest(run_dir=options.out, mode=options.mode, versions=current_versions(),
+    # The versions take a subprocess (``uname -p``) and reading package metadata: looked
+    # up once the processes are started (a thread importing meanwhile would hold up their
+    # fork), beside their start-up, and saved with the manifest then.
+    versions: Callable[[], dict[str, str]] = current_versions
+    cap = Manifest(run_dir=options.out, mode=options.mode,
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
                            "method": options.method, "target": options.target,
                            "python_layer": options.python_layer,
@@ -284,8 +306,6 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
     cap.save()  # a run from the start: --force may replace it, show explains it
     env = core_env(options.tracers)
     if options.mode in ("both", "run"):
-        from toygrpc.capture.hooks import LINK_ENV
-
         # client and server both traced (a program may be both): tie their RPCs together
         env[LINK_ENV] = "1"
     plain_env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE",)}
@@ -298,24 +318,37 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                                "counted); raise --tracer-entries to keep it all")
     server: RunningServer | None = None
     timer: threading.Timer | None = None
+
+    def when_started() -> None:
+        """Once the processes are started: the versions on a thread while the caller's
+        ``started`` runs, then the manifest with them."""
+        nonlocal versions
+        if cap.versions:
+            return
+        versions = in_background(current_versions, "toygrpc-versions")
+        if started is not None:
+            started()
+        cap.versions = versions()
+        cap.save()
+
     try:
         if options.mode in ("client", "server", "both") and options.target is None:
             traced_server = options.mode in ("server", "both")
             status("starting the Hello server" + (" under capture" if traced_server else ""))
             target = ["-m", "toygrpc.server", "--bind", "localhost:0",
                       *(["--scenarios"] if options.scenario else [])]
-            # The Hello client starts with the server (see below): do not wait for it here.
-            wait = options.mode not in ("client", "both")
+            # Not waited for here: the Hello client starts beside it (see below), and
+            # ``started`` runs meanwhile; it is waited for when its address is needed.
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer, entries,
                                          options.python_from_start, options.sample_threads_ms)
                 server = RunningServer(command, env, cap.layout.process("server").core_log,
-                                       stopper, traced=True, wait=wait)
+                                       stopper, traced=True, wait=False)
             else:
                 command = [sys.executable, *target]
                 server = RunningServer(command, plain_env, cap.layout.server_stderr, stopper,
-                                       traced=False, wait=wait)
+                                       traced=False, wait=False)
             cap.processes.append(TracedProcess("server", server.process.pid, traced_server,
                                                traced_server and options.python_layer, command))
             cap.save()
@@ -341,6 +374,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
 
             def send_address() -> str:
+                when_started()  # while the client and the server start
                 address = server_address()
                 if ready is not None:
                     ready()
@@ -350,7 +384,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc.exit_status = code = run_traced(
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
-                               entries, options.python_from_start, options.sample_threads_ms),
+                               entries, options.python_from_start, options.sample_threads_ms,
+                               quick_exit=True),
                 {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress,
                 target_later=send_address)
             if options.scenario:
@@ -362,6 +397,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
         elif options.mode == "server":
             status(f"driving the traced server with {options.rpcs} RPC(s) "
                    f"from the {options.driver} client")
+            when_started()
             address = server_address()
             if ready is not None:
                 ready()
@@ -375,6 +411,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             proc = TracedProcess("program", 0, True, options.python_layer, command_target)
             cap.processes.append(proc)
             cap.save()  # listed before it runs: if toygrpc dies, `show` still finds it
+            # Before the program starts, not beside it: it may make its calls at once.
+            when_started()
             if ready is not None:
                 ready()
             if options.timeout_s is not None:
@@ -407,6 +445,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                 if traced.role == "server":
                     traced.exit_status = code
         stopper.kill_all()
+        if not cap.versions:  # nothing was started
+            cap.versions = versions()
         cap.finished_ns = time.time_ns()
         cap.stopped = stopper.reason
         if stopper.reason:
@@ -427,8 +467,33 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
     return cap
 
 
+def in_background(function: Callable[[], T], name: str) -> Callable[[], T]:
+    """Start ``function`` on a daemon thread; the function returned waits for its result
+    (or raises what it raised)."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function())
+        except BaseException as exc:  # raised again by the waiter, in its thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    return result
+
+
 def current_versions() -> dict[str, str]:
     """The versions a capture depends on, recorded with it."""
+    import platform  # here: a capture looks the versions up once its processes started
     from importlib import metadata
 
     versions = {"python": platform.python_version(), "platform": platform.platform()}

@@ -15,7 +15,6 @@ them once, through here, and (on Linux) die with toygrpc if toygrpc itself is ki
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import signal
 import subprocess
 import sys
@@ -33,11 +32,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _libc_prctl() -> Callable[..., int] | None:
+    """libc's prctl, from the symbols this process has loaded already (Python links libc):
+    ``ctypes.util.find_library`` would run ``ldconfig -p`` on every command's start."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl: Callable[..., int] = libc.prctl
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
         return prctl
     except (OSError, AttributeError):
         return None

@@ -8,6 +8,7 @@ this module only assembles them. The parser and the error guard are ``toygrpc.cm
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from toygrpc.cmdline import OneLineParser, SubcommandParser, Subcommands, run_guarded
@@ -25,6 +26,21 @@ def version() -> str:
         return toygrpc.__version__
 
 
+class VersionAction(argparse.Action):
+    """``--version``: the version is looked up when asked for (reading the installed
+    distribution's metadata takes longer than building every parser)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"{parser.prog} {version()}")  # on stdout, as argparse's own action does
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from toygrpc.cli import bench, completion, service, show, trace, view
 
@@ -36,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "written); 2 usage error; 64 + the gRPC status code when `toygrpc call` makes a call "
         "that fails (68 DEADLINE_EXCEEDED, 78 UNAVAILABLE...); 130 interrupted.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands: Subcommands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                                   required=True, parser_class=SubcommandParser)
     for module in (service, trace, show, view, bench, completion):
@@ -47,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run_guarded(f"toygrpc {args.command}", lambda: int(args.handler(args)))
+    code = run_guarded(f"toygrpc {args.command}", lambda: int(args.handler(args)))
+    if argv is None:
+        # The command line's own process, which exits next: its last garbage collections
+        # need not walk what the command made (a run's events: tens of ms after a trace).
+        gc.freeze()
+    return code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from toygrpc.errors import EXIT_INTERRUPTED, UsageError
 from toygrpc.model.types import DRIVERS, Mode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from toygrpc import pipeline
     from toygrpc.capture.launch import CaptureOptions
     from toygrpc.render.pictures import Pictures
 
@@ -93,6 +96,11 @@ def register(commands: Subcommands) -> None:
         if mode == "run":
             sub.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
                              help="stop the program (as Ctrl-C does) after SECONDS")
+        sub.add_argument("--plots", action="store_true",
+                         help="also draw swimlane.svg/.png and stages.svg/.png (needs the "
+                         "[plots] extra, matplotlib; a second process draws them, which "
+                         "takes longer than the rest). Off by default: `toygrpc show RUN` "
+                         "draws them later")
         output = sub.add_mutually_exclusive_group()
         output.add_argument("--json", action="store_true",
                             help="print the run as one JSON object on stdout (what `toygrpc "
@@ -232,7 +240,15 @@ def make_out(out: Path) -> None:
                          "--out") from None
 
 
+def plots_hint(run_dir: Path) -> str:
+    """The report's line, when ``--plots`` was not given, that says how to get the pictures."""
+    return (f"pictures: toygrpc show {run_dir} draws swimlane.svg/.png and stages.svg/.png "
+            "(or trace with --plots)")
+
+
 def run(args: argparse.Namespace) -> int:
+    if not getattr(args, "plots", False):
+        return _run(args, None)
     from toygrpc.render.pictures import Pictures  # light: no matplotlib here
 
     # First thing: the drawing process imports matplotlib on the other core while this
@@ -245,7 +261,15 @@ def run(args: argparse.Namespace) -> int:
             pictures.cancel()  # a usage error, or an abandoned run: nothing to draw
 
 
-def _run(args: argparse.Namespace, pictures: Pictures) -> int:
+@contextlib.contextmanager
+def progress_bar(shown: bool) -> Iterator[pipeline.Progress]:
+    """The capture's progress as a bar on stderr; nothing at all (rich's bar not even
+    imported: ``--quiet`` and ``--json`` start their capture sooner) unless ``shown``."""
+    from toygrpc import pipeline
+
+    if not shown:
+        yield pipeline.Progress()
+        return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -255,40 +279,49 @@ def _run(args: argparse.Namespace, pictures: Pictures) -> int:
         TextColumn,
         TimeElapsedColumn,
     )
-    from rich.text import Text
 
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("capturing", total=None)
+        yield pipeline.Progress(
+            status=lambda text: bar.update(task, description=text),
+            rpcs=lambda done, total: bar.update(task, completed=done, total=total),
+            step=lambda i, n, text: bar.update(task, completed=i, total=n, description=text),
+        )
+
+
+def _run(args: argparse.Namespace, pictures: Pictures | None) -> int:
+    """The trace command; with ``pictures`` (``--plots``) it draws them too."""
     from toygrpc import pipeline
 
     options = options_from_args(args)
     clear_out(options.out)
     make_out(options.out)
-    console = Console(stderr=True)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TimeElapsedColumn())
     as_json, quiet = getattr(args, "json", False), getattr(args, "quiet", False)
     # With --json, stdout is the JSON alone: a traced program's own output goes to stderr.
     program_output = contextlib.redirect_stdout(sys.stderr) if as_json else \
         contextlib.nullcontext()
     try:
-        with program_output, Progress(*columns, console=console, transient=True,
-                                      disable=as_json or quiet) as bar:
-            task = bar.add_task("capturing", total=None)
-            progress = pipeline.Progress(
-                status=lambda text: bar.update(task, description=text),
-                rpcs=lambda done, total: bar.update(task, completed=done, total=total),
-                step=lambda i, n, text: bar.update(task, completed=i, total=n,
-                                                   description=text),
-            )
+        with program_output, progress_bar(not (as_json or quiet)) as progress:
             run = pipeline.trace(options, progress, trace_format=args.format,
                                  pictures=pictures)
     except KeyboardInterrupt:
-        console.print(Text(f"toygrpc: analysis abandoned; the raw files and the manifest are "
-                           f"in {options.out}: `toygrpc show {options.out}` analyses them",
-                           "yellow"), soft_wrap=True)
+        from rich.console import Console
+        from rich.text import Text
+
+        Console(stderr=True).print(
+            Text(f"toygrpc: analysis abandoned; the raw files and the manifest are in "
+                 f"{options.out}: `toygrpc show {options.out}` analyses them", "yellow"),
+            soft_wrap=True)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a full disk while writing: the run so far stays
         raise UsageError(f"cannot write the run in {options.out}: "
                          f"{exc.strerror or exc}") from None
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(stderr=True)
     for line in run.timeline.diagnostics:
         console.print(Text(f"toygrpc: {line}", "yellow"), soft_wrap=True)
     pipeline.say_losses(run, console)
@@ -297,15 +330,20 @@ def _run(args: argparse.Namespace, pictures: Pictures) -> int:
     if as_json:
         from toygrpc.render.show_json import ShowJson
 
-        pipeline.write_plots(run, None, console, pictures)
+        if pictures is not None:
+            pipeline.write_plots(run, None, console, pictures)
         report = ShowJson().render(run)
         report["processes"] = [{"role": p.role, "traced": p.traced, "exit_status": p.exit_status}
                                for p in run.manifest.processes]
         print(json.dumps(report, indent=1))
     elif quiet:
-        pipeline.write_plots(run, None, console, pictures)
+        if pictures is not None:
+            pipeline.write_plots(run, None, console, pictures)
     else:
-        pipeline.report(run, Console(), pictures=pictures)
+        out = Console()
+        pipeline.report(run, out, plots=pictures is not None, pictures=pictures)
+        if pictures is None:
+            out.print(Text(plots_hint(run.run_dir)), highlight=False, soft_wrap=True)
     if options.mode == "run":  # the program's own status, as if it had run alone
         statuses = [p.exit_status for p in run.manifest.processes if p.role == "program"]
         status = statuses[0] if statuses and statuses[0] is not None else 1

@@ -1,6 +1,6 @@
 """What the pictures show, as plain data, and a process that draws them beside this one.
 
-``toygrpc trace`` writes the trace and summary.json, and draws ``swimlane`` and
+``toygrpc trace --plots`` writes the trace and summary.json, and draws ``swimlane`` and
 ``stages`` (``toygrpc.render.plots``). Drawing is the longest of these, and matplotlib's
 import alone takes a good part of it; on a machine with two cores the pictures can be
 drawn by a second Python process while this one merges, analyses and writes the trace.

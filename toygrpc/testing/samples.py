@@ -64,8 +64,9 @@ def write(out: Path, names: tuple[str, ...] = ()) -> list[Path]:
             continue
         run_dir = out.resolve() / sample.name
         mode, *rest = sample.trace_args
+        # --plots: the samples keep their pictures (trace draws none by default)
         command = [sys.executable, "-m", "toygrpc", "trace", mode, "--out", str(run_dir),
-                   "--force", *rest]
+                   "--force", "--plots", *rest]
         done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, timeout=300, cwd=REPO)
         if done.returncode != 0:
