@@ -46,7 +46,7 @@ from toygrpc.model.events import (
 )
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest
-from toygrpc.model.timeline import Timeline, collector_paused
+from toygrpc.model.timeline import Timeline, collector_paused, event_from_record
 
 POLLER_THREAD_MARK = "_poll_wrapper"
 TRUNCATION_NS = 1000  # the core prints microseconds
@@ -170,8 +170,6 @@ _HOOK_LINE = msgspec.json.Decoder()
 
 
 def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Event]:
-    from toygrpc.model.events import event_from_dict
-
     path, report_path = files.hooks, files.hook_report
     report: dict[str, Any] = {}
     if report_path.is_file():
@@ -191,7 +189,7 @@ def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Eve
                     data = decode(line)
                 except msgspec.MsgspecError:  # damaged, or what json reads alone (NaN...)
                     data = json.loads(line)
-                events.append(event_from_dict(data))
+                events.append(event_from_record(data))  # as event_from_dict reads it
             except (ValueError, KeyError, TypeError, AttributeError):
                 damaged += 1
     timeline.lose(f"{role}: damaged hook events ({path.name})", damaged)
