@@ -1112,3 +1112,48 @@ def test_a_slice_of_other_fields_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(merge, "SLICE_FIELDS", ("ts", "pid", "tid", "dur", "name"))
     with pytest.raises(TypeError, match="PythonSlice's fields are"):
         merge._slice_setters()
+
+
+def _without_harness_by_the_book(complete: list[merge.Complete]) -> list[merge.Complete]:
+    """The filter as first written: every frame opened, closed when the next starts at
+    or after its end."""
+    kept: list[merge.Complete] = []
+    ends: list[float] = []
+    modes: list[int] = []
+    tid = None
+    for entry in sorted(complete):
+        thread, start, minus_dur, _, name, _ = entry
+        if thread != tid:
+            tid, ends, modes = thread, [], []
+        while ends and ends[-1] <= start:
+            ends.pop()
+            modes.pop()
+        under = merge._modes(merge._name_kind(name))
+        mode = under[modes[-1]] if modes else under[merge.SHOW]
+        if mode == merge.SHOW:
+            kept.append(entry)
+        ends.append(start - minus_dur)
+        modes.append(mode)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_frames_that_close_before_the_next_are_never_opened_and_nothing_changes(
+        seed: int) -> None:
+    """Random frames on three threads (on a coarse grid, so that frames start where
+    others end, last 0, or outlast their caller), of every kind: the filter keeps what
+    the filter that opens every frame keeps."""
+    import random
+
+    chance = random.Random(seed)
+    names = [f"wrap.<locals>.w ({HARNESS}:1)", f"TracingX.y ({HARNESS}:2)",
+             f"Recorder.add ({HARNESS}:3)", "f (grpc/aio/_call.py:1)", "g (a.py:2)",
+             "time.time_ns", "builtins.len"]
+    entries: list[merge.Complete] = [
+        (chance.choice((1, 2, 3)), float(chance.randrange(40)),
+         -float(chance.choice((0, 0, 1, 1, 2, 3, 5, 8, 20))), place, chance.choice(names),
+         None) for place in range(300)]
+    chance.shuffle(entries)
+    expected = _without_harness_by_the_book(list(entries))
+    assert without_harness(entries) == expected
+    assert 0 < len(expected) < len(entries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 from pathlib import Path
@@ -117,3 +118,51 @@ def test_an_event_of_each_kind_round_trips(tmp_path: Path) -> None:
     events: list[Event] = [e for e in AWKWARD if e.ts not in (7, 8, 9)]
     Timeline(events).save(tmp_path)
     assert Timeline.load(tmp_path).events == events
+
+
+def test_slices_and_other_events_interleaved_keep_their_order() -> None:
+    """The other events are written all at once and put back between the slices: each
+    line where its event is, a slice with arguments by json, a non-ASCII line by json."""
+    events: list[Event] = []
+    for n in range(30):
+        events.append(PythonSlice(n, 2, 3, 4, f"f{n % 4}"))
+        if n % 3 == 0:
+            events.append(AWKWARD[5 + n % 4])
+        if n % 7 == 0:
+            events.append(AWKWARD[3] if n % 2 else AWKWARD[1])
+    names: dict[str, bytes] = {}
+    expected = b"".join(event_line(event_to_dict(e)) for e in events)
+    assert _event_lines(events, names) == expected
+    assert _event_lines(events, names) == expected  # the names' JSON kept across calls
+    assert names == {f"f{n}": b'"f%d"' % n for n in range(4)} | {
+        "caf\u00e9 \u2028": b'"caf\\u00e9 \\u2028"'}
+    assert _event_lines([]) == b""
+
+
+def test_a_maker_makes_what_the_class_makes() -> None:
+    """Every kind made from its fields' values equals (and hashes as) the class's own
+    instance; a class with a ``__post_init__`` is made by the class itself, which runs
+    it."""
+    from toygrpc.model.events import EVENT_TYPES, maker
+
+    for cls in EVENT_TYPES.values():
+        values = [getattr(AWKWARD[-1], f.name, 0) if f.name in ("ts", "pid", "tid")
+                  else {"int": 7, "str": "s", "bool": True, "dict": {"k": 1},
+                        "tuple": ("a", "b")}[str(f.type).split("[")[0]]
+                  for f in dataclasses.fields(cls)]
+        made, expected = maker(cls)(*values), cls(*values)
+        assert type(made) is cls and made == expected
+        if not any(isinstance(value, dict) for value in values):  # a dict: no hash
+            assert hash(made) == hash(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.ts = 0  # type: ignore[misc]
+        assert maker(cls) is maker(cls)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked(PythonSlice):
+        def __post_init__(self) -> None:
+            raise ValueError("checked")
+
+    assert maker(Checked) is Checked
+    with pytest.raises(ValueError, match="checked"):
+        maker(Checked)(1, 2, 3, 4, "f", {})

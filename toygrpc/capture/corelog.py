@@ -43,6 +43,7 @@ from toygrpc.model.events import (
     Http2StreamOp,
     Http2StreamOpened,
     Http2WriteState,
+    maker,
 )
 
 # absl logging (grpcio >= 1.62) prints microseconds; the older gpr_log printed
@@ -50,11 +51,17 @@ from toygrpc.model.events import (
 LINE = re.compile(
     r"^([DIWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$"
 )
+# LINE with only what the parser reads captured: the fraction of the second, the thread,
+# the source and the message (the month to the second are at fixed places: line[1:14]).
+LINE_FIELDS = re.compile(
+    r"^[DIWEF]\d\d\d\d \d\d:\d\d:\d\d\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$"
+)
 # absl before its initialisation (seen on grpcio 1.71) prints epoch seconds instead:
 # I0000 00:00:1795572788.271930   14985 call.cc:466] grpc_call_start_batch(...)
 EPOCH_LINE = re.compile(r"^([DIWEF])0000 00:00:(\d+)\.(\d{6,9})\s+(\d+) ([^\]\s]+)\]\s+(.*)$")
 # The core cuts long messages, so the closing parenthesis may be missing.
 API_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*?)\)?$")
+API_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TAG = re.compile(r"\btag=(0x[0-9a-f]+|\(nil\)|0)")
 CALL = re.compile(r"\bcall=(0x[0-9a-f]+)")
 NOPS = re.compile(r"\bnops=(\d+)")
@@ -155,6 +162,11 @@ def redact_file(path: Path) -> None:
     except OSError:
         return  # unreadable, or no room to rewrite it: the parser redacts what it reads
 SECONDS_PER_HALF_YEAR = 183 * 86400
+# The core's events, made as their classes make them, cheaper (``maker``): a line each.
+_CoreLine, _CoreBatchStarted, _CoreReturnEvent = (
+    maker(CoreLine), maker(CoreBatchStarted), maker(CoreReturnEvent))
+_CoreTagCompleted, _CoreRequestCall, _CoreApiCall = (
+    maker(CoreTagCompleted), maker(CoreRequestCall), maker(CoreApiCall))
 
 
 @dataclass(frozen=True)
@@ -199,7 +211,7 @@ def parse_lines(lines: Iterable[str], pid: int, clock: LogClock,
         line = read
         if not keep_values and ("value=" in read or "_METADATA{" in read):
             line = redact_line(read)  # (redact_line's own test, without a call per line)
-        match = LINE.match(line)
+        match = LINE_FIELDS.match(line)  # LINE, capturing less
         if damage is not None:
             if not raw.endswith("\n"):
                 damage.cut += 1
@@ -208,20 +220,22 @@ def parse_lines(lines: Iterable[str], pid: int, clock: LogClock,
             elif ((match is None or line is not read) and CORE_LIKE.match(raw)
                   and not (LINE.match(read) or EPOCH_LINE.match(read))):
                 damage.unparsed += 1
-        if match is not None and match.group(2) != "00":
-            _, month, day, hh, mm, ss, fraction, tid_text, source, message = match.groups()
+        if match is not None and line[1:3] != "00":  # LINE's month: 00 is EPOCH_LINE's
+            fraction, tid_text, source, message = match.groups()
             second = line[1:14]  # month, day, hours, minutes and seconds: LINE's groups 2-6
             base = second_cache.get(second)
             if base is None:
-                base = second_cache[second] = clock.to_ns(int(month), int(day), int(hh),
-                                                          int(mm), int(ss), 0)
-            fraction_ns = int(fraction.ljust(9, "0"))
+                base = second_cache[second] = clock.to_ns(
+                    int(second[0:2]), int(second[2:4]), int(second[5:7]), int(second[8:10]),
+                    int(second[11:13]), 0)
+            fraction_ns = int(fraction) * 1000 if len(fraction) == 6 else int(
+                fraction.ljust(9, "0"))
             tid = int(tid_text)
         else:
             epoch = EPOCH_LINE.match(line)
             if epoch is None:
                 if line:
-                    yield CoreLine(last_ts, pid, 0, line)
+                    yield _CoreLine(last_ts, pid, 0, line)
                 continue
             base = int(epoch.group(2)) * 1_000_000_000
             fraction_ns = int(epoch.group(3).ljust(9, "0"))
@@ -254,7 +268,7 @@ def parse_lines(lines: Iterable[str], pid: int, clock: LogClock,
 
 
 def _with_ops(batch: CoreBatchStarted, ops: list[str]) -> CoreBatchStarted:
-    return CoreBatchStarted(batch.ts, batch.pid, batch.tid, batch.call, batch.tag, tuple(ops))
+    return _CoreBatchStarted(batch.ts, batch.pid, batch.tid, batch.call, batch.tag, tuple(ops))
 
 
 def _parse_http(message: str, ts: int, pid: int, tid: int) -> Event | None:
@@ -285,6 +299,32 @@ def _parse_http(message: str, ts: int, pid: int, tid: int) -> Event | None:
     return None
 
 
+_API_NAMES: dict[str, bool] = {}  # name -> whether API_NAME matches it whole: names recur
+
+
+def _api_call(message: str) -> tuple[str, str] | None:
+    """``API_CALL.match(message).groups()``, or None where it does not match, without its
+    lazy ``(.*?)``, which tries the end of the pattern at each of a long line's characters:
+    the name is what comes before the first ``(``, the arguments what comes after it,
+    less one closing ``)`` at the end."""
+    paren = message.find("(")
+    if paren <= 0 or "\n" in message:  # no name; or a newline, which "." does not match
+        return None if paren <= 0 else _api_call_by_pattern(message)
+    name = message[:paren]
+    valid = _API_NAMES.get(name)
+    if valid is None:
+        valid = _API_NAMES[name] = API_NAME.fullmatch(name) is not None
+    if not valid:
+        return None
+    args = message[paren + 1:]
+    return name, args[:-1] if args.endswith(")") else args
+
+
+def _api_call_by_pattern(message: str) -> tuple[str, str] | None:
+    call = API_CALL.match(message)
+    return None if call is None else (call.group(1), call.group(2))
+
+
 HTTP_STARTS = ("INCOMING[", "W:", "HTTP:", "perform_stream_op[")  # what _parse_http reads
 
 
@@ -297,23 +337,23 @@ def _parse_message(message: str, source: str, ts: int, pid: int, tid: int) -> Ev
         match = RETURN_EVENT.match(message)
         if match is not None:
             event_type, tag, status = match.group(2), match.group(3) or "", match.group(4) or ""
-            return CoreReturnEvent(ts, pid, tid, tag, status == "OK", event_type)
-    call = API_CALL.match(message)
+            return _CoreReturnEvent(ts, pid, tid, tag, status == "OK", event_type)
+    call = _api_call(message)
     if call is None:
-        return CoreLine(ts, pid, tid, message)
-    name, args = call.group(1), call.group(2)
+        return _CoreLine(ts, pid, tid, message)
+    name, args = call
     if name == "grpc_call_start_batch":
         call_match, tag_match = CALL.search(args), TAG.search(args)
         if call_match and tag_match:
-            return CoreBatchStarted(ts, pid, tid, call_match.group(1), tag_match.group(1), ())
+            return _CoreBatchStarted(ts, pid, tid, call_match.group(1), tag_match.group(1), ())
     elif name == "cq_end_op_for_next":
         tag_match = TAG.search(args)
         if tag_match:
-            return CoreTagCompleted(ts, pid, tid, tag_match.group(1),
+            return _CoreTagCompleted(ts, pid, tid, tag_match.group(1),
                                     ERROR_OK.search(args) is not None)
     elif name in ("grpc_server_request_call", "grpc_server_request_registered_call"):
         tag_match = TAG.search(args)
         if tag_match:
-            return CoreRequestCall(ts, pid, tid, tag_match.group(1),
+            return _CoreRequestCall(ts, pid, tid, tag_match.group(1),
                                    name == "grpc_server_request_registered_call")
-    return CoreApiCall(ts, pid, tid, name, args, source)
+    return _CoreApiCall(ts, pid, tid, name, args, source)

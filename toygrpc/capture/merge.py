@@ -21,6 +21,8 @@ import inspect
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from itertools import chain, islice
+from math import inf
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ from toygrpc.model.events import (
 )
 from toygrpc.model.layout import ProcessLayout
 from toygrpc.model.manifest import Manifest
-from toygrpc.model.timeline import Timeline, collector_paused
+from toygrpc.model.timeline import Timeline, collector_paused, event_from_record
 
 POLLER_THREAD_MARK = "_poll_wrapper"
 TRUNCATION_NS = 1000  # the core prints microseconds
@@ -170,8 +172,6 @@ _HOOK_LINE = msgspec.json.Decoder()
 
 
 def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Event]:
-    from toygrpc.model.events import event_from_dict
-
     path, report_path = files.hooks, files.hook_report
     report: dict[str, Any] = {}
     if report_path.is_file():
@@ -191,7 +191,7 @@ def _read_hooks(files: ProcessLayout, timeline: Timeline, role: str) -> list[Eve
                     data = decode(line)
                 except msgspec.MsgspecError:  # damaged, or what json reads alone (NaN...)
                     data = json.loads(line)
-                events.append(event_from_dict(data))
+                events.append(event_from_record(data))  # as event_from_dict reads it
             except (ValueError, KeyError, TypeError, AttributeError):
                 damaged += 1
     timeline.lose(f"{role}: damaged hook events ({path.name})", damaged)
@@ -409,26 +409,37 @@ def without_harness(complete: list[Complete]) -> list[Complete]:
     complete.sort()  # by thread, start, longer first, then file order (never further)
     kept: list[Complete] = []
     keep = kept.append
-    ends: list[float] = []  # the open frames of this thread: where each ends, ...
-    modes: list[int] = []  # ... and its mode
+    # the open frames of this thread under the top one: where each ends, and its mode;
+    # the top one's in locals (a frame that never ends, shown, stands for the thread)
+    ends: list[float] = []
+    modes: list[int] = []
+    top_end, top_mode = inf, SHOW
     tid = None
     by_name: dict[str, tuple[int, int, int]] = {}  # name -> _modes(name): names recur
-    for entry in complete:
+    following = chain(islice(complete, 1, None), (LAST,))
+    for entry, after in zip(complete, following, strict=False):  # LAST alone when empty
         thread, start, minus_dur, _, name, _ = entry
         if thread != tid:
-            tid, ends, modes = thread, [], []
-        while ends and ends[-1] <= start:
-            ends.pop()
-            modes.pop()
+            tid, ends, modes, top_end, top_mode = thread, [], [], inf, SHOW
+        while top_end <= start:
+            top_end, top_mode = (ends.pop(), modes.pop()) if ends else (inf, SHOW)
         mode_under = by_name.get(name)
         if mode_under is None:
             mode_under = by_name[name] = _modes(_name_kind(name))
-        mode = mode_under[modes[-1]] if modes else mode_under[SHOW]
+        mode = mode_under[top_mode]
         if mode == SHOW:
             keep(entry)
-        ends.append(start - minus_dur)
-        modes.append(mode)
+        end = start - minus_dur
+        # A frame that ends before the next starts (most: C calls) closes before anything
+        # reads what is open: it is never opened.
+        if end > after[1]:
+            ends.append(top_end)
+            modes.append(top_mode)
+            top_end, top_mode = end, mode
     return kept
+
+
+LAST: Complete = (0, inf, 0.0, 0, "", None)  # after the last entry: it starts never
 
 
 # A frame's mode: kept (SHOW), gone with all under it (HIDE), or a wrapper's (WRAPPER):

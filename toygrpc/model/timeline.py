@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import itertools
 import json
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -22,6 +21,7 @@ from toygrpc.model.events import (
     PythonSlice,
     event_from_dict,
     event_to_dict,
+    maker,
 )
 from toygrpc.model.layout import RunLayout
 
@@ -66,10 +66,11 @@ _JSON_TYPES: dict[str, type] = {"int": int, "str": str, "bool": bool, "dict": di
                                 "tuple": list}
 
 
-def _reading_plans() -> dict[str, tuple[type[Event], tuple[str, ...], tuple[type, ...],
-                                        tuple[int, ...]]]:
-    """Per kind: its class, the keys ``event_to_dict`` writes (in order), the type of each
-    value as JSON reads it, and which values are tuples (lists in the file)."""
+def _reading_plans() -> dict[str, tuple[Callable[..., Event], tuple[str, ...],
+                                        tuple[type, ...], tuple[int, ...]]]:
+    """Per kind: what makes it (``maker``: as its class, cheaper), the keys
+    ``event_to_dict`` writes (in order), the type of each value as JSON reads it, and
+    which values are tuples (lists in the file)."""
     plans = {}
     for kind, cls in EVENT_TYPES.items():
         fields = dataclasses.fields(cls)
@@ -77,7 +78,7 @@ def _reading_plans() -> dict[str, tuple[type[Event], tuple[str, ...], tuple[type
         if not all(name in _JSON_TYPES for name in declared) or not all(
                 f.init and not f.kw_only for f in fields):
             continue  # a kind this reader does not know how to check: event_from_dict reads it
-        plans[kind] = (cls, ("kind", *(f.name for f in fields)),
+        plans[kind] = (maker(cls), ("kind", *(f.name for f in fields)),
                        (str, *(_JSON_TYPES[name] for name in declared)),
                        tuple(at for at, name in enumerate(declared, 1) if name == "tuple"))
     return plans
@@ -86,14 +87,15 @@ def _reading_plans() -> dict[str, tuple[type[Event], tuple[str, ...], tuple[type
 _PLANS = _reading_plans()
 
 
-def _event(record: Any) -> Event:
+def event_from_record(record: Any) -> Event:
     """``event_from_dict(record)``, without its general checks for a record that holds
-    exactly what ``save`` writes (every field, in order, of its declared type); anything
-    else, damaged included, goes through ``event_from_dict`` and reads as it always did."""
+    exactly what ``save`` writes (every field, in order, of its declared type), as the
+    hooks write it too; anything else, damaged included, goes through ``event_from_dict``
+    and reads as it always did."""
     kind = record.get("kind") if type(record) is dict else None
     plan = _PLANS.get(kind) if type(kind) is str else None
     if plan is not None:
-        cls, keys, types, tuples = plan
+        make, keys, types, tuples = plan
         if tuple(record) == keys:
             values = list(record.values())
             if tuple(map(type, values)) == types:
@@ -101,13 +103,17 @@ def _event(record: Any) -> Event:
                     values[at] = items = tuple(values[at])
                     if not all(type(item) is str for item in items):
                         return event_from_dict(record)
-                return cls(*values[1:])
+                return make(*values[1:])
     return event_from_dict(record)
 
 
-# What event_line writes for a Python slice without arguments (most events of a run).
+_event = event_from_record
+
+
+# What event_line writes for a Python slice without arguments (most events of a run),
+# less its newline.
 PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'
-                     b'"args":{}}\n')
+                     b'"args":{}}')
 # What starts each kind's line: ``{"kind":...,`` (msgspec writes the fields after it).
 _LINE_STARTS = {cls: b'{"kind":%s,' % json.dumps(kind).encode()
                 for kind, cls in EVENT_TYPES.items()}
@@ -116,36 +122,28 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 def _event_lines(events: list[Event], names: dict[str, bytes] | None = None) -> bytes:
-    """``event_line(event_to_dict(event))`` for each event, joined: a run of Python slices
-    by one format per line (``names``: their names' JSON, kept across calls), any other
-    run of events by msgspec."""
+    """``event_line(event_to_dict(event))`` for each event, joined: each Python slice
+    without arguments by one format (``names``: their names' JSON, kept across calls),
+    all the other events by msgspec at once (in a run they come a few at a time between
+    slices: a call per few events would cost more than the events do)."""
     names = {} if names is None else names
-    parts = []
-    others: list[Event] = []  # the events since the last Python slice
-    for kind, group in itertools.groupby(events, key=type):
-        if kind is PythonSlice:
-            if others:
-                parts.append(_encoded_lines(others))
-                others = []
-            parts.append(_slice_lines(cast("Iterator[PythonSlice]", group), names))
+    slices = PythonSlice
+    others = [event for event in events if type(event) is not slices]
+    other = iter(_encoded_lines(others).split(b"\n") if others else ()).__next__
+    lines: list[bytes] = []
+    add, line_of, name_of = lines.append, PYTHON_SLICE_LINE.__mod__, names.get
+    for event in events:
+        if type(event) is not slices:
+            add(other())
+        elif event.args:
+            add(event_line(event_to_dict(event))[:-1])
         else:
-            others.extend(group)
-    if others:
-        parts.append(_encoded_lines(others))
-    return b"".join(parts)
-
-
-def _slice_lines(slices: Iterator[PythonSlice], names: dict[str, bytes]) -> bytes:
-    lines = []
-    for event in slices:
-        if event.args:
-            lines.append(event_line(event_to_dict(event)))
-            continue
-        name = names.get(event.name)
-        if name is None:
-            name = names[event.name] = _COMPACT.encode(event.name).encode()
-        lines.append(PYTHON_SLICE_LINE % (event.ts, event.pid, event.tid, event.dur, name))
-    return b"".join(lines)
+            name = name_of(event.name)
+            if name is None:
+                name = names[event.name] = _COMPACT.encode(event.name).encode()
+            add(line_of((event.ts, event.pid, event.tid, event.dur, name)))
+    lines.append(b"")
+    return b"\n".join(lines)
 
 
 def _encoded_lines(events: list[Event]) -> bytes:
@@ -231,7 +229,7 @@ class Timeline:
             events, damaged = [], 0
             for line in source:
                 try:
-                    events.append(_event(_parse_line(line)))
+                    events.append(event_from_record(_parse_line(line)))
                 except (ValueError, KeyError, TypeError, AttributeError):
                     damaged += 1
         timeline = cls(
