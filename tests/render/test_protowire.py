@@ -143,3 +143,47 @@ def test_the_encoder_behind_the_tables_is_the_runtimes() -> None:
     for value in (-1, -128, -(2**63)):
         expected = DebugAnnotation(int_value=value).SerializeToString()[1:]
         assert pw._encode(value) == expected, value
+
+
+def stamped_by_hand(times: list[int], codes: list[int], heads: list[list[bytes]],
+                    tails: list[bytes], start: int, stop: int) -> list[bytes]:
+    return [heads[len(pw.varint(t))][c] + pw.varint(t) + tails[c]
+            for t, c in zip(times[start:stop], codes[start:stop], strict=True)]
+
+
+def test_stamped_records_are_the_records_one_at_a_time() -> None:
+    """Sorted times around every varint length up to 64 bits (negatives too), in stretches
+    shorter and longer than the lanes' threshold, with tails of lengths that give heads
+    of one and two bytes: what ``stamped`` joins is each record as written alone."""
+    rng = random.Random(21)
+    for trial in range(300):
+        tails = [bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 7, 12, 126, 300])))
+                 for _ in range(rng.randrange(1, 6))]
+        heads = [[]] + [[pw.tag(1, pw.LENGTH) + pw.varint(1 + n + len(t)) + b"\x40"
+                         for t in tails] for n in range(1, 11)]
+        bits = rng.choice([7, 14, 21, 28, 35, 42, 49, 56, 63, 64])
+        count = rng.choice([0, 1, 5, pw.LANES_FROM - 1, pw.LANES_FROM, 500])
+        times = sorted(rng.randrange(-3 if rng.random() < 0.1 else 0, 1 << bits)
+                       for _ in range(count))
+        codes = [rng.randrange(len(tails)) for _ in times]
+        start = rng.randrange(count + 1)
+        stop = rng.randrange(start, count + 1)
+        assert pw.stamped(times, codes, heads, tails, start, stop) == stamped_by_hand(
+            times, codes, heads, tails, start, stop), trial
+
+
+def test_stamped_packets_are_the_runtimes() -> None:
+    """Packets of slice ends on one track, at times of 1 to 8 varint bytes (each length a
+    stretch long enough for lanes): each is the runtime's ``TracePacket`` in a ``Trace``."""
+    event = TrackEvent(type=TrackEvent.TYPE_SLICE_END, track_uuid=3).SerializeToString()
+    tail = (pw.uint_field(pw.PACKET_SEQUENCE_ID, 1) + pw.bytes_field(pw.PACKET_TRACK_EVENT,
+                                                                       event))
+    heads = [[]] + [[pw.tag(pw.TRACE_PACKET, pw.LENGTH) + pw.varint(1 + n + len(tail))
+                     + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)] for n in range(1, 11)]
+    times = sorted({(1 << 7 * n) - 1 - k for n in range(1, 9) for k in range(100)})
+    packets = pw.stamped(times, [0] * len(times), heads, [tail], 0, len(times))
+    for ts, packet in zip(times, packets, strict=True):
+        message = TracePacket(timestamp=ts, trusted_packet_sequence_id=1)
+        message.track_event.type = TrackEvent.TYPE_SLICE_END
+        message.track_event.track_uuid = 3
+        assert packet == pw.packet(message.SerializeToString()), ts

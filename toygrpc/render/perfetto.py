@@ -28,10 +28,12 @@ from __future__ import annotations
 import heapq
 import json
 import struct
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import islice
+from operator import attrgetter, le, lt
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -57,6 +59,8 @@ SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
 NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
 NO_LINKS: tuple[Sequence[int], Sequence[int], dict[str, Any] | None] = ((), (), None)
+# The events a thread's track shows as slices beside its stack (on lanes of their own).
+_SPAN_TYPES = (GlueSpan, DrainSpan, HandlerSerialization)
 
 
 @dataclass
@@ -109,12 +113,82 @@ class TraceModel:
     flow_names: dict[int, str] = field(default_factory=dict)
     origin_ns: int = 0
     # Tracks whose slices are already in nesting order (``track_events`` need not sort
-    # them again): a thread's stack, a lane.
+    # them again): a lane.
     in_order: set[int] = field(default_factory=set)
+    # Each thread's track, held as its events (``ThreadStack``): a large run has millions
+    # of Python slices, and the native writer encodes them without a Slice each.
+    stacks: dict[int, ThreadStack] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {"slices": len(self.slices), "flows": len(self.flow_names),
+        stacked = sum(len(stack.events) for stack in self.stacks.values())
+        return {"slices": len(self.slices) + stacked, "flows": len(self.flow_names),
                 "tracks": len(self.tracks)}
+
+    def groups(self) -> list[list[Slice] | ThreadStack]:
+        """Each track's slices (or stack), in the order its events go first when tracks'
+        events fall at one time: that of ``tracks``, then tracks of slices not among them
+        (hand-made models), by their first slice. ``build_model`` adds a track's slices
+        right after the track, so this is also the order of its first slice."""
+        per_track: dict[int, list[Slice]] = {}
+        for s in self.slices:
+            items = per_track.get(s.track)
+            if items is None:
+                items = per_track[s.track] = []
+            items.append(s)
+        groups: list[list[Slice] | ThreadStack] = []
+        for track in self.tracks:
+            stack = self.stacks.get(track.uuid)
+            if stack is not None and stack.events:
+                groups.append(stack)
+            items = per_track.pop(track.uuid, None)
+            if items:
+                groups.append(items)
+        groups += per_track.values()
+        return groups
+
+    def expanded(self) -> TraceModel:
+        """The same model with every stack made into slices (for Chrome JSON), in
+        ``groups`` order."""
+        slices = [s for group in self.groups()
+                  for s in (group.slices() if isinstance(group, ThreadStack) else group)]
+        return TraceModel(self.tracks, slices, self.flow_names, self.origin_ns,
+                          self.in_order | set(self.stacks))
+
+
+# What the analysis links to a thread's event (by ``id``): the flows it starts, those it
+# ends, and the stages of the links it ends (added to its arguments).
+Links = dict[int, tuple[list[int], list[int], dict[str, Any]]]
+
+
+@dataclass
+class ThreadStack:
+    """A thread's track: its Python slices, nesting, with the instants of the hooks and
+    the core among them, in nesting order (by start, the longer first). Kept as the
+    events: the native writer encodes them straight from these, and ``slices`` makes
+    the ``Slice``s when a writer needs them (Chrome JSON)."""
+
+    track: int
+    events: list[Event]
+    links: Links
+    origin: int
+    # The ids of the Python slices among ``links`` (few if any): most slices need no
+    # look-up in ``links``, a large table.
+    linked_slices: set[int] = field(default_factory=set)
+
+    def slices(self) -> list[Slice]:
+        """The stack as slices, a child that would end after its parent cut (``nested``)."""
+        items = []
+        track, origin = self.track, self.origin
+        for event in self.events:
+            ts = event.ts - origin
+            flows_out, flows_in, arrivals = self.links.get(id(event), NO_LINKS)
+            if isinstance(event, PythonSlice):
+                items.append(Slice(track, ts, ts + (event.dur or 0), event.name, "python",
+                                   NO_ARGS, flows_out, flows_in, event, arrivals))
+            else:
+                items.append(Slice(track, ts, None, event.title(), event.category, NO_ARGS,
+                                   flows_out, flows_in, event, arrivals))
+        return nested(items)
 
 
 class PerfettoRenderer(FileRenderer):
@@ -175,21 +249,29 @@ def build_model(run: Run) -> TraceModel:
     # One flow per link: the events at its ends carry its id; the stage goes in the args
     # of the event it ends on.
     # Per linked event (by id): the flows it starts, those it ends, the stages they cover.
-    links: dict[int, tuple[list[int], list[int], dict[str, Any]]] = {}
+    links: Links = {}
+    linked_slices: set[int] = set()
     stage_of_link = link_stages(chain.steps() for chain in analysis.chains)
+    flow_names = model.flow_names
     for flow_id, (source, target, label) in enumerate(analysis.all_links(), 1):
-        stage = stage_of_link.get((id(source), id(target)),
-                                  "network_" + label.replace(" -> ", "_to_"))
-        model.flow_names[flow_id] = stage
-        ends = links.get(id(source))
+        source_id, target_id = id(source), id(target)
+        stage = stage_of_link.get((source_id, target_id))
+        if stage is None:
+            stage = "network_" + label.replace(" -> ", "_to_")
+        flow_names[flow_id] = stage
+        ends = links.get(source_id)
         if ends is None:
-            ends = links[id(source)] = ([], [], {})
+            ends = links[source_id] = ([], [], {})
         ends[0].append(flow_id)
-        ends = links.get(id(target))
+        ends = links.get(target_id)
         if ends is None:
-            ends = links[id(target)] = ([], [], {})
+            ends = links[target_id] = ([], [], {})
         ends[1].append(flow_id)
-        ends[2][f"{stage}_us"] = round((target.ts - source.ts) / 1000, 3)
+        ends[2][stage + "_us"] = round((target.ts - source.ts) / 1000, 3)
+        if isinstance(source, PythonSlice):
+            linked_slices.add(source_id)
+        if isinstance(target, PythonSlice):
+            linked_slices.add(target_id)
 
     def rel(ts: int) -> int:
         return ts - origin
@@ -238,26 +320,20 @@ def build_model(run: Run) -> TraceModel:
         label = role if role in ("main", "poller") else f"{role} {tid}"
         thread = add_track(name=label, pid=pid, tid=tid, parent=process_tracks[pid].uuid,
                            rank=rank)
-        stack: list[Slice] = []
+        stack: list[Event] = []
         spans: list[Slice] = []
-        uuid = thread.uuid
         for event in per_thread[(pid, tid)]:
+            if type(event) is PythonSlice or not isinstance(event, _SPAN_TYPES):
+                stack.append(event)  # a Python slice, or an instant: nests wherever it falls
+                continue
             ts = event.ts - origin
             flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
-            if isinstance(event, PythonSlice):  # the most, by far: the short way
-                stack.append(Slice(uuid, ts, ts + (event.dur or 0), event.name, "python",
-                                   NO_ARGS, flows_out, flows_in, event, arrivals))
-                continue
-            item = Slice(uuid, ts, None, event.title(), event.category, NO_ARGS, flows_out,
-                         flows_in, event, arrivals)
-            dur = getattr(event, "dur", None)
-            if isinstance(event, GlueSpan | DrainSpan | HandlerSerialization):
-                item.end = item.ts + (dur or 0)
-                spans.append(item)
-            else:
-                stack.append(item)  # an instant: nests wherever it falls
-        model.slices += nested(stack)
-        model.in_order.add(uuid)
+            spans.append(Slice(thread.uuid, ts, ts + (getattr(event, "dur", 0) or 0),
+                               event.title(), event.category, NO_ARGS, flows_out, flows_in,
+                               event, arrivals))
+        sort_stack(stack)
+        model.stacks[thread.uuid] = ThreadStack(thread.uuid, stack, links, origin,
+                                                linked_slices)
         for lane, lane_slices in enumerate(lanes(spans)):
             track = add_track(name=f"{label}: grpc spans" + (f" ({lane + 1})" if lane else ""),
                               pid=pid, parent=thread.uuid, rank=lane)
@@ -380,6 +456,24 @@ def _nesting_key(s: Slice) -> tuple[int, int]:
     return s.ts, -(s.end if s.end is not None else s.ts)
 
 
+def sort_stack(events: list[Event]) -> None:
+    """A thread's stack events in nesting order, as ``sort_by_start`` sorts their slices
+    (by start, at one start the longer first; an instant has no length); a stack whose
+    starts only rise (the usual) is left as it is."""
+    starts = list(map(_START, events))
+    if all(map(lt, starts, islice(starts, 1, None))):
+        return
+    if len(set(starts)) == len(starts):
+        events.sort(key=_START)
+    else:
+        events.sort(key=_event_nesting_key)
+
+
+def _event_nesting_key(event: Event) -> tuple[int, int]:
+    dur = (event.dur or 0) if isinstance(event, PythonSlice) else 0
+    return event.ts, -(event.ts + dur)
+
+
 def _lane_key(s: Slice) -> tuple[int, int]:
     return s.ts, -(s.end or s.ts)
 
@@ -475,74 +569,273 @@ def track_events(items: list[Slice], in_order: bool = False
 def write_proto(model: TraceModel, path: Path) -> None:
     """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names.
 
-    Encoded by ``protowire`` straight to bytes (no message object per event) into one
-    buffer, written in blocks."""
-    pending: list[bytes] = []
+    Encoded by ``protowire`` straight to bytes (no message object per event). Each
+    track's events are a ``_Stream``, merged as ``ordered_events`` merges them. The events
+    that intern names (or carry arguments or flows) are encoded first, in that order, so
+    the iids and the packets that carry the names are those of an encoding one event
+    after the other; then most of what is left repeats an encoding but for its
+    timestamp, and each stream is encoded many events at a time. Written in blocks."""
+    encoder = _PacketEncoder()
+    streams = [(_stack_stream(group) if isinstance(group, ThreadStack)
+                else _slice_stream(group, group[0].track in model.in_order)).done(encoder)
+               for group in model.groups()]
+    stretches = _merged(streams, encoder)
     with path.open("wb") as file:
-        for track in model.tracks:
-            pending.append(pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
-                                                    _track_descriptor(track))))
-        encoder = _EventEncoder()
-        interner = encoder.interner
-        varint = pw.varint
-        # A packet's first bytes, by its length: the packet's tag and length, then the
-        # timestamp's tag (its first field).
-        starts = [pw.tag(pw.TRACE_PACKET, pw.LENGTH) + size_bytes
-                  + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) for size_bytes in pw.SMALL_VARINTS]
-        # What follows an event's timestamp in its packet: the sequence id and the event.
-        head = pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID) + pw.tag(
-            pw.PACKET_TRACK_EVENT, pw.LENGTH)
-        flags = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
-                              SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
-        # Most events repeat one of a few shapes (a Python slice's end, a named slice
-        # without arguments on its thread): encoded once each, with what follows the
-        # timestamp.
-        ends: dict[int, bytes] = {}
-        plain: dict[tuple[str, str, str, int], bytes] = {}
+        pending = [pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
+                                            _track_descriptor(track)))
+                   for track in model.tracks]
         count, block = 0, WRITE_BLOCK_PACKETS
-        for ts, kind, item in ordered_events(model):
-            if kind == "E":
-                tail = ends.get(item.track)
-                if tail is None:
-                    event = encoder.end(item)
-                    tail = ends[item.track] = head + varint(len(event)) + event
-            else:
-                args = item.arguments()
-                if not item.flows_out and not item.flows_in and not args:
-                    key = (kind, item.name, item.category, item.track)
-                    tail = plain.get(key)
-                    if tail is None:
-                        event = encoder.event(kind, item, args)
-                        tail = plain[key] = head + varint(len(event)) + event
-                else:
-                    event = encoder.event(kind, item, args)
-                    tail = head + varint(len(event)) + event
-            stamp = varint(ts)
-            if interner.added or interner.fresh:
-                if interner.added:
-                    tail += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
-                if interner.fresh:
-                    tail += flags
-                    interner.fresh = False
-            length = 1 + len(stamp) + len(tail)
-            if length < SMALL_LENGTHS:
-                pending.append(starts[length] + stamp + tail)
-            else:
-                pending.append(pw.packet(pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT) + stamp + tail))
-            count += 1
-            if count == block:
-                file.write(b"".join(pending))
-                pending.clear()
-                count = 0
+        for stream, start, stop in stretches:
+            while start < stop:
+                end = min(stop, start + block - count)
+                pending += stream.packets(start, end)
+                count += end - start
+                start = end
+                if count >= block:
+                    file.write(b"".join(pending))
+                    pending.clear()
+                    count = 0
         file.write(b"".join(pending))
+
+
+def _merged(streams: list[_Stream], encoder: _PacketEncoder) -> list[tuple[_Stream, int, int]]:
+    """The streams' events in time order, as ``(stream, start, stop)`` stretches of one
+    stream: ``ordered_events``'s merge (at one time, the earlier stream first), a stream
+    read on for as long as it stays ahead of every other stream's next event. The
+    special events are encoded on the way, in that order."""
+    stretches: list[tuple[_Stream, int, int]] = []
+    heap = [(stream.times[0], order, 0, stream) for order, stream in enumerate(streams)
+            if stream.times]
+    heapq.heapify(heap)
+    while heap:
+        _, order, start, stream = heap[0]
+        times = stream.times
+        if len(heap) == 1:
+            stop = len(times)
+        else:
+            other = heap[1] if len(heap) == 2 or heap[1] < heap[2] else heap[2]
+            if not stream.in_order:
+                stop = stream.stretch(start, other[0], order < other[1])
+            elif order < other[1]:
+                stop = bisect_right(times, other[0], start + 1)
+            else:
+                stop = bisect_left(times, other[0], start + 1)
+        if stream.next_special < stop:
+            stream.encode_special(stop, encoder)
+        stretches.append((stream, start, stop))
+        if stop < len(times):
+            heapq.heapreplace(heap, (times[stop], order, stop, stream))
+        else:
+            heapq.heappop(heap)
+    return stretches
+
+
+class _Stream:
+    """One track's events for the writer, in the order it writes them: ``times``, and at
+    each the index of an encoding (``codes``) in ``tails`` (what follows the timestamp)
+    and ``heads`` (what comes before it, by the timestamp's length in bytes).
+
+    An event encoded on its own (one with arguments or flows, or the first of its
+    encoding, which may intern names) sits at a position of ``special``, with its
+    ``items`` entry: ``("B" or "I", Slice or Event)``, or ``("T", code)`` for a code's
+    first event. ``encode_special`` encodes them (into ``packets_of_special``) in the
+    order of the merge; ``packets`` then encodes the rest a block at a time."""
+
+    __slots__ = ("block", "block_start", "codes", "done_special", "heads", "in_order",
+                 "items", "links", "names", "next_special", "packets_of_special", "special",
+                 "tails", "times", "track")
+
+    def __init__(self, track: int, links: Links | None = None) -> None:
+        self.track = track
+        self.times: list[int] = []
+        self.codes: list[int] = []
+        self.special: list[int] = []
+        self.items: list[tuple[str, Any]] = []
+        self.names = [""]  # per code, the name of its slices (code 0: a slice's end)
+        self.tails: list[bytes] = []
+        self.heads: list[list[bytes]] = []
+        self.in_order = True
+        self.links: Links = links or {}
+        self.packets_of_special: list[bytes] = []
+        self.done_special = 0  # how many special events are encoded
+        self.next_special = _NEVER  # the position of the next one (set by ``done``)
+        self.block: list[bytes] = []  # the packets of events block_start... (encoded ahead)
+        self.block_start = 0
+
+    def done(self, encoder: _PacketEncoder) -> _Stream:
+        """Sets up the encodings, once the events are in: the end event's now (it interns
+        nothing), the others' at their first event."""
+        self.in_order = all(map(le, self.times, islice(self.times, 1, None)))
+        self.next_special = self.special[0] if self.special else _NEVER
+        self.tails = [b""] * len(self.names)
+        self.heads = [[b""] * len(self.names) for _ in range(11)]  # by varint length
+        self._set(END, encoder.tail(encoder.end_of(self.track)))
+        return self
+
+    def _set(self, code: int, tail: bytes) -> None:
+        self.tails[code] = tail
+        for length in range(1, 11):
+            self.heads[length][code] = _packet_head(1 + length + len(tail))
+
+    def stretch(self, start: int, limit: int, first: bool) -> int:
+        """Where the stretch from ``start`` ends: at the first later event past ``limit``
+        (at ``limit`` unless ``first``, this stream going first at one time)."""
+        times = self.times
+        if self.in_order:
+            return (bisect_right if first else bisect_left)(times, limit, start + 1)
+        stop = start + 1
+        while stop < len(times) and (times[stop] < limit or (first and times[stop] == limit)):
+            stop += 1
+        return stop
+
+    def encode_special(self, stop: int, encoder: _PacketEncoder) -> None:
+        """Encodes the special events before ``stop`` not encoded yet."""
+        special, index = self.special, self.done_special
+        times, items, packets, links = self.times, self.items, self.packets_of_special, self.links
+        encode, packet, track = encoder.encode, encoder.packet, self.track
+        at = special[index]
+        while at < stop:
+            kind, item = items[index]
+            if kind == "T":
+                event = encode("B", self.names[item], "python", track)
+                self._set(item, encoder.tail(event))
+            elif isinstance(item, Slice):
+                event = encode(kind, item.name, item.category, item.track, item.arguments(),
+                               item.flows_out, item.flows_in)
+            else:
+                flows_out, flows_in, arrivals = links.get(id(item), NO_LINKS)
+                args = item.details()
+                if arrivals:
+                    args = {**args, **arrivals}
+                event = encode(kind, item.title(), item.category, track, args, flows_out,
+                               flows_in)
+            packets.append(packet(times[at], event))
+            index += 1
+            at = special[index] if index < len(special) else _NEVER
+        self.done_special, self.next_special = index, at
+
+    def packets(self, start: int, stop: int) -> list[bytes]:
+        """The packets of events ``start`` to ``stop`` (after those before ``start``)."""
+        end = self.block_start + len(self.block)
+        if stop > end:
+            self.block_start = start
+            self.block = self._encoded(start, min(len(self.times),
+                                                  max(stop, start + STREAM_BLOCK)))
+        return self.block[start - self.block_start:stop - self.block_start]
+
+    def _encoded(self, start: int, stop: int) -> list[bytes]:
+        if self.in_order:
+            out = pw.stamped(self.times, self.codes, self.heads, self.tails, start, stop)
+        else:
+            heads, tails = self.heads, self.tails
+            stamps = map(pw.varint, self.times[start:stop])
+            out = [heads[len(stamp)][code] + stamp + tails[code]
+                   for stamp, code in zip(stamps, self.codes[start:stop], strict=True)]
+        special = self.special
+        index = bisect_left(special, start)
+        while index < len(special) and special[index] < stop:
+            out[special[index] - start] = self.packets_of_special[index]
+            index += 1
+        return out
+
+
+END = 0  # the code of a slice's end in every stream
+
+
+def _slice_stream(items: list[Slice], in_order: bool) -> _Stream:
+    stream = _Stream(items[0].track)
+    times, codes = stream.times, stream.codes
+    for ts, kind, item in track_events(items, in_order):
+        if kind != "E":
+            stream.special.append(len(times))
+            stream.items.append((kind, item))
+        times.append(ts)
+        codes.append(END)
+    return stream
+
+
+def _stack_stream(stack: ThreadStack) -> _Stream:
+    """A thread's stream, straight from its events: ``nested`` (a child cut at its
+    parent's end) and ``track_events`` in one pass. A Python slice without arguments or
+    flows (nearly all) is only a time and its name's code."""
+    stream = _Stream(stack.track, stack.links)
+    times, codes, special, items = stream.times, stream.codes, stream.special, stream.items
+    add_time, add_code = times.append, codes.append
+    linked, origin = stack.linked_slices, stack.origin
+    templates: dict[str, int] = {}
+    ends = [_NEVER]  # the ends of the open slices, innermost last, above one never reached
+    top = _NEVER
+    for event in stack.events:
+        ts = event.ts - origin
+        if type(event) is PythonSlice or isinstance(event, PythonSlice):
+            while top <= ts:  # slices ended by now
+                add_time(top)
+                add_code(END)
+                ends.pop()
+                top = ends[-1]
+            end = ts + (event.dur or 0)
+            if end > top:  # ends after its parent: cut
+                end = top
+            if event.args or (linked and id(event) in linked):
+                special.append(len(times))
+                items.append(("B", event))
+                add_code(END)
+            else:
+                code = templates.get(event.name)
+                if code is None:
+                    code = templates[event.name] = len(stream.names)
+                    stream.names.append(event.name)
+                    special.append(len(times))
+                    items.append(("T", code))
+                add_code(code)
+            add_time(ts)
+            ends.append(end)
+            top = end
+        else:  # an instant: after the slices that ended before it
+            while top < ts:
+                add_time(top)
+                add_code(END)
+                ends.pop()
+                top = ends[-1]
+            special.append(len(times))
+            items.append(("I", event))
+            add_time(ts)
+            add_code(END)
+    ends.reverse()
+    times += ends[:-1]
+    codes += [END] * (len(ends) - 1)
+    return stream
+
+
+_NEVER = 1 << 64  # later than any time of a trace
+
+
+def _packet_head(length: int) -> bytes:
+    """A packet's bytes before its timestamp's varint: the packet's tag and ``length``,
+    then the timestamp's tag (its first field)."""
+    if length < SMALL_LENGTHS:
+        return _PACKET_STARTS[length]
+    return _PACKET_TAG + pw.varint(length) + _TIMESTAMP_TAG
 
 
 # TracePacket.SequenceFlags and TrackEvent.Type, TrackDescriptor.ChildTracksOrdering values
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
 EVENT_TYPES = {"B": 1, "E": 2, "I": 3}  # TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT
 CHILD_ORDERING_EXPLICIT = 3
+_SEQUENCE_FLAGS = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
+                                SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
 WRITE_BLOCK_PACKETS = 1 << 15  # about 1 MB
+STREAM_BLOCK = 1 << 14  # events of a stream encoded at once
 SMALL_LENGTHS = len(pw.SMALL_VARINTS)
+_SMALL = pw.SMALL_VARINTS
+_STRINGS_KEPT = 1 << 16  # encodings kept per argument name (each string value's)
+_PACKET_TAG = pw.tag(pw.TRACE_PACKET, pw.LENGTH)
+_TIMESTAMP_TAG = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
+# A packet's first bytes, by its length (a varint of one or two bytes).
+_PACKET_STARTS = [_PACKET_TAG + size + _TIMESTAMP_TAG for size in pw.SMALL_VARINTS]
+# What follows an event's timestamp in its packet: the sequence id and the event's tag.
+_PACKET_TAIL = (pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
+                + pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH))
 
 
 def _track_descriptor(track: Track) -> bytes:
@@ -566,73 +859,143 @@ def _track_descriptor(track: Track) -> bytes:
 
 class _EventEncoder:
     """Encodes ``TrackEvent`` messages, keeping the fields that repeat between events: a
-    name's, a category's, a track's, an argument name's and an interned string value's.
-    Each is interned on first use, in the order a field-by-field encoding interns them
-    (the event's name, its category, then each argument's name and value), so the iids
-    are the same."""
+    name's, a category's and a track's (together, per event type), an argument name's and
+    a string argument's. Each name is interned on first use, in the order a
+    field-by-field encoding interns them (the event's name, its category, then each
+    argument's name and value), so the iids are the same."""
 
     def __init__(self, interner: _Interner | None = None) -> None:
         self.interner = interner or _Interner()
-        self.names: dict[str, bytes] = {}
-        self.categories: dict[str, bytes] = {}
-        self.tracks: dict[int, bytes] = {}
+        # (type, name, category, track) -> the fields before the arguments, and after
+        self.fixed: dict[tuple[str, str, str, int], tuple[bytes, bytes]] = {}
         self.keys: dict[str, bytes] = {}  # argument name -> its name_iid field
-        self.strings: dict[str, bytes] = {}  # interned string value -> its value field
+        # Per argument name: string value -> the whole annotation (few values repeat a
+        # lot: the same addresses, the same operations), and the same for booleans.
+        self.strings: dict[str, dict[str, bytes]] = {}
+        self.bools: dict[str, dict[bool, bytes]] = {}
+        # Per argument name: what comes before a double, or an int (by its varint's length).
+        self.double_heads: dict[str, bytes] = {}
+        self.int_heads: dict[str, list[bytes]] = {}
 
     def end(self, item: Slice) -> bytes:
-        return _EVENT_TYPE_FIELDS["E"] + pw.uint_field(pw.EVENT_TRACK_UUID, item.track)
+        return self.end_of(item.track)
+
+    def end_of(self, track: int) -> bytes:
+        return _EVENT_TYPE_FIELDS["E"] + pw.uint_field(pw.EVENT_TRACK_UUID, track)
 
     def event(self, kind: str, item: Slice, args: dict[str, Any]) -> bytes:
-        name_field = self.names.get(item.name)
-        if name_field is None:
-            name_field = self.names[item.name] = pw.uint_field(
-                pw.EVENT_NAME_IID, self.interner.iid(pw.INTERNED_NAMES, item.name))
-        category_field = self.categories.get(item.category)
-        if category_field is None:
-            category_field = self.categories[item.category] = pw.uint_field(
-                pw.EVENT_CATEGORY_IIDS, self.interner.iid(pw.INTERNED_CATEGORIES,
-                                                          item.category))
-        track_field = self.tracks.get(item.track)
-        if track_field is None:
-            track_field = self.tracks[item.track] = pw.uint_field(pw.EVENT_TRACK_UUID,
-                                                                  item.track)
-        parts = [category_field]
+        return self.encode(kind, item.name, item.category, item.track, args, item.flows_out,
+                           item.flows_in)
+
+    def encode(self, kind: str, name: str, category: str, track: int,
+               args: dict[str, Any] = NO_ARGS, flows_out: Sequence[int] = (),
+               flows_in: Sequence[int] = ()) -> bytes:
+        key = (kind, name, category, track)
+        fixed = self.fixed.get(key)
+        if fixed is None:
+            name_field = pw.uint_field(pw.EVENT_NAME_IID,
+                                       self.interner.iid(pw.INTERNED_NAMES, name))
+            fixed = self.fixed[key] = (
+                pw.uint_field(pw.EVENT_CATEGORY_IIDS,
+                              self.interner.iid(pw.INTERNED_CATEGORIES, category)),
+                _EVENT_TYPE_FIELDS[kind] + name_field + pw.uint_field(pw.EVENT_TRACK_UUID,
+                                                                      track))
+        before, after = fixed
+        if not (args or flows_out or flows_in):
+            return before + after
+        parts = [before]
         if args:
-            annotation = self.annotation
-            for key, value in args.items():
-                if type(value) in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
-                    parts.append(annotation(key, value))
+            annotation, strings = self.annotation, self.strings
+            for arg, value in args.items():
+                value_type = type(value)
+                if value_type is str:  # the most: a string seen before under this name?
+                    seen = strings.get(arg)
+                    found = seen.get(value) if seen is not None else None
+                    parts.append(found or annotation(arg, value))
+                elif value_type is list or value_type is tuple:
+                    parts.append(annotation(arg, ", ".join(map(str, value))))
+                elif value_type in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
+                    parts.append(annotation(arg, value))
                 else:
-                    parts += [annotation(k, v) for k, v in flat_args({key: value})]
-        parts += (_EVENT_TYPE_FIELDS[kind], name_field, track_field)
-        if item.flows_out:
-            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_out]
-        if item.flows_in:
-            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in item.flows_in]
+                    parts += [annotation(k, v) for k, v in flat_args({arg: value})]
+        parts.append(after)
+        if flows_out:
+            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_out]
+        if flows_in:
+            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_in]
         return b"".join(parts)
 
     def annotation(self, key: str, value: Any) -> bytes:
         """One ``debug_annotations`` field: the argument's name, then its value."""
+        kind = type(value)
+        if kind is float:
+            head = self.double_heads.get(key)
+            if head is None:
+                key_field = self.key_field(key)
+                head = self.double_heads[key] = (_ANNOTATION_TAG + pw.varint(len(key_field) + 9)
+                                                 + key_field + _DOUBLE_TAG)
+            return head + _DOUBLE(value)
+        if kind is int and _INT64_MIN <= value < _INT64_END:
+            number = pw.varint(value)
+            heads = self.int_heads.get(key)
+            if heads is None:
+                heads = self.int_heads[key] = [b""] * 11
+            head = heads[len(number)]
+            if not head:
+                key_field = self.key_field(key)
+                head = heads[len(number)] = (
+                    _ANNOTATION_TAG + pw.varint(len(key_field) + 1 + len(number)) + key_field
+                    + _INT_TAG)
+            return head + number
+        seen: dict[Any, bytes] | None = None
+        if kind is str or kind is bool:
+            table: dict[str, dict[Any, bytes]] = self.strings if kind is str else self.bools
+            seen = table.get(key)
+            if seen is None:
+                seen = table[key] = {}
+            found = seen.get(value)
+            if found is not None:
+                return found
+        key_field = self.key_field(key)
+        value_field = self.interner.value(value)
+        size = len(key_field) + len(value_field)
+        annotation = _ANNOTATION_TAG + pw.varint(size) + key_field + value_field
+        if seen is not None and len(seen) < _STRINGS_KEPT:
+            seen[value] = annotation
+        return annotation
+
+    def key_field(self, key: str) -> bytes:
+        """An argument name's ``name_iid`` field (interned on first use)."""
         key_field = self.keys.get(key)
         if key_field is None:
             key_field = self.keys[key] = pw.uint_field(
-                pw.ANNOTATION_NAME_IID,
-                self.interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
-        kind = type(value)
-        if kind is str:
-            value_field = self.strings.get(value)
-            if value_field is None:
-                value_field = self.interner.value(value)
-                if "0x" not in value:  # interned, so seen again (unlike addresses)
-                    self.strings[value] = value_field
-        elif kind is int and _INT64_MIN <= value < _INT64_END:
-            value_field = _INT_TAG + pw.varint(value)
-        elif kind is float:
-            value_field = _DOUBLE_TAG + _DOUBLE(value)
-        else:
-            value_field = self.interner.value(value)
-        size = len(key_field) + len(value_field)
-        return _ANNOTATION_TAG + pw.varint(size) + key_field + value_field
+                pw.ANNOTATION_NAME_IID, self.interner.iid(pw.INTERNED_ANNOTATION_NAMES, key))
+        return key_field
+
+
+class _PacketEncoder(_EventEncoder):
+    """Events as whole ``TracePacket`` records: the first packet says the sequence's
+    incremental state is new, and each packet carries the interned names it is the first
+    to use."""
+
+    def tail(self, event: bytes) -> bytes:
+        """What follows the timestamp in the packet of an ``event``: the sequence id and
+        the event."""
+        return _PACKET_TAIL + pw.varint(len(event)) + event
+
+    def packet(self, ts: int, event: bytes) -> bytes:
+        """The packet of an ``event`` at ``ts``, with the names it is the first to use."""
+        size = len(event)
+        tail = _PACKET_TAIL + (_SMALL[size] if size < SMALL_LENGTHS else pw.varint(size)) + event
+        interner = self.interner
+        if interner.added or interner.fresh:
+            if interner.added:
+                tail += pw.bytes_field(pw.PACKET_INTERNED_DATA, interner.take())
+            if interner.fresh:
+                tail += _SEQUENCE_FLAGS
+                interner.fresh = False
+        stamp = pw.varint(ts)
+        return _packet_head(1 + len(stamp) + len(tail)) + stamp + tail
 
 
 _PLAIN_TYPES = frozenset({str, int, float, bool})
@@ -723,6 +1086,7 @@ def write_json(model: TraceModel, path: Path) -> None:
     """Chrome JSON of the same model. Instants become 1 ns slices on lanes under their
     thread (flows bind only to slices there); every slice is a ``B``/``E`` pair, written
     in nesting order, so rounding to microseconds cannot turn nesting into overlap."""
+    model = model.expanded()
     tracks = {t.uuid: t for t in model.tracks}
     points: dict[int, list[Slice]] = defaultdict(list)
     kept: list[Slice] = []
