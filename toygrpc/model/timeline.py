@@ -129,6 +129,8 @@ def _event_lines(events: list[Event], names: dict[str, bytes] | None = None) -> 
     names = {} if names is None else names
     slices = PythonSlice
     others = [event for event in events if type(event) is not slices]
+    if len(others) == len(events):  # no slice (a run without the Python layer)
+        return _encoded_lines(others) if others else b""
     other = iter(_encoded_lines(others).split(b"\n") if others else ()).__next__
     lines: list[bytes] = []
     add, line_of, name_of = lines.append, PYTHON_SLICE_LINE.__mod__, names.get
