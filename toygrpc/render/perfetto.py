@@ -29,11 +29,11 @@ import heapq
 import json
 import struct
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from operator import attrgetter, le, lt
+from itertools import islice, repeat
+from operator import attrgetter, le, lt, sub
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -229,12 +229,23 @@ def thread_rank(role: str) -> int:
 def build_model(run: Run) -> TraceModel:
     """Everything the trace shows, laid out on tracks; both file formats write this."""
     timeline, analysis = run.timeline, run.analysis
-    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
-    for event in timeline.events:
-        if not isinstance(event, CoreLine):
-            per_thread[(event.pid, event.tid)].append(event)
-    origin = min([min(map(_START, events)) for events in per_thread.values()]
-                 + [r.start for r in analysis.rpcs], default=0)
+    # Per thread: its stack's events (Python slices, instants) and its spans'.
+    per_thread: dict[tuple[int, int], tuple[list[Event], list[Event]]] = {}
+    pid = tid = -1
+    on_stack: list[Event] = []
+    beside: list[Event] = []
+    for event in timeline.events:  # millions: the thread of the last event kept at hand
+        if type(event) is not PythonSlice and isinstance(event, CoreLine):
+            continue
+        if event.tid != tid or event.pid != pid:
+            pid, tid = event.pid, event.tid
+            on_stack, beside = per_thread.setdefault((pid, tid), ([], []))
+        if type(event) is PythonSlice or not isinstance(event, _SPAN_TYPES):
+            on_stack.append(event)
+        else:
+            beside.append(event)
+    origin = min([min(map(_START, events)) for lists in per_thread.values()
+                  for events in lists if events] + [r.start for r in analysis.rpcs], default=0)
     model = TraceModel(origin_ns=origin)
     uuids = iter(range(1, 1 << 30))
 
@@ -320,18 +331,15 @@ def build_model(run: Run) -> TraceModel:
         label = role if role in ("main", "poller") else f"{role} {tid}"
         thread = add_track(name=label, pid=pid, tid=tid, parent=process_tracks[pid].uuid,
                            rank=rank)
-        stack: list[Event] = []
+        stack, span_events = per_thread[(pid, tid)]
         spans: list[Slice] = []
-        for event in per_thread[(pid, tid)]:
-            if type(event) is PythonSlice or not isinstance(event, _SPAN_TYPES):
-                stack.append(event)  # a Python slice, or an instant: nests wherever it falls
-                continue
+        for event in span_events:
             ts = event.ts - origin
             flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
             spans.append(Slice(thread.uuid, ts, ts + (getattr(event, "dur", 0) or 0),
                                event.title(), event.category, NO_ARGS, flows_out, flows_in,
                                event, arrivals))
-        sort_stack(stack)
+        sort_stack(stack)  # a Python slice, or an instant: nests wherever it falls
         model.stacks[thread.uuid] = ThreadStack(thread.uuid, stack, links, origin,
                                                 linked_slices)
         for lane, lane_slices in enumerate(lanes(spans)):
@@ -579,13 +587,21 @@ def write_proto(model: TraceModel, path: Path) -> None:
     streams = [(_stack_stream(group) if isinstance(group, ThreadStack)
                 else _slice_stream(group, group[0].track in model.in_order)).done(encoder)
                for group in model.groups()]
-    stretches = _merged(streams, encoder)
     with path.open("wb") as file:
         pending = [pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                             _track_descriptor(track)))
                    for track in model.tracks]
         count, block = 0, WRITE_BLOCK_PACKETS
-        for stream, start, stop in stretches:
+        ahead: deque[tuple[_Stream, int, int]] = deque()  # merged, not written yet
+        stretches = _merged(streams, encoder)
+        while True:
+            for stretch in stretches:  # the merge runs ahead, for longer blocks
+                ahead.append(stretch)
+                if len(ahead) == MERGED_AHEAD:
+                    break
+            if not ahead:
+                break
+            stream, start, stop = ahead.popleft()
             while start < stop:
                 end = min(stop, start + block - count)
                 pending += stream.packets(start, end)
@@ -598,12 +614,12 @@ def write_proto(model: TraceModel, path: Path) -> None:
         file.write(b"".join(pending))
 
 
-def _merged(streams: list[_Stream], encoder: _PacketEncoder) -> list[tuple[_Stream, int, int]]:
+def _merged(streams: list[_Stream], encoder: _PacketEncoder
+            ) -> Iterator[tuple[_Stream, int, int]]:
     """The streams' events in time order, as ``(stream, start, stop)`` stretches of one
     stream: ``ordered_events``'s merge (at one time, the earlier stream first), a stream
     read on for as long as it stays ahead of every other stream's next event. The
     special events are encoded on the way, in that order."""
-    stretches: list[tuple[_Stream, int, int]] = []
     heap = [(stream.times[0], order, 0, stream) for order, stream in enumerate(streams)
             if stream.times]
     heapq.heapify(heap)
@@ -622,12 +638,12 @@ def _merged(streams: list[_Stream], encoder: _PacketEncoder) -> list[tuple[_Stre
                 stop = bisect_left(times, other[0], start + 1)
         if stream.next_special < stop:
             stream.encode_special(stop, encoder)
-        stretches.append((stream, start, stop))
+        stream.merged = stop
+        yield stream, start, stop
         if stop < len(times):
             heapq.heapreplace(heap, (times[stop], order, stop, stream))
         else:
             heapq.heappop(heap)
-    return stretches
 
 
 class _Stream:
@@ -642,8 +658,8 @@ class _Stream:
     order of the merge; ``packets`` then encodes the rest a block at a time."""
 
     __slots__ = ("block", "block_start", "codes", "done_special", "heads", "in_order",
-                 "items", "links", "names", "next_special", "packets_of_special", "special",
-                 "tails", "times", "track")
+                 "items", "links", "merged", "names", "next_special", "packets_of_special",
+                 "special", "tails", "times", "track", "written_special")
 
     def __init__(self, track: int, links: Links | None = None) -> None:
         self.track = track
@@ -656,8 +672,10 @@ class _Stream:
         self.heads: list[list[bytes]] = []
         self.in_order = True
         self.links: Links = links or {}
-        self.packets_of_special: list[bytes] = []
+        self.packets_of_special: dict[int, bytes] = {}  # by position, until written
         self.done_special = 0  # how many special events are encoded
+        self.written_special = 0  # how many are written (and dropped)
+        self.merged = 0  # the events before it are merged (their special ones encoded)
         self.next_special = _NEVER  # the position of the next one (set by ``done``)
         self.block: list[bytes] = []  # the packets of events block_start... (encoded ahead)
         self.block_start = 0
@@ -709,7 +727,7 @@ class _Stream:
                     args = {**args, **arrivals}
                 event = encode(kind, item.title(), item.category, track, args, flows_out,
                                flows_in)
-            packets.append(packet(times[at], event))
+            packets[at] = packet(times[at], event)
             index += 1
             at = special[index] if index < len(special) else _NEVER
         self.done_special, self.next_special = index, at
@@ -718,9 +736,13 @@ class _Stream:
         """The packets of events ``start`` to ``stop`` (after those before ``start``)."""
         end = self.block_start + len(self.block)
         if stop > end:
+            written = self.packets_of_special  # those before ``start`` are
+            while self.written_special < len(self.special) and (
+                    self.special[self.written_special] < start):
+                del written[self.special[self.written_special]]
+                self.written_special += 1
             self.block_start = start
-            self.block = self._encoded(start, min(len(self.times),
-                                                  max(stop, start + STREAM_BLOCK)))
+            self.block = self._encoded(start, min(self.merged, max(stop, start + STREAM_BLOCK)))
         return self.block[start - self.block_start:stop - self.block_start]
 
     def _encoded(self, start: int, stop: int) -> list[bytes]:
@@ -734,7 +756,7 @@ class _Stream:
         special = self.special
         index = bisect_left(special, start)
         while index < len(special) and special[index] < stop:
-            out[special[index] - start] = self.packets_of_special[index]
+            out[special[index] - start] = self.packets_of_special[special[index]]
             index += 1
         return out
 
@@ -765,8 +787,8 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
     templates: dict[str, int] = {}
     ends = [_NEVER]  # the ends of the open slices, innermost last, above one never reached
     top = _NEVER
-    for event in stack.events:
-        ts = event.ts - origin
+    events = stack.events
+    for event, ts in zip(events, map(sub, map(_START, events), repeat(origin)), strict=True):
         if type(event) is PythonSlice or isinstance(event, PythonSlice):
             while top <= ts:  # slices ended by now
                 add_time(top)
@@ -825,7 +847,8 @@ CHILD_ORDERING_EXPLICIT = 3
 _SEQUENCE_FLAGS = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
                                 SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
 WRITE_BLOCK_PACKETS = 1 << 15  # about 1 MB
-STREAM_BLOCK = 1 << 14  # events of a stream encoded at once
+STREAM_BLOCK = 1 << 14  # events of a stream encoded at once (at most)
+MERGED_AHEAD = 1 << 12  # stretches merged before they are written
 SMALL_LENGTHS = len(pw.SMALL_VARINTS)
 _SMALL = pw.SMALL_VARINTS
 _STRINGS_KEPT = 1 << 16  # encodings kept per argument name (each string value's)
