@@ -32,6 +32,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice, repeat
 from operator import attrgetter, le, lt, sub
 from pathlib import Path
@@ -711,6 +712,7 @@ class _Stream:
         special, index = self.special, self.done_special
         times, items, packets, links = self.times, self.items, self.packets_of_special, self.links
         encode, packet, track = encoder.encode, encoder.packet, self.track
+        interner, varint = encoder.interner, pw.varint
         at = special[index]
         while at < stop:
             kind, item = items[index]
@@ -727,7 +729,12 @@ class _Stream:
                     args = {**args, **arrivals}
                 event = encode(kind, item.title(), item.category, track, args, flows_out,
                                flows_in)
-            packets[at] = packet(times[at], event)
+            if interner.added or interner.fresh or len(event) >= SMALL_LENGTHS:
+                packets[at] = packet(times[at], event)
+            else:  # ``packet``'s usual case, written out: there are many
+                tail = _PACKET_TAIL + _SMALL[len(event)] + event
+                stamp = varint(times[at])
+                packets[at] = _packet_head(1 + len(stamp) + len(tail)) + stamp + tail
             index += 1
             at = special[index] if index < len(special) else _NEVER
         self.done_special, self.next_special = index, at
@@ -928,13 +935,15 @@ class _EventEncoder:
             return before + after
         parts = [before]
         if args:
-            annotation, strings = self.annotation, self.strings
+            annotation, strings, doubles = self.annotation, self.strings, self.double_heads
             for arg, value in args.items():
                 value_type = type(value)
                 if value_type is str:  # the most: a string seen before under this name?
                     seen = strings.get(arg)
                     found = seen.get(value) if seen is not None else None
                     parts.append(found or annotation(arg, value))
+                elif value_type is float and arg in doubles:  # a stage's duration
+                    parts.append(doubles[arg] + _DOUBLE(value))
                 elif value_type is list or value_type is tuple:
                     parts.append(annotation(arg, ", ".join(map(str, value))))
                 elif value_type in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
@@ -943,9 +952,9 @@ class _EventEncoder:
                     parts += [annotation(k, v) for k, v in flat_args({arg: value})]
         parts.append(after)
         if flows_out:
-            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_out]
+            parts += map(_FLOW_ID_FIELD, flows_out)
         if flows_in:
-            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_in]
+            parts += map(_TERMINATING_FLOW_ID_FIELD, flows_in)
         return b"".join(parts)
 
     def annotation(self, key: str, value: Any) -> bytes:
@@ -1026,9 +1035,12 @@ _ANNOTATION_TAG = pw.tag(pw.EVENT_DEBUG_ANNOTATIONS, pw.LENGTH)
 _INT_TAG = pw.tag(pw.ANNOTATION_INT, pw.VARINT)
 _DOUBLE_TAG = pw.tag(pw.ANNOTATION_DOUBLE, pw.FIXED64)
 _DOUBLE = struct.Struct("<d").pack
-_FIXED64 = struct.Struct("<Q").pack
 _FLOW_ID_TAG = pw.tag(pw.EVENT_FLOW_IDS, pw.FIXED64)
 _TERMINATING_FLOW_ID_TAG = pw.tag(pw.EVENT_TERMINATING_FLOW_IDS, pw.FIXED64)
+# A flow id's field, tag and value, by one call to struct.
+_FLOW_ID_FIELD = partial(struct.Struct(f"<{len(_FLOW_ID_TAG)}sQ").pack, _FLOW_ID_TAG)
+_TERMINATING_FLOW_ID_FIELD = partial(
+    struct.Struct(f"<{len(_TERMINATING_FLOW_ID_TAG)}sQ").pack, _TERMINATING_FLOW_ID_TAG)
 _INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 _EVENT_TYPE_FIELDS = {kind: pw.uint_field(pw.EVENT_TYPE, value)
                       for kind, value in EVENT_TYPES.items()}
