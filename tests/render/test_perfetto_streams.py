@@ -10,9 +10,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
+from tests.render import oracle
+from toygrpc.analysis.run import Run
 from toygrpc.model.events import Event, FutureCreated, PythonSlice
+from toygrpc.render import perfetto
 from toygrpc.render.perfetto import (
     END,
+    PerfettoRenderer,
     ThreadStack,
     TraceModel,
     Track,
@@ -90,3 +96,19 @@ def test_stacks_write_the_bytes_of_their_slices(tmp_path: Path) -> None:
         write_proto(model, tmp_path / "stacks")
         write_proto(model.expanded(), tmp_path / "slices")
         assert (tmp_path / "stacks").read_bytes() == (tmp_path / "slices").read_bytes(), trial
+
+
+def test_blocks_and_lookahead_of_any_size_write_the_same_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream is encoded a block at a time, as far as the merge (running some stretches
+    ahead) has gone: with tiny blocks and lookahead (blocks encoded again from a later
+    start, a stretch past its block), the committed run's file is the same."""
+    run = Run.load(oracle.FIXTURE_RUN)
+    [path] = PerfettoRenderer(out=tmp_path).render(run)
+    expected = path.read_bytes()
+    for block, ahead in ((1, 1), (3, 2), (7, 50)):
+        monkeypatch.setattr(perfetto, "STREAM_BLOCK", block)
+        monkeypatch.setattr(perfetto, "MERGED_AHEAD", ahead)
+        path.unlink()
+        PerfettoRenderer(out=tmp_path).render(run)
+        assert path.read_bytes() == expected, (block, ahead)

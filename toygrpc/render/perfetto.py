@@ -28,12 +28,14 @@ from __future__ import annotations
 import heapq
 import json
 import struct
+from array import array
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from operator import attrgetter, le, lt
+from functools import partial
+from itertools import islice, repeat
+from operator import attrgetter, le, lt, sub
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -229,12 +231,23 @@ def thread_rank(role: str) -> int:
 def build_model(run: Run) -> TraceModel:
     """Everything the trace shows, laid out on tracks; both file formats write this."""
     timeline, analysis = run.timeline, run.analysis
-    per_thread: dict[tuple[int, int], list[Event]] = defaultdict(list)
-    for event in timeline.events:
-        if not isinstance(event, CoreLine):
-            per_thread[(event.pid, event.tid)].append(event)
-    origin = min([min(map(_START, events)) for events in per_thread.values()]
-                 + [r.start for r in analysis.rpcs], default=0)
+    # Per thread: its stack's events (Python slices, instants) and its spans'.
+    per_thread: dict[tuple[int, int], tuple[list[Event], list[Event]]] = {}
+    pid = tid = -1
+    on_stack: list[Event] = []
+    beside: list[Event] = []
+    for event in timeline.events:  # millions: the thread of the last event kept at hand
+        if type(event) is not PythonSlice and isinstance(event, CoreLine):
+            continue
+        if event.tid != tid or event.pid != pid:
+            pid, tid = event.pid, event.tid
+            on_stack, beside = per_thread.setdefault((pid, tid), ([], []))
+        if type(event) is PythonSlice or not isinstance(event, _SPAN_TYPES):
+            on_stack.append(event)
+        else:
+            beside.append(event)
+    origin = min([min(map(_START, events)) for lists in per_thread.values()
+                  for events in lists if events] + [r.start for r in analysis.rpcs], default=0)
     model = TraceModel(origin_ns=origin)
     uuids = iter(range(1, 1 << 30))
 
@@ -320,18 +333,15 @@ def build_model(run: Run) -> TraceModel:
         label = role if role in ("main", "poller") else f"{role} {tid}"
         thread = add_track(name=label, pid=pid, tid=tid, parent=process_tracks[pid].uuid,
                            rank=rank)
-        stack: list[Event] = []
+        stack, span_events = per_thread[(pid, tid)]
         spans: list[Slice] = []
-        for event in per_thread[(pid, tid)]:
-            if type(event) is PythonSlice or not isinstance(event, _SPAN_TYPES):
-                stack.append(event)  # a Python slice, or an instant: nests wherever it falls
-                continue
+        for event in span_events:
             ts = event.ts - origin
             flows_out, flows_in, arrivals = links.get(id(event), NO_LINKS)
             spans.append(Slice(thread.uuid, ts, ts + (getattr(event, "dur", 0) or 0),
                                event.title(), event.category, NO_ARGS, flows_out, flows_in,
                                event, arrivals))
-        sort_stack(stack)
+        sort_stack(stack)  # a Python slice, or an instant: nests wherever it falls
         model.stacks[thread.uuid] = ThreadStack(thread.uuid, stack, links, origin,
                                                 linked_slices)
         for lane, lane_slices in enumerate(lanes(spans)):
@@ -571,21 +581,31 @@ def write_proto(model: TraceModel, path: Path) -> None:
 
     Encoded by ``protowire`` straight to bytes (no message object per event). Each
     track's events are a ``_Stream``, merged as ``ordered_events`` merges them. The events
-    that intern names (or carry arguments or flows) are encoded first, in that order, so
-    the iids and the packets that carry the names are those of an encoding one event
-    after the other; then most of what is left repeats an encoding but for its
-    timestamp, and each stream is encoded many events at a time. Written in blocks."""
+    that may intern names (or carry arguments or flows) are encoded as the merge reaches
+    them, so the iids and the packets that carry the names are those of an encoding one
+    event after the other. The merge runs ``MERGED_AHEAD`` stretches ahead of the
+    writing: the rest, most of it alike but for the timestamp, is encoded a block of a
+    stream at a time (``protowire.stamped``), up to where the merge has gone. Written in
+    blocks of packets."""
     encoder = _PacketEncoder()
     streams = [(_stack_stream(group) if isinstance(group, ThreadStack)
                 else _slice_stream(group, group[0].track in model.in_order)).done(encoder)
                for group in model.groups()]
-    stretches = _merged(streams, encoder)
     with path.open("wb") as file:
         pending = [pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                             _track_descriptor(track)))
                    for track in model.tracks]
         count, block = 0, WRITE_BLOCK_PACKETS
-        for stream, start, stop in stretches:
+        ahead: deque[tuple[_Stream, int, int]] = deque()  # merged, not written yet
+        stretches = _merged(streams, encoder)
+        while True:
+            for stretch in stretches:  # the merge runs ahead, for longer blocks
+                ahead.append(stretch)
+                if len(ahead) == MERGED_AHEAD:
+                    break
+            if not ahead:
+                break
+            stream, start, stop = ahead.popleft()
             while start < stop:
                 end = min(stop, start + block - count)
                 pending += stream.packets(start, end)
@@ -598,12 +618,12 @@ def write_proto(model: TraceModel, path: Path) -> None:
         file.write(b"".join(pending))
 
 
-def _merged(streams: list[_Stream], encoder: _PacketEncoder) -> list[tuple[_Stream, int, int]]:
+def _merged(streams: list[_Stream], encoder: _PacketEncoder
+            ) -> Iterator[tuple[_Stream, int, int]]:
     """The streams' events in time order, as ``(stream, start, stop)`` stretches of one
     stream: ``ordered_events``'s merge (at one time, the earlier stream first), a stream
     read on for as long as it stays ahead of every other stream's next event. The
     special events are encoded on the way, in that order."""
-    stretches: list[tuple[_Stream, int, int]] = []
     heap = [(stream.times[0], order, 0, stream) for order, stream in enumerate(streams)
             if stream.times]
     heapq.heapify(heap)
@@ -622,12 +642,12 @@ def _merged(streams: list[_Stream], encoder: _PacketEncoder) -> list[tuple[_Stre
                 stop = bisect_left(times, other[0], start + 1)
         if stream.next_special < stop:
             stream.encode_special(stop, encoder)
-        stretches.append((stream, start, stop))
+        stream.merged = stop
+        yield stream, start, stop
         if stop < len(times):
             heapq.heapreplace(heap, (times[stop], order, stop, stream))
         else:
             heapq.heappop(heap)
-    return stretches
 
 
 class _Stream:
@@ -642,22 +662,25 @@ class _Stream:
     order of the merge; ``packets`` then encodes the rest a block at a time."""
 
     __slots__ = ("block", "block_start", "codes", "done_special", "heads", "in_order",
-                 "items", "links", "names", "next_special", "packets_of_special", "special",
-                 "tails", "times", "track")
+                 "items", "links", "merged", "names", "next_special", "packets_of_special",
+                 "special", "tails", "times", "track", "written_special")
 
     def __init__(self, track: int, links: Links | None = None) -> None:
         self.track = track
-        self.times: list[int] = []
-        self.codes: list[int] = []
-        self.special: list[int] = []
+        # Machine integers, not int objects: 8 bytes an event rather than 40.
+        self.times = array("q")
+        self.codes = array("i")
+        self.special = array("q")
         self.items: list[tuple[str, Any]] = []
         self.names = [""]  # per code, the name of its slices (code 0: a slice's end)
         self.tails: list[bytes] = []
         self.heads: list[list[bytes]] = []
         self.in_order = True
         self.links: Links = links or {}
-        self.packets_of_special: list[bytes] = []
+        self.packets_of_special: dict[int, bytes] = {}  # by position, until written
         self.done_special = 0  # how many special events are encoded
+        self.written_special = 0  # how many are written (and dropped)
+        self.merged = 0  # the events before it are merged (their special ones encoded)
         self.next_special = _NEVER  # the position of the next one (set by ``done``)
         self.block: list[bytes] = []  # the packets of events block_start... (encoded ahead)
         self.block_start = 0
@@ -693,6 +716,7 @@ class _Stream:
         special, index = self.special, self.done_special
         times, items, packets, links = self.times, self.items, self.packets_of_special, self.links
         encode, packet, track = encoder.encode, encoder.packet, self.track
+        interner, varint = encoder.interner, pw.varint
         at = special[index]
         while at < stop:
             kind, item = items[index]
@@ -709,7 +733,12 @@ class _Stream:
                     args = {**args, **arrivals}
                 event = encode(kind, item.title(), item.category, track, args, flows_out,
                                flows_in)
-            packets.append(packet(times[at], event))
+            if interner.added or interner.fresh or len(event) >= SMALL_LENGTHS:
+                packets[at] = packet(times[at], event)
+            else:  # ``packet``'s usual case, written out: there are many
+                tail = _PACKET_TAIL + _SMALL[len(event)] + event
+                stamp = varint(times[at])
+                packets[at] = _packet_head(1 + len(stamp) + len(tail)) + stamp + tail
             index += 1
             at = special[index] if index < len(special) else _NEVER
         self.done_special, self.next_special = index, at
@@ -718,9 +747,13 @@ class _Stream:
         """The packets of events ``start`` to ``stop`` (after those before ``start``)."""
         end = self.block_start + len(self.block)
         if stop > end:
+            written = self.packets_of_special  # those before ``start`` are
+            while self.written_special < len(self.special) and (
+                    self.special[self.written_special] < start):
+                del written[self.special[self.written_special]]
+                self.written_special += 1
             self.block_start = start
-            self.block = self._encoded(start, min(len(self.times),
-                                                  max(stop, start + STREAM_BLOCK)))
+            self.block = self._encoded(start, min(self.merged, max(stop, start + STREAM_BLOCK)))
         return self.block[start - self.block_start:stop - self.block_start]
 
     def _encoded(self, start: int, stop: int) -> list[bytes]:
@@ -734,7 +767,7 @@ class _Stream:
         special = self.special
         index = bisect_left(special, start)
         while index < len(special) and special[index] < stop:
-            out[special[index] - start] = self.packets_of_special[index]
+            out[special[index] - start] = self.packets_of_special[special[index]]
             index += 1
         return out
 
@@ -765,8 +798,8 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
     templates: dict[str, int] = {}
     ends = [_NEVER]  # the ends of the open slices, innermost last, above one never reached
     top = _NEVER
-    for event in stack.events:
-        ts = event.ts - origin
+    events = stack.events
+    for event, ts in zip(events, map(sub, map(_START, events), repeat(origin)), strict=True):
         if type(event) is PythonSlice or isinstance(event, PythonSlice):
             while top <= ts:  # slices ended by now
                 add_time(top)
@@ -802,8 +835,8 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
             add_time(ts)
             add_code(END)
     ends.reverse()
-    times += ends[:-1]
-    codes += [END] * (len(ends) - 1)
+    times.extend(ends[:-1])
+    codes.extend([END] * (len(ends) - 1))
     return stream
 
 
@@ -825,7 +858,8 @@ CHILD_ORDERING_EXPLICIT = 3
 _SEQUENCE_FLAGS = pw.uint_field(pw.PACKET_SEQUENCE_FLAGS,
                                 SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE)
 WRITE_BLOCK_PACKETS = 1 << 15  # about 1 MB
-STREAM_BLOCK = 1 << 14  # events of a stream encoded at once
+STREAM_BLOCK = 1 << 14  # events of a stream encoded at once (at most)
+MERGED_AHEAD = 1 << 12  # stretches merged before they are written
 SMALL_LENGTHS = len(pw.SMALL_VARINTS)
 _SMALL = pw.SMALL_VARINTS
 _STRINGS_KEPT = 1 << 16  # encodings kept per argument name (each string value's)
@@ -905,13 +939,15 @@ class _EventEncoder:
             return before + after
         parts = [before]
         if args:
-            annotation, strings = self.annotation, self.strings
+            annotation, strings, doubles = self.annotation, self.strings, self.double_heads
             for arg, value in args.items():
                 value_type = type(value)
                 if value_type is str:  # the most: a string seen before under this name?
                     seen = strings.get(arg)
                     found = seen.get(value) if seen is not None else None
                     parts.append(found or annotation(arg, value))
+                elif value_type is float and arg in doubles:  # a stage's duration
+                    parts.append(doubles[arg] + _DOUBLE(value))
                 elif value_type is list or value_type is tuple:
                     parts.append(annotation(arg, ", ".join(map(str, value))))
                 elif value_type in _PLAIN_TYPES or not isinstance(value, dict | list | tuple):
@@ -920,9 +956,9 @@ class _EventEncoder:
                     parts += [annotation(k, v) for k, v in flat_args({arg: value})]
         parts.append(after)
         if flows_out:
-            parts += [_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_out]
+            parts += map(_FLOW_ID_FIELD, flows_out)
         if flows_in:
-            parts += [_TERMINATING_FLOW_ID_TAG + _FIXED64(flow) for flow in flows_in]
+            parts += map(_TERMINATING_FLOW_ID_FIELD, flows_in)
         return b"".join(parts)
 
     def annotation(self, key: str, value: Any) -> bytes:
@@ -1003,9 +1039,12 @@ _ANNOTATION_TAG = pw.tag(pw.EVENT_DEBUG_ANNOTATIONS, pw.LENGTH)
 _INT_TAG = pw.tag(pw.ANNOTATION_INT, pw.VARINT)
 _DOUBLE_TAG = pw.tag(pw.ANNOTATION_DOUBLE, pw.FIXED64)
 _DOUBLE = struct.Struct("<d").pack
-_FIXED64 = struct.Struct("<Q").pack
 _FLOW_ID_TAG = pw.tag(pw.EVENT_FLOW_IDS, pw.FIXED64)
 _TERMINATING_FLOW_ID_TAG = pw.tag(pw.EVENT_TERMINATING_FLOW_IDS, pw.FIXED64)
+# A flow id's field, tag and value, by one call to struct.
+_FLOW_ID_FIELD = partial(struct.Struct(f"<{len(_FLOW_ID_TAG)}sQ").pack, _FLOW_ID_TAG)
+_TERMINATING_FLOW_ID_FIELD = partial(
+    struct.Struct(f"<{len(_TERMINATING_FLOW_ID_TAG)}sQ").pack, _TERMINATING_FLOW_ID_TAG)
 _INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 _EVENT_TYPE_FIELDS = {kind: pw.uint_field(pw.EVENT_TYPE, value)
                       for kind, value in EVENT_TYPES.items()}

@@ -194,7 +194,7 @@ def _in_lanes(times: Sequence[int], codes: Sequence[int], heads: Sequence[bytes]
         formats.append(f"{before}x{len(head) + length + len(tail)}s{after}x")
     count = len(times)
     buffer = bytearray(b"".join(map(lanes.__getitem__, codes)))
-    words = int.from_bytes(array("Q", times).tobytes(), "little")
+    words = int.from_bytes(array("q", times).tobytes(), "little")  # 0 <= time < 2**56
     low7 = int.from_bytes(b"\x7f\0\0\0\0\0\0\0" * count, "little")
     more = int.from_bytes(b"\x80\0\0\0\0\0\0\0" * count, "little")
     for k in range(length):
