@@ -400,6 +400,12 @@ def test_a_capture_starts_before_the_analysis_is_imported() -> None:
     assert later <= set(after.split())
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter (what a module imports shows only there)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+
+
 def test_the_command_line_freezes_what_it_made_before_it_exits() -> None:
     """``main()`` from the command line (no argv) freezes the objects it made, as the
     process exits next; called with arguments (tests, scripts) it leaves them be."""
@@ -407,9 +413,7 @@ def test_the_command_line_freezes_what_it_made_before_it_exits() -> None:
             "sys.argv = ['toygrpc', 'completion', 'bash']\n"
             "main(['completion', 'bash']); given = gc.get_freeze_count()\n"
             "main(); print(given, gc.get_freeze_count(), file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=60)
-    given, from_command_line = map(int, result.stderr.split())
+    given, from_command_line = map(int, _python(code).stderr.split())
     assert given == 0 and from_command_line > 0
 
 
@@ -418,6 +422,4 @@ def test_quiet_and_json_traces_import_no_progress_bar() -> None:
             "with progress_bar(False) as progress:\n"
             "    progress.status('x'); progress.rpcs(1, 2); progress.step(0, 1, 'y')\n"
             "print('rich.progress' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=60)
-    assert result.stdout.strip() == "False"
+    assert _python(code).stdout.strip() == "False"
