@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,23 @@ def test_leaving_by_an_exception_stops_the_child(tmp_path: Path) -> None:
         raise KeyboardInterrupt
     assert time.monotonic() - started < 10
     assert not out.exists()
+
+
+def test_a_trace_whose_summary_fails_says_so_and_leaves_no_partial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked writer fails, the parent writes again, fails the same way and raises;
+    the half-written summary is removed (``trace`` made it) and the rest of the run stays."""
+    import toygrpc.render.summary as summary_module
+    from toygrpc.capture.launch import CaptureOptions
+    from toygrpc.pipeline import trace
+
+    def first_block_then_fail(data: object, block_bytes: int = 1) -> Iterator[bytes]:
+        yield b"{\n"
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(summary_module, "indented_json_blocks", first_block_then_fail)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        trace(CaptureOptions(mode="client", out=out, rpcs=2, python_layer=False))
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "capture.json", "events.jsonl", "server.stderr.txt", "trace.perfetto-trace"]

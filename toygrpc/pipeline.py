@@ -122,6 +122,11 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
         except BaseException:
             if pictures is not None:
                 pictures.cancel()
+            from toygrpc.model.layout import RunLayout
+            from toygrpc.render.summary import partial_path
+
+            with suppress(OSError):  # the summary a killed writer had begun (ours)
+                partial_path(RunLayout(options.out).summary).unlink()
             raise
     return run
 

@@ -194,3 +194,21 @@ def test_without_the_core_log_a_chain_has_no_tag() -> None:
     assert (chain["tag"], chain["ops"], chain["missing"]) == (None, [], "core_call")
     assert chain["steps"]["created"] == [CLIENT_CALLS[0].ts("created"), 22792]
     assert chain["steps"]["core_call"] is None
+
+
+def test_a_write_cut_short_leaves_no_summary_json(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """summary.json appears whole or not at all: it is written under another name and
+    renamed (``trace`` writes it in a child that Ctrl-C kills)."""
+    import toygrpc.render.summary as summary_module
+    from toygrpc.render.summary import partial_path
+
+    def first_block_then_fail(data: Any, block_bytes: int = 1) -> Any:
+        yield b"{\n"
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(summary_module, "indented_json_blocks", first_block_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        SummaryRenderer(out=tmp_path).render(Run.load(FIXTURE_RUN))
+    assert not (tmp_path / "summary.json").exists()
+    assert partial_path(tmp_path / "summary.json").read_bytes() == b"{\n"

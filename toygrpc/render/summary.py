@@ -133,11 +133,21 @@ class SummaryRenderer(FileRenderer):
     file_names = ("summary.json",)
 
     def render(self, run: Run) -> list[Path]:
+        """Written under another name, then renamed: a run stopped meanwhile (``trace``
+        writes it in a forked child, killed by Ctrl-C) leaves no summary.json cut short
+        for a CI job to read as the run's numbers."""
         path = self.folder(run) / self.file_names[0]
-        with collector_paused(), path.open("wb") as out:
+        partial = partial_path(path)
+        with collector_paused(), partial.open("wb") as out:
             for block in indented_json_blocks(build_summary(run)):
                 out.write(block)
+        partial.replace(path)
         return [path]
+
+
+def partial_path(path: Path) -> Path:
+    """Where ``SummaryRenderer`` writes ``path`` before renaming it."""
+    return path.with_name(path.name + ".partial")
 
 
 def indented_json(data: Any) -> bytes:
