@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,13 @@ from toygrpc.model.events import (
     event_from_dict,
     event_to_dict,
 )
-from toygrpc.model.timeline import Timeline, _event, _event_lines, collector_paused, event_line
+from toygrpc.model.timeline import (
+    Timeline,
+    _event_lines,
+    collector_paused,
+    event_from_record,
+    event_line,
+)
 
 # Events whose lines msgspec could spell otherwise than json: each must come out as json
 # writes it.
@@ -74,7 +81,7 @@ def test_a_committed_run_reads_and_writes_as_the_general_paths_do(tmp_path: Path
      "batch_id": 1, "ops": ["A", "B"], "error": "", "call": 0, "detail": ""},
 ])
 def test_a_record_reads_as_event_from_dict_reads_it(record: dict[str, object]) -> None:
-    event = _event(dict(record))
+    event = event_from_record(dict(record))
     assert event == event_from_dict(dict(record))
     assert type(event) is type(event_from_dict(dict(record)))
 
@@ -96,7 +103,7 @@ def test_a_damaged_record_raises_what_event_from_dict_raises(record: object) -> 
     with pytest.raises((KeyError, TypeError, ValueError, AttributeError)) as general:
         event_from_dict(record)  # type: ignore[arg-type]  # damaged on purpose
     with pytest.raises(general.type):
-        _event(record)
+        event_from_record(record)
 
 
 def test_the_collector_is_paused_then_as_it_was() -> None:
@@ -146,7 +153,7 @@ def test_a_maker_makes_what_the_class_makes() -> None:
     from toygrpc.model.events import EVENT_TYPES, maker
 
     for cls in EVENT_TYPES.values():
-        values = [getattr(AWKWARD[-1], f.name, 0) if f.name in ("ts", "pid", "tid")
+        values: list[Any] = [getattr(AWKWARD[-1], f.name, 0) if f.name in ("ts", "pid", "tid")
                   else {"int": 7, "str": "s", "bool": True, "dict": {"k": 1},
                         "tuple": ("a", "b")}[str(f.type).split("[")[0]]
                   for f in dataclasses.fields(cls)]

@@ -81,9 +81,13 @@ def test_cached_fields_are_those_of_the_first_encoding() -> None:
     args = {"text": "plain", "address": "0x7faf", "call": "c=0x55c7", "n": 7, "neg": -3,
             "x": 2.5, "ok": True, "none": None, "nested": {"a": 1, "b": [1, 2]}}
     item = Slice(4, 10, 20, "work", "test", flows_out=[3], flows_in=[1, 2])
-    first = encoder.event("B", item, args)
+    def encode() -> bytes:
+        return encoder.encode("B", item.name, item.category, item.track, args,
+                              item.flows_out, item.flows_in)
+
+    first = encode()
     interned = InternedData.FromString(encoder.interner.take())
-    assert encoder.event("B", item, args) == first
+    assert encode() == first
     assert encoder.interner.take() == b""
     event = TrackEvent.FromString(first)
     assert event.SerializeToString() == first
@@ -104,5 +108,5 @@ def test_cached_fields_are_those_of_the_first_encoding() -> None:
     assert values["nested.a"].int_value == 1
     assert [e.name for e in interned.event_names] == ["work"]
     assert [e.name for e in interned.event_categories] == ["test"]
-    assert encoder.end(item) == pw.uint_field(pw.EVENT_TYPE, 2) + pw.uint_field(
+    assert encoder.end_of(item.track) == pw.uint_field(pw.EVENT_TYPE, 2) + pw.uint_field(
         pw.EVENT_TRACK_UUID, 4)

@@ -159,8 +159,9 @@ def test_stamped_records_are_the_records_one_at_a_time() -> None:
     for trial in range(300):
         tails = [bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 7, 12, 126, 300])))
                  for _ in range(rng.randrange(1, 6))]
-        heads = [[]] + [[pw.tag(1, pw.LENGTH) + pw.varint(1 + n + len(t)) + b"\x40"
-                         for t in tails] for n in range(1, 11)]
+        heads: list[list[bytes]] = [[]] + [
+            [pw.tag(1, pw.LENGTH) + pw.varint(1 + n + len(t)) + b"\x40" for t in tails]
+            for n in range(1, 11)]
         bits = rng.choice([7, 14, 21, 28, 35, 42, 49, 56, 63, 64])
         count = rng.choice([0, 1, 5, pw.LANES_FROM - 1, pw.LANES_FROM, 500])
         times = sorted(rng.randrange(-3 if rng.random() < 0.1 else 0, 1 << bits)
@@ -178,8 +179,9 @@ def test_stamped_packets_are_the_runtimes() -> None:
     event = TrackEvent(type=TrackEvent.TYPE_SLICE_END, track_uuid=3).SerializeToString()
     tail = (pw.uint_field(pw.PACKET_SEQUENCE_ID, 1) + pw.bytes_field(pw.PACKET_TRACK_EVENT,
                                                                        event))
-    heads = [[]] + [[pw.tag(pw.TRACE_PACKET, pw.LENGTH) + pw.varint(1 + n + len(tail))
-                     + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)] for n in range(1, 11)]
+    heads: list[list[bytes]] = [[]] + [
+        [pw.tag(pw.TRACE_PACKET, pw.LENGTH) + pw.varint(1 + n + len(tail))
+         + pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)] for n in range(1, 11)]
     times = sorted({(1 << 7 * n) - 1 - k for n in range(1, 9) for k in range(100)})
     packets = pw.stamped(times, [0] * len(times), heads, [tail], 0, len(times))
     for ts, packet in zip(times, packets, strict=True):

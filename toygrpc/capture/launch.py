@@ -18,7 +18,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from toygrpc.capture.stopping import Stopper, child_options
 from toygrpc.errors import UsageError
@@ -34,7 +33,6 @@ from toygrpc.workload import (
     TARGET_FROM_STDIN,
 )
 
-T = TypeVar("T")
 DEFAULT_TRACERS = ("api",)
 METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
@@ -289,7 +287,6 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
     # The versions take a subprocess (``uname -p``) and reading package metadata: looked
     # up once the processes are started (a thread importing meanwhile would hold up their
     # fork), beside their start-up, and saved with the manifest then.
-    versions: Callable[[], dict[str, str]] = current_versions
     cap = Manifest(run_dir=options.out, mode=options.mode,
                   options={"rpcs": options.rpcs, "concurrency": options.concurrency,
                            "method": options.method, "target": options.target,
@@ -322,13 +319,15 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
     def when_started() -> None:
         """Once the processes are started: the versions on a thread while the caller's
         ``started`` runs, then the manifest with them."""
-        nonlocal versions
+        from concurrent.futures import ThreadPoolExecutor  # here: once the processes started
+
         if cap.versions:
             return
-        versions = in_background(current_versions, "toygrpc-versions")
-        if started is not None:
-            started()
-        cap.versions = versions()
+        with ThreadPoolExecutor(1, thread_name_prefix="toygrpc-versions") as pool:
+            versions = pool.submit(current_versions)
+            if started is not None:
+                started()
+            cap.versions = versions.result()
         cap.save()
 
     try:
@@ -446,7 +445,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                     traced.exit_status = code
         stopper.kill_all()
         if not cap.versions:  # nothing was started
-            cap.versions = versions()
+            cap.versions = current_versions()
         cap.finished_ns = time.time_ns()
         cap.stopped = stopper.reason
         if stopper.reason:
@@ -465,30 +464,6 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                 traced.core_log_bytes = core_log.stat().st_size  # a cut file is then seen
         cap.save()
     return cap
-
-
-def in_background(function: Callable[[], T], name: str) -> Callable[[], T]:
-    """Start ``function`` on a daemon thread; the function returned waits for its result
-    (or raises what it raised)."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(function())
-        except BaseException as exc:  # raised again by the waiter, in its thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-
-    def result() -> T:
-        thread.join()
-        if failure:
-            raise failure[0]
-        return outcome[0]
-
-    return result
 
 
 def current_versions() -> dict[str, str]:

@@ -107,9 +107,6 @@ def event_from_record(record: Any) -> Event:
     return event_from_dict(record)
 
 
-_event = event_from_record
-
-
 # What event_line writes for a Python slice without arguments (most events of a run),
 # less its newline.
 PYTHON_SLICE_LINE = (b'{"kind":"python.slice","ts":%d,"pid":%d,"tid":%d,"dur":%d,"name":%s,'

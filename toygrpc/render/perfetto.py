@@ -911,15 +911,8 @@ class _EventEncoder:
         self.double_heads: dict[str, bytes] = {}
         self.int_heads: dict[str, list[bytes]] = {}
 
-    def end(self, item: Slice) -> bytes:
-        return self.end_of(item.track)
-
     def end_of(self, track: int) -> bytes:
         return _EVENT_TYPE_FIELDS["E"] + pw.uint_field(pw.EVENT_TRACK_UUID, track)
-
-    def event(self, kind: str, item: Slice, args: dict[str, Any]) -> bytes:
-        return self.encode(kind, item.name, item.category, item.track, args, item.flows_out,
-                           item.flows_in)
 
     def encode(self, kind: str, name: str, category: str, track: int,
                args: dict[str, Any] = NO_ARGS, flows_out: Sequence[int] = (),
