@@ -293,6 +293,7 @@ def test_started_runs_once_the_processes_are_started_and_before_ready(tmp_path: 
 
     calls: list[str] = []
     children: list[str] = []
+    flags_seen = (b"--quick-exit", b"--buffer-core-log")
 
     def started() -> None:
         calls.append("started")
@@ -306,13 +307,16 @@ def test_started_runs_once_the_processes_are_started_and_before_ready(tmp_path: 
                 continue
             if ppid == os.getpid():
                 name = next((c.decode() for c in command if c.startswith(b"toygrpc.")), "")
-                children.append(name + (" --quick-exit" if b"--quick-exit" in command else ""))
+                children.append(" ".join([name, *(flag.decode() for flag in command
+                                                   if flag in flags_seen)]))
 
     manifest = capture(CaptureOptions(mode="client", out=tmp_path / "run", rpcs=2,
                                       python_layer=False), started=started,
                        ready=lambda: calls.append("ready"))
     assert calls == ["started", "ready"]
-    # the Hello client's bootstrap skips the last collections (its teardown logs nothing)
-    assert sorted(children) == ["toygrpc.capture.bootstrap --quick-exit", "toygrpc.server"]
+    # the Hello client's bootstrap skips the last collections (its teardown logs nothing),
+    # and buffers its core trace (it writes nothing to stderr itself)
+    assert sorted(children) == ["toygrpc.capture.bootstrap --quick-exit --buffer-core-log",
+                                "toygrpc.server"]
     assert manifest.versions == current_versions()
     assert Manifest.load(tmp_path / "run").versions == manifest.versions

@@ -18,6 +18,7 @@ from toygrpc.model.events import Event, FutureCreated, PythonSlice
 from toygrpc.render import perfetto
 from toygrpc.render.perfetto import (
     END,
+    Links,
     PerfettoRenderer,
     ThreadStack,
     TraceModel,
@@ -29,8 +30,8 @@ from toygrpc.render.perfetto import (
 )
 
 
-def random_stack(rng: random.Random, track: int, count: int, links: dict[int, tuple[
-        list[int], list[int], dict[str, float]]], flow: list[int]) -> ThreadStack:
+def random_stack(rng: random.Random, track: int, count: int, links: Links,
+                 flow: list[int]) -> ThreadStack:
     events: list[Event] = []
     linked: set[int] = set()
     for n in range(count):
@@ -43,7 +44,7 @@ def random_stack(rng: random.Random, track: int, count: int, links: dict[int, tu
             event = PythonSlice(ts, 1, track, dur, f"s{rng.randrange(5)}", args)
         if rng.random() < 0.1:
             flow[0] += 1
-            links[id(event)] = ([flow[0]], [], {})
+            links[id(event)] = ((flow[0],), (), ())
             if isinstance(event, PythonSlice):
                 linked.add(id(event))
         events.append(event)
@@ -58,8 +59,12 @@ def stream_events(stack: ThreadStack) -> list[tuple[int, str, str]]:
     got = []
     for at, (ts, code) in enumerate(zip(stream.times, stream.codes, strict=True)):
         if at in items:
-            kind, item = items[at]
-            got.append((ts, "B", stream.names[item]) if kind == "T" else (ts, kind, item.title()))
+            item = items[at]
+            if isinstance(item, int):  # a name's first slice
+                got.append((ts, "B", stream.names[item]))
+            else:
+                assert isinstance(item, Event)
+                got.append((ts, "B" if isinstance(item, PythonSlice) else "I", item.title()))
         else:
             got.append((ts, "E", "") if code == END else (ts, "B", stream.names[code]))
     return got
@@ -80,15 +85,13 @@ def test_stacks_write_the_bytes_of_their_slices(tmp_path: Path) -> None:
     rng = random.Random(8)
     process = Track(1, "client", 1, is_process=True)
     for trial in range(60):
-        links: dict[int, tuple[list[int], list[int], dict[str, float]]] = {}
+        links: Links = {}
         flow = [0]
         stacks = {track: random_stack(rng, track, rng.randrange(0, 40), links, flow)
                   for track in (2, 3)}
         for source in range(1, flow[0], 2):  # flows end where they start, on the other stack
-            ends = next(v for v in links.values() if v[0] == [source + 1])
-            ends[0].clear()
-            ends[1].append(source)
-            ends[2]["stage_us"] = 1.5
+            key = next(k for k, v in links.items() if v[0] == (source + 1,))
+            links[key] = ((), (source,), (("stage_us", 1.5),))
         tracks = [process, Track(2, "main", 1, tid=2, parent=1),
                   Track(3, "poller", 1, tid=3, parent=1, rank=1)]
         model = TraceModel(tracks, flow_names={f: "stage" for f in range(1, flow[0] + 1)},

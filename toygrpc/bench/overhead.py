@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toygrpc.bench.ring import OUT, Launch, Outcome, run_round, scratch_and_server
+from toygrpc.capture.launch import BUFFER_CORE_LOG
 from toygrpc.model.layout import ProcessLayout
 
 WORKLOAD = Path(__file__).with_name("workload.py")
@@ -31,10 +32,16 @@ class ModeResult:
     peak_rss_mb: float
 
 
-def _command(mode: str, out: Path, args: list[str]) -> tuple[list[str], dict[str, str]]:
+def mode_command(mode: str, out: Path, args: list[str], buffer_core_log: bool = True
+                 ) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of the workload in ``mode`` (one of ``MODES``).
+    The workload is toygrpc's, writing nothing to stderr: its core trace is buffered, as
+    the Hello client's is (``launch.traced_command``), unless ``buffer_core_log`` is
+    False (``scripts/core_log_buffer.py`` compares the two)."""
     env = {k: v for k, v in os.environ.items() if k not in ("GRPC_TRACE", "GRPC_VERBOSITY")}
     script = [str(WORKLOAD), *args]
-    boot = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
+    boot = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out),
+            *([BUFFER_CORE_LOG] if buffer_core_log else [])]
     if mode == "untraced":
         return [sys.executable, *script], env
     if mode == "hooks":
@@ -67,7 +74,7 @@ def measure(calls: int, concurrency: int, rounds: int,
             if callable(progress):
                 progress(f"round {r + 1}/{rounds}, concurrency {concurrency}: every mode, "
                          "taking turns")
-            launches = {mode: Launch(*_command(mode, Path(OUT), [])) for mode in order}
+            launches = {mode: Launch(*mode_command(mode, Path(OUT), [])) for mode in order}
             for mode, outcome in run_round(launches, server.address, calls, concurrency,
                                            scratch).items():
                 samples[mode].append(_sample(outcome))

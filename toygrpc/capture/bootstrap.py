@@ -60,6 +60,67 @@ def _quiet_shutdown() -> None:
     gc.disable()
 
 
+class CoreLogBuffer:
+    """C's stderr, where the core writes its trace, fully buffered while the program runs.
+
+    The core writes each line of its trace with one ``fwrite`` to stderr, which C leaves
+    unbuffered: a system call per line, about 17 per unary call, made on the thread that
+    logs (the event loop's among them). Buffered, they go out a block at a time; each line
+    is still whole and in the order written (``fwrite`` holds the stream's lock), at the
+    time the core stamped when it logged. Once the program has returned, ``unbuffer``
+    writes out what is pending and makes stderr unbuffered again, so that the lines of the
+    teardown (the core's cleanup thread logs after the interpreter's exit has flushed C's
+    streams) are written as they come, as without the buffer. ``flush`` is for the hook
+    report's size check and the hooks' writer thread, which calls it with every chunk:
+    a process killed with -9 keeps the core's lines up to then, as it keeps the hooks'
+    events.
+
+    Only for a program that writes nothing to stderr itself (``--buffer-core-log``: the
+    launcher's Hello client and server, the benchmark's workload): a line a program writes
+    to ``sys.stderr`` goes to the file at once, and takes its time from the core line
+    before it in ``core.log``, which the buffer would hold back."""
+
+    SIZE = 1 << 16
+    FULLY_BUFFERED, UNBUFFERED = 0, 2  # glibc's _IOFBF and _IONBF
+
+    def __init__(self) -> None:
+        self.flush: Callable[[], None] = _nothing
+        self.unbuffer: Callable[[], None] = _nothing
+        self.error = ""
+
+    def install(self) -> bool:
+        """Buffer C's stderr; False if it cannot (``error`` says why)."""
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None)
+            stream = ctypes.c_void_p(ctypes.c_void_p.in_dll(libc, "stderr").value)
+            libc.malloc.restype = ctypes.c_void_p
+            # C's own memory, never freed: the stream may use it until the process ends,
+            # after the interpreter has freed its objects.
+            buffer = libc.malloc(self.SIZE)
+            if not buffer or libc.setvbuf(stream, ctypes.c_void_p(buffer),
+                                          self.FULLY_BUFFERED, self.SIZE) != 0:
+                self.error = "setvbuf refused"
+                return False
+        except (OSError, AttributeError, ValueError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            return False
+
+        def flush() -> None:
+            libc.fflush(stream)
+
+        def unbuffer() -> None:
+            libc.setvbuf(stream, None, self.UNBUFFERED, 0)  # writes out what is pending
+
+        self.flush, self.unbuffer = flush, unbuffer
+        return True
+
+
+def _nothing() -> None:
+    pass
+
+
 def sample_clock(getts: Any) -> dict[str, float]:
     """Bracket viztracer's clock between two CLOCK_REALTIME reads; keep the tightest pair.
 
@@ -164,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="once the files are written, freeze the heap: the exit skips the "
                         "interpreter's last garbage collections (for programs whose teardown "
                         "finalizes nothing, as toygrpc's Hello client)")
+    parser.add_argument("--buffer-core-log", action="store_true",
+                        help="buffer C's stderr (the core's trace) while the program runs, "
+                        "for a program that writes nothing to stderr itself (toygrpc's "
+                        "Hello client and server)")
     parser.add_argument("-m", dest="module", action="store_true",
                         help="the target is a module name, as with python -m")
     parser.add_argument("target")
@@ -177,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     recorder = hooks.RECORDER
+    core_log = CoreLogBuffer()
+    if options.buffer_core_log:
+        if core_log.install():
+            recorder.flush_core_log = core_log.flush
+        else:
+            recorder.note_failure("core.log buffer", "C's stderr stays unbuffered, a system "
+                                  f"call per line of the core's trace ({core_log.error})")
     hooks.KEEP_ASYNCIO_FRAMES = options.viztracer  # the Python layer shows asyncio as it runs
     recorder.start_writing(files)  # before viztracer starts: its thread is not traced
     sampler = start_sampler(recorder, options.sample_threads)  # likewise
@@ -220,19 +292,22 @@ def main(argv: list[str] | None = None) -> int:
         status, interrupted = 130, True
     finally:
         _quiet_shutdown()
-        if tracer is not None and "start" in clock:
-            tracer.stop()
-            clock["end"] = sample_clock(tracer.getts)
-        files.clock.write_text(json.dumps(clock, indent=2))
-        if tracer is not None and "start" in clock:
-            # No file_info: it would copy the source of every traced file (and whatever
-            # literal it holds) into the run; nothing here reads it.
-            tracer.save(verbose=0, file_info=False)
-        if "loop" in options.hook_groups:
-            hooks.check_loop(recorder)
-        if sampler is not None:
-            sampler.stop()
-        recorder.save(files)
+        try:
+            if tracer is not None and "start" in clock:
+                tracer.stop()
+                clock["end"] = sample_clock(tracer.getts)
+            files.clock.write_text(json.dumps(clock, indent=2))
+            if tracer is not None and "start" in clock:
+                # No file_info: it would copy the source of every traced file (and whatever
+                # literal it holds) into the run; nothing here reads it.
+                tracer.save(verbose=0, file_info=False)
+            if "loop" in options.hook_groups:
+                hooks.check_loop(recorder)
+            if sampler is not None:
+                sampler.stop()
+            recorder.save(files)
+        finally:  # the teardown's lines as they come, as without the buffer
+            core_log.unbuffer()
         if options.quick_exit:
             gc.freeze()
     if interrupted or status == 130:  # stopped by Ctrl-C, whoever caught it

@@ -149,6 +149,8 @@ class Recorder:
     written: int = 0  # events appended to hooks.jsonl
     dropped: int = 0  # events that could not be written (reported, never silent)
     write_error: str = ""
+    # Writes out what C's stderr holds (the core log, when the bootstrap buffers it).
+    flush_core_log: Callable[[], None] = field(default=lambda: None)
 
     def sample_thread_names(self) -> None:
         """Read the names of every thread alive now, the core's own included (Linux)."""
@@ -197,6 +199,7 @@ class Recorder:
     def _write_loop(self, interval_s: float) -> None:
         while not self._stop_writing.wait(interval_s):
             self.flush()
+            self.flush_core_log()  # the core's trace too: a killed process keeps it to here
 
     def flush(self, timeout_s: float = -1) -> None:
         """Append the events recorded so far. Taken from the head of the list by slice and
@@ -243,6 +246,7 @@ class Recorder:
         core_log_bytes = -1
         try:
             sys.stderr.flush()
+            self.flush_core_log()
             core_log_bytes = os.fstat(2).st_size  # stderr is the core log file
         except (OSError, ValueError):
             pass

@@ -34,6 +34,7 @@ from toygrpc.workload import (
 )
 
 DEFAULT_TRACERS = ("api",)
+BUFFER_CORE_LOG = "--buffer-core-log"  # the bootstrap's option (see ``traced_command``)
 METADATA_LINE = re.compile(r"^key=\S* value=")
 SERVER_START_TIMEOUT_S = 30.0
 # viztracer's ring buffer: at least this many entries, more for a large Hello workload
@@ -95,12 +96,16 @@ def core_env(tracers: tuple[str, ...]) -> dict[str, str]:
 def traced_command(out: Path, target: list[str], python_layer: bool,
                    tracer_entries: int = MIN_TRACER_ENTRIES,
                    from_start: bool = False, sample_threads_ms: int = 0,
-                   quick_exit: bool = False) -> list[str]:
+                   quick_exit: bool = False, own_program: bool = False) -> list[str]:
     """The bootstrap's command line that traces ``target``; ``quick_exit`` for a program
-    whose teardown finalizes nothing (the Hello client: see ``capture.bootstrap``)."""
+    whose teardown finalizes nothing (the Hello client: see ``capture.bootstrap``);
+    ``own_program`` for toygrpc's Hello client and server, which write nothing to stderr
+    themselves: the core's trace is buffered (``bootstrap.CoreLogBuffer``)."""
     command = [sys.executable, "-m", "toygrpc.capture.bootstrap", "--out", str(out)]
     if quick_exit:
         command.append("--quick-exit")
+    if own_program:
+        command.append(BUFFER_CORE_LOG)
     if sample_threads_ms:
         command += ["--sample-threads", str(sample_threads_ms)]
     if python_layer:
@@ -341,7 +346,8 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
             if traced_server:
                 server_dir = cap.process_dir("server")
                 command = traced_command(server_dir, target, options.python_layer, entries,
-                                         options.python_from_start, options.sample_threads_ms)
+                                         options.python_from_start, options.sample_threads_ms,
+                                         own_program=True)
                 server = RunningServer(command, env, cap.layout.process("server").core_log,
                                        stopper, traced=True, wait=False)
             else:
@@ -384,7 +390,7 @@ def capture(options: CaptureOptions, status: Callable[[str], None] = lambda _: N
                 cap.process_dir(role),
                 traced_command(cap.process_dir(role), command_target, options.python_layer,
                                entries, options.python_from_start, options.sample_threads_ms,
-                               quick_exit=True),
+                               quick_exit=True, own_program=True),
                 {**env, PROGRESS_ENV: "1"}, stopper, proc, on_progress=progress,
                 target_later=send_address)
             if options.scenario:

@@ -54,13 +54,16 @@ from toygrpc.render import protowire as pw
 from toygrpc.render.base import FileRenderer
 
 Format = Literal["proto", "json"]
+# The stages of the links an event ends, each with its duration in microseconds (its key
+# in the event's arguments, ``<stage>_us``, and the value).
+Arrivals = tuple[tuple[str, float], ...]
 FORMATS: dict[Format, str] = {"proto": "trace.perfetto-trace", "json": "trace.json"}
 THREAD_RANK = {"main": 0, "core": 1, "poller": 2}  # the rest after these
 JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice to bind to
 SEQUENCE_ID = 1
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
 NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
-NO_LINKS: tuple[Sequence[int], Sequence[int], dict[str, Any] | None] = ((), (), None)
+NO_LINKS: tuple[tuple[int, ...], tuple[int, ...], Arrivals] = ((), (), ())
 # The events a thread's track shows as slices beside its stack (on lanes of their own).
 _SPAN_TYPES = (GlueSpan, DrainSpan, HandlerSerialization)
 
@@ -93,17 +96,16 @@ class Slice:
     args: dict[str, Any] = field(default_factory=dict)
     flows_out: Sequence[int] = ()
     flows_in: Sequence[int] = ()
-    # A thread's event: its arguments are its details (and ``extra``), made when written,
-    # not held for each of millions of slices at once.
+    # A thread's event: its arguments are its details (and ``extra``, what the links it
+    # ends add), made when written, not held for each of millions of slices at once.
     event: Event | None = None
-    extra: dict[str, Any] | None = None
+    extra: Arrivals = ()
 
     def arguments(self) -> dict[str, Any]:
         """What the trace shows with the slice."""
         if self.event is None:
             return self.args
-        details = self.event.details()
-        return {**details, **self.extra} if self.extra else details
+        return with_arrivals(self.event.details(), self.extra)
 
 
 @dataclass
@@ -158,8 +160,9 @@ class TraceModel:
 
 
 # What the analysis links to a thread's event (by ``id``): the flows it starts, those it
-# ends, and the stages of the links it ends (added to its arguments).
-Links = dict[int, tuple[list[int], list[int], dict[str, Any]]]
+# ends, and the stage of each link it ends with its duration (``Arrivals``, added to its
+# arguments). Tuples, mostly of one: a large run links millions of events.
+Links = dict[int, tuple[tuple[int, ...], tuple[int, ...], "Arrivals"]]
 
 
 @dataclass
@@ -222,6 +225,16 @@ class PerfettoRenderer(FileRenderer):
 # --- the model ---------------------------------------------------------------------
 
 
+def with_arrivals(details: dict[str, Any], arrivals: Arrivals) -> dict[str, Any]:
+    """An event's details and the stages of the links it ends, a later one of a stage
+    overriding (in its place) an earlier one's, as in a dict."""
+    if not arrivals:
+        return details
+    merged = dict(details)
+    merged.update(arrivals)
+    return merged
+
+
 def thread_rank(role: str) -> int:
     if role in THREAD_RANK:
         return THREAD_RANK[role]
@@ -263,6 +276,7 @@ def build_model(run: Run) -> TraceModel:
     # of the event it ends on.
     # Per linked event (by id): the flows it starts, those it ends, the stages they cover.
     links: Links = {}
+    no_links = NO_LINKS
     linked_slices: set[int] = set()
     stage_of_link = link_stages(chain.steps() for chain in analysis.chains)
     flow_names = model.flow_names
@@ -272,15 +286,11 @@ def build_model(run: Run) -> TraceModel:
         if stage is None:
             stage = "network_" + label.replace(" -> ", "_to_")
         flow_names[flow_id] = stage
-        ends = links.get(source_id)
-        if ends is None:
-            ends = links[source_id] = ([], [], {})
-        ends[0].append(flow_id)
-        ends = links.get(target_id)
-        if ends is None:
-            ends = links[target_id] = ([], [], {})
-        ends[1].append(flow_id)
-        ends[2][stage + "_us"] = round((target.ts - source.ts) / 1000, 3)
+        flows_out, flows_in, arrivals = links.get(source_id, no_links)
+        links[source_id] = ((*flows_out, flow_id), flows_in, arrivals)
+        flows_out, flows_in, arrivals = links.get(target_id, no_links)
+        arrival = (stage + "_us", round((target.ts - source.ts) / 1000, 3))
+        links[target_id] = (flows_out, (*flows_in, flow_id), (*arrivals, arrival))
         if isinstance(source, PythonSlice):
             linked_slices.add(source_id)
         if isinstance(target, PythonSlice):
@@ -657,9 +667,10 @@ class _Stream:
 
     An event encoded on its own (one with arguments or flows, or the first of its
     encoding, which may intern names) sits at a position of ``special``, with its
-    ``items`` entry: ``("B" or "I", Slice or Event)``, or ``("T", code)`` for a code's
-    first event. ``encode_special`` encodes them (into ``packets_of_special``) in the
-    order of the merge; ``packets`` then encodes the rest a block at a time."""
+    ``items`` entry: the Slice or Event (a begin if it has a length, else an instant), or
+    the code for a code's first event (no tuple with the kind: there may be millions).
+    ``encode_special`` encodes them (into ``packets_of_special``) in the order of the
+    merge; ``packets`` then encodes the rest a block at a time."""
 
     __slots__ = ("block", "block_start", "codes", "done_special", "heads", "in_order",
                  "items", "links", "merged", "names", "next_special", "packets_of_special",
@@ -671,7 +682,7 @@ class _Stream:
         self.times = array("q")
         self.codes = array("i")
         self.special = array("q")
-        self.items: list[tuple[str, Any]] = []
+        self.items: list[Slice | Event | int] = []
         self.names = [""]  # per code, the name of its slices (code 0: a slice's end)
         self.tails: list[bytes] = []
         self.heads: list[list[bytes]] = []
@@ -719,20 +730,18 @@ class _Stream:
         interner, varint = encoder.interner, pw.varint
         at = special[index]
         while at < stop:
-            kind, item = items[index]
-            if kind == "T":
+            item = items[index]
+            if isinstance(item, int):  # a code's first event
                 event = encode("B", self.names[item], "python", track)
                 self._set(item, encoder.tail(event))
             elif isinstance(item, Slice):
-                event = encode(kind, item.name, item.category, item.track, item.arguments(),
-                               item.flows_out, item.flows_in)
+                event = encode("I" if item.end is None else "B", item.name, item.category,
+                               item.track, item.arguments(), item.flows_out, item.flows_in)
             else:
+                kind = "B" if isinstance(item, PythonSlice) else "I"
                 flows_out, flows_in, arrivals = links.get(id(item), NO_LINKS)
-                args = item.details()
-                if arrivals:
-                    args = {**args, **arrivals}
-                event = encode(kind, item.title(), item.category, track, args, flows_out,
-                               flows_in)
+                event = encode(kind, item.title(), item.category, track,
+                               with_arrivals(item.details(), arrivals), flows_out, flows_in)
             if interner.added or interner.fresh or len(event) >= SMALL_LENGTHS:
                 packets[at] = packet(times[at], event)
             else:  # ``packet``'s usual case, written out: there are many
@@ -781,7 +790,7 @@ def _slice_stream(items: list[Slice], in_order: bool) -> _Stream:
     for ts, kind, item in track_events(items, in_order):
         if kind != "E":
             stream.special.append(len(times))
-            stream.items.append((kind, item))
+            stream.items.append(item)
         times.append(ts)
         codes.append(END)
     return stream
@@ -811,7 +820,7 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
                 end = top
             if event.args or (linked and id(event) in linked):
                 special.append(len(times))
-                items.append(("B", event))
+                items.append(event)
                 add_code(END)
             else:
                 code = templates.get(event.name)
@@ -819,7 +828,7 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
                     code = templates[event.name] = len(stream.names)
                     stream.names.append(event.name)
                     special.append(len(times))
-                    items.append(("T", code))
+                    items.append(code)
                 add_code(code)
             add_time(ts)
             ends.append(end)
@@ -831,7 +840,7 @@ def _stack_stream(stack: ThreadStack) -> _Stream:
                 ends.pop()
                 top = ends[-1]
             special.append(len(times))
-            items.append(("I", event))
+            items.append(event)
             add_time(ts)
             add_code(END)
     ends.reverse()
