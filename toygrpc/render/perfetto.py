@@ -162,7 +162,7 @@ class TraceModel:
 # What the analysis links to a thread's event (by ``id``): the flows it starts, those it
 # ends, and the stage of each link it ends with its duration (``Arrivals``, added to its
 # arguments). Tuples, mostly of one: a large run links millions of events.
-Links = dict[int, tuple[tuple[int, ...], tuple[int, ...], "Arrivals"]]
+Links = dict[int, tuple[tuple[int, ...], tuple[int, ...], Arrivals]]
 
 
 @dataclass
