@@ -117,7 +117,7 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
             with ForkedWork(lambda: _write_timeline_and_summary(run, saved)) as rest:
                 PerfettoRenderer(trace_format=trace_format).render(run)
                 progress.step(3, total, ANALYSIS_STEPS[3])
-                rest.join()
+                run.adopt(rest.join())
             progress.step(4, total, "done")
         except BaseException:
             if pictures is not None:
@@ -131,14 +131,17 @@ def trace(options: CaptureOptions, progress: Progress | None = None,
     return run
 
 
-def _write_timeline_and_summary(run: Run, saved: bool) -> None:
+def _write_timeline_and_summary(run: Run, saved: bool) -> dict[str, object]:
     """``events.jsonl`` (unless it was read from it) and ``summary.json``: what a forked
-    child writes while ``trace`` writes the Perfetto trace."""
+    child writes while ``trace`` writes the Perfetto trace. It then computes the rest of
+    what the report prints (``Run.shareable``: seconds on a large run, on the core the
+    child has to itself), for the parent to ``adopt``."""
     from toygrpc.render.summary import SummaryRenderer
 
     if not saved:
         run.timeline.save(run.run_dir)
     SummaryRenderer().render(run)
+    return run.shareable()
 
 
 def capture_run(options: CaptureOptions) -> Run:

@@ -6,6 +6,7 @@ import dataclasses
 from collections import Counter
 
 from toygrpc.analysis.chains import EventsByKind
+from toygrpc.analysis.hooks import hook_counts
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
     EVENT_TYPES,
@@ -15,7 +16,6 @@ from toygrpc.model.events import (
     GlueSpan,
     PythonSlice,
 )
-from toygrpc.render.summary import hook_counts
 
 
 def test_each_kind_is_what_isinstance_picks_in_time_order(both_3: Run) -> None:

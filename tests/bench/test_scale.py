@@ -18,11 +18,13 @@ from toygrpc.cli import main
 def test_the_scale_table_has_a_row_per_size_and_mode_from_real_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "scale.json"
-    assert main(["bench", "--scale", "12", "--json", str(results)]) == 0
+    assert main(["bench", "--scale", "12", "--concurrency", "3", "--json", str(results)]) == 0
     out = capsys.readouterr().out
+    assert "`toygrpc trace client --rpcs N --concurrency 3 -q`" in out
     header = next(line for line in out.splitlines() if line.strip().startswith("RPCs"))
-    assert header.split() == ["RPCs", "python", "layer", "wall", "s", "peak", "MB", "events",
-                              "complete", "trace", "MB", "target"]
+    assert header.split() == ["RPCs", "python", "layer", "wall", "s", "capture", "s", "after",
+                              "s", "untraced", "s", "peak", "MB", "events", "complete",
+                              "trace", "MB", "target"]
     rows = [line.split() for line in out.splitlines()[out.splitlines().index(header) + 1:]
             if line.strip()]
     assert [(r[0], r[1]) for r in rows] == [("12", "yes"), ("12", "no")]
@@ -33,6 +35,10 @@ def test_the_scale_table_has_a_row_per_size_and_mode_from_real_runs(
         assert row["exit_status"] == 0 and row["rounds"] == 1
         assert row["complete_rpcs"] == 12  # read from the run's own summary.json
         assert row["wall_s"] > 0 and row["trace_mb"] > 0
+        # the capture is part of the run, and the untraced calls still start two processes
+        assert 0 < row["capture_s"] < row["wall_s"]
+        assert row["after_s"] == pytest.approx(row["wall_s"] - row["capture_s"])
+        assert row["untraced_s"] > 0 and row["concurrency"] == 3
         assert row["peak_rss_mb"] > 20  # a Python process with grpc loaded, at least
         assert row["target"] == ""  # no target for this size
     assert full["events"] > plain["events"] > 12 * 10  # the Python layer adds its slices
@@ -48,6 +54,23 @@ def test_a_run_is_charged_its_own_peak_not_the_benchmarks() -> None:
     code, peak_mb, _ = scale.run_once(
         [sys.executable, "-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
     assert code == 0 and peak_mb > 300
+
+
+def test_the_untraced_floor_is_the_hello_client_alone(tmp_path: Path) -> None:
+    """The floor runs the client the trace command traces, with the same calls."""
+    command = scale.untraced_command(7, "localhost:1234", 3)
+    assert command[1:3] == ["-m", "toygrpc.client"]
+    assert command[3:] == ["--target", "localhost:1234", "--rpcs", "7", "--concurrency", "3",
+                           "--quiet"]
+    traced = scale.trace_command(7, False, tmp_path / "out", 3)
+    assert traced[traced.index("--rpcs") + 1] == "7"
+    assert traced[traced.index("--concurrency") + 1] == "3" and "--no-python" in traced
+
+
+def test_concurrency_without_scale_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--concurrency", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--scale" in err
 
 
 def test_rows_say_the_issue_targets() -> None:

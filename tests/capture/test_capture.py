@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from toygrpc.analysis.hooks import hook_counts
 from toygrpc.analysis.run import Run
 from toygrpc.model.events import (
     HOOK_NAMES,
@@ -25,7 +26,6 @@ from toygrpc.model.events import (
     PythonSlice,
     ThreadStarted,
 )
-from toygrpc.render.summary import hook_counts
 
 CLIENT_UNARY_OPS = ("SEND_INITIAL_METADATA", "SEND_MESSAGE", "SEND_CLOSE_FROM_CLIENT",
                     "RECV_INITIAL_METADATA", "RECV_MESSAGE", "RECV_STATUS_ON_CLIENT")

@@ -13,6 +13,8 @@ from functools import cached_property
 from pathlib import Path
 
 from toygrpc.analysis.chains import Analysis, analyze
+from toygrpc.analysis.hooks import hook_counts
+from toygrpc.analysis.http2 import FrameRow, frame_rows
 from toygrpc.analysis.stages import (
     StageStats,
     hook_span_statistics,
@@ -28,6 +30,10 @@ from toygrpc.model.timeline import Timeline, collector_paused
 # Exceptions a damaged JSON/JSONL file can raise while it is read back.
 DAMAGE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration,
           ArithmeticError)
+
+
+# Derived values of a run that ``shareable`` computes in a forked copy of it.
+SHAREABLE = ("stage_stats", "hook_counts", "frames")
 
 
 @dataclass
@@ -63,6 +69,28 @@ class Run:
     @cached_property
     def stage_samples(self) -> dict[str, list[int]]:
         return stage_samples(self.analysis)
+
+    @cached_property
+    def hook_counts(self) -> dict[str, dict[str, int]]:
+        """Per process role, how many events each hook recorded."""
+        return hook_counts(self.timeline)
+
+    @cached_property
+    def frames(self) -> list[FrameRow]:
+        """The HTTP/2 frames received (``--tracer http``), in time order."""
+        return frame_rows(self.timeline)
+
+    def shareable(self) -> dict[str, object]:
+        """``SHAREABLE``, computed: small values that take seconds on a large run. A
+        forked copy of this run computes them while this process writes the trace, and
+        sends them back for ``adopt``."""
+        return {name: getattr(self, name) for name in SHAREABLE}
+
+    def adopt(self, values: dict[str, object]) -> None:
+        """Take the ``shareable`` values a copy of this run computed, as if computed here."""
+        for name in SHAREABLE:
+            if name in values:
+                self.__dict__[name] = values[name]  # where cached_property keeps it
 
     def swimlane(self, index: int | None = None) -> SwimlaneModel:
         """The swimlane of the ``index``-th RPC (1-based), or of a typical one."""

@@ -97,8 +97,10 @@ def run_scale(args: argparse.Namespace, console: Any) -> int:
     print(f"machine: {results['machine']}")
     with console.status("benchmarking") as status, \
             tempfile.TemporaryDirectory(prefix="toygrpc-scale-") as scratch:
-        rows = scale.measure(args.scale, Path(scratch), args.rounds or 1, status.update)
-    results["scale"] = [asdict(r) | {"target": r.target} for r in rows]
+        rows = scale.measure(args.scale, Path(scratch), args.rounds or 1, status.update,
+                             args.concurrency or 1)
+    results["scale"] = [asdict(r) | {"target": r.target, "after_s": r.after_s}
+                        for r in rows]
     scale.print_scale(rows)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

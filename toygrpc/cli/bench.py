@@ -6,9 +6,13 @@ import argparse
 from pathlib import Path
 
 from toygrpc.cmdline import Subcommands, positive_int
+from toygrpc.errors import UsageError
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.concurrency is not None and not args.scale:
+        raise UsageError("--concurrency sets the RPCs in flight of the --scale runs: add "
+                         "--scale RPCS (the other tables measure concurrency 1 and 8 each)")
     if args.ablation:
         from toygrpc.bench import ablation
 
@@ -37,5 +41,7 @@ def register(commands: Subcommands) -> None:
     bench.add_argument("--scale", type=positive_int, nargs="+", metavar="RPCS",
                        help="instead, time `toygrpc trace client` end to end (wall time, peak "
                        "RSS) for these numbers of RPCs, with and without the Python layer "
-                       "(--rounds of each, default 1)")
+                       "(--rounds of each, default 1), beside the same calls untraced")
+    bench.add_argument("--concurrency", type=positive_int, metavar="C",
+                       help="with --scale: RPCs in flight at once in each run (default 1)")
     bench.set_defaults(handler=_run)

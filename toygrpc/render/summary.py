@@ -7,10 +7,8 @@ completeness, per-stage percentiles. Times are in nanoseconds unless a key says 
 
 from __future__ import annotations
 
-import itertools
 import json
 import operator
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,46 +19,13 @@ import orjson
 from toygrpc.analysis.chains import STEP_FIELDS, STEPS, Chain, Rpc, stages_of, tag_of
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
-from toygrpc.model.events import HOOK_NAMES, Event
-from toygrpc.model.timeline import Timeline, collector_paused
+from toygrpc.model.timeline import collector_paused
 from toygrpc.render.base import FileRenderer
 
 SUMMARY_FORMAT = 1
-_PID = operator.attrgetter("pid")
 # The steps summary.json gives each chain, and the chain's events for them.
 _STEP_NAMES = (*STEPS, "cancelled")
 _STEP_EVENTS = operator.attrgetter(*(STEP_FIELDS[name] for name in _STEP_NAMES))
-
-def hook_counts(timeline: Timeline) -> dict[str, dict[str, int]]:
-    """Per process role: how many events each hook produced.
-
-    Counted per process and kind without a Python step per event (a run holds millions of
-    Python slices); only the kinds whose hook depends on the event are asked one by one."""
-    counts: dict[str, Counter[str]] = {role: Counter() for role in timeline.processes.values()}
-    events: list[Event] = timeline.events
-    # only the kinds some hook records are counted per process (not the Python slices)
-    totals: Counter[type[Event]] = Counter(map(type, events))
-    hooked = {kind for kind in totals if kind.hook or kind.hook_name is not Event.hook_name}
-    if len(hooked) < len(totals):
-        events = list(itertools.compress(events, map(hooked.__contains__, map(type, events))))
-    kinds: Iterator[type[Event]] = map(type, events)
-    per_kind = Counter(zip(map(_PID, events), kinds, strict=True))
-    asked: set[type[Event]] = set()
-    for (pid, kind), count in per_kind.items():
-        role = timeline.processes.get(pid)
-        if role is None:
-            continue
-        if kind.hook_name is Event.hook_name:
-            counts[role][kind.hook] += count
-        else:
-            asked.add(kind)
-    if asked:
-        for event in itertools.compress(events, map(asked.__contains__, map(type, events))):
-            role = timeline.processes.get(event.pid)
-            if role is not None:
-                counts[role][event.hook_name()] += 1
-    return {role: {hook: c[hook] for hook in HOOK_NAMES} for role, c in counts.items()}
-
 
 def _chain(chain: Chain) -> dict[str, Any]:
     steps = chain.steps()
@@ -107,7 +72,7 @@ def build_summary(run: Run) -> dict[str, Any]:
         "hooks": {role: {"attached": report.get("attached", {}),
                          "failed": report.get("failed", {})}
                   for role, report in timeline.hooks.items()},
-        "hook_counts": hook_counts(timeline),
+        "hook_counts": run.hook_counts,
         "clock": timeline.clock,
         "diagnostics": timeline.diagnostics,
         # Loss is never silent: partial says whether anything was lost, losses what and

@@ -19,11 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from toygrpc.analysis.chains import Rpc
-from toygrpc.analysis.http2 import FrameRow, frame_rows
+from toygrpc.analysis.http2 import FrameRow
 from toygrpc.analysis.run import Run
 from toygrpc.analysis.stages import StageStats
 from toygrpc.analysis.swimlane import SwimlaneModel, SwimStep
-from toygrpc.render.summary import hook_counts
 
 PROCESS_STYLES = {"client": "cyan", "server": "magenta"}
 ARROW_STYLE = "bold yellow"
@@ -314,7 +313,7 @@ class RunReport:
         else:
             views.append(Text("no RPCs in this run: no swimlane to draw", "yellow"))
         views.extend((Text(), StageTable(run.stage_stats, run.manifest.capture_mode)))
-        frames = frame_rows(run.timeline)
+        frames = run.frames
         if frames:  # captured with --tracer http
             views.extend((Text(), Http2FrameTable(frames)))
         return views
@@ -323,7 +322,7 @@ class RunReport:
         """Which hooks fired how often, and how many RPCs are complete."""
         run, analysis = self.run, self.run.analysis
         lines: list[Text] = []
-        counts = hook_counts(run.timeline)
+        counts = run.hook_counts
         for pid, role in run.timeline.processes.items():
             fired = ", ".join(f"{hook} {n}" for hook, n in counts.get(role, {}).items())
             lines.append(Text(f"{role} (pid {pid}) hooks fired: {fired}", "dim"))
