@@ -261,12 +261,14 @@ def report(run: Run, console: Console, rpc_index: int | None = None,
            plots: bool = True, pictures: Pictures | None = None) -> None:
     """Draw the pictures (unless told not to; or wait for ``pictures``), then print the
     run's report."""
+    from toygrpc.model.timeline import collector_paused
     from toygrpc.render.terminal import RunReport
 
     if plots:
         with console.status("drawing swimlane.svg and stages.svg"):
             write_plots(run, rpc_index, console, pictures)
-    RunReport(run, rpc_index).print(console)
+    with collector_paused():  # the run's objects stay: a full pass would find no garbage
+        RunReport(run, rpc_index).print(console)
 
 
 def show(run_dir: Path, rpc_index: int | None = None, as_json: bool = False,

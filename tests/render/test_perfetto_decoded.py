@@ -77,37 +77,44 @@ class DecodedTrace:
         return item
 
 
-def decode(path: Path) -> DecodedTrace:
-    """Tracks and slices of a native trace, interned names resolved, B/E paired per track."""
+def decode(path: Path, sequences: int = 1) -> DecodedTrace:
+    """Tracks and slices of a native trace, interned names resolved per packet sequence,
+    B/E paired per track; ``sequences``: how many packet sequences it must have (1, 2...)."""
     from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace, TrackEvent
 
     trace = Trace()
     trace.ParseFromString(path.read_bytes())
-    tables: dict[str, dict[int, str]] = defaultdict(dict)
+    tables: dict[int, dict[str, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
     tracks: dict[int, Any] = {}
     items: list[Decoded] = []
     open_: dict[int, list[Decoded]] = defaultdict(list)
-    first_event = True
+    begun: set[int] = set()  # the sequences whose first packet was read
+    last_ts: dict[int, int] = {}
     for packet in trace.packet:
         if packet.HasField("track_descriptor"):
+            assert not begun  # the descriptors come first
             tracks[packet.track_descriptor.uuid] = packet.track_descriptor
             continue
         assert packet.HasField("track_event")
-        assert packet.trusted_packet_sequence_id == 1
-        if first_event:
+        sequence = packet.trusted_packet_sequence_id
+        if sequence not in begun:  # a sequence's first event says its state is new
+            assert sequence == len(begun) + 1  # one after the other: 1, then 2
             assert packet.sequence_flags == 3  # incremental state cleared, and needed
-            first_event = False
+            begun.add(sequence)
         else:
             assert packet.sequence_flags == 0
+        assert packet.timestamp >= last_ts.get(sequence, 0)  # in time order in a sequence
+        last_ts[sequence] = packet.timestamp
+        table = tables[sequence]
         interned = packet.interned_data
-        for table, entries in (("name", interned.event_names),
-                               ("category", interned.event_categories),
-                               ("arg", interned.debug_annotation_names)):
+        for name, entries in (("name", interned.event_names),
+                              ("category", interned.event_categories),
+                              ("arg", interned.debug_annotation_names)):
             for entry in entries:
-                assert entry.iid not in tables[table]  # each written once
-                tables[table][entry.iid] = entry.name
+                assert entry.iid not in table[name]  # each written once
+                table[name][entry.iid] = entry.name
         for entry in interned.debug_annotation_string_values:
-            tables["value"][entry.iid] = entry.str.decode()
+            table["value"][entry.iid] = entry.str.decode()
         event = packet.track_event
         assert event.track_uuid in tracks
         if event.type == TrackEvent.TYPE_SLICE_END:
@@ -120,10 +127,10 @@ def decode(path: Path) -> DecodedTrace:
             kind = annotation.WhichOneof("value")
             value = getattr(annotation, kind)
             if kind == "string_value_iid":
-                value = tables["value"][value]
-            args[tables["arg"][annotation.name_iid]] = value
-        [category] = [tables["category"][iid] for iid in event.category_iids]
-        item = Decoded(event.track_uuid, packet.timestamp, None, tables["name"][event.name_iid],
+                value = table["value"][value]
+            args[table["arg"][annotation.name_iid]] = value
+        [category] = [table["category"][iid] for iid in event.category_iids]
+        item = Decoded(event.track_uuid, packet.timestamp, None, table["name"][event.name_iid],
                        category, args, list(event.flow_ids), list(event.terminating_flow_ids))
         items.append(item)
         if event.type == TrackEvent.TYPE_SLICE_BEGIN:
@@ -131,6 +138,7 @@ def decode(path: Path) -> DecodedTrace:
         else:
             assert event.type == TrackEvent.TYPE_INSTANT
     assert all(not stack for stack in open_.values())  # every slice ended
+    assert len(begun) == sequences
     return DecodedTrace(tracks, items)
 
 
@@ -517,3 +525,50 @@ def test_a_run_without_the_core_log_starts_each_batch_at_its_waiter(
     calls = [i for i in trace.items if i.category == "rpc.call"
              and trace.pid_of(i.track) == oracle.CLIENT_PID]
     assert [c.args["missing"] for c in calls] == ["chain 1: core_call"] * 3
+
+
+@pytest.fixture(scope="module")
+def python_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A fresh capture with the Python layer: its slices are encoded by name codes, which
+    each half interns on its own."""
+    from toygrpc.capture.launch import CaptureOptions
+    from toygrpc.pipeline import capture_run
+
+    out = tmp_path_factory.mktemp("python-layer") / "run"
+    return capture_run(CaptureOptions(mode="client", out=out, rpcs=2, python_layer=True))
+
+
+@pytest.mark.parametrize("which", ["fixture", "python layer"])
+def test_a_trace_written_in_two_halves_holds_the_same_events(
+        run: Run, python_run: Run, which: str, tmp_path: Path) -> None:
+    """Halves by time, two packet sequences written at once (a forked child writes the
+    later one): the same tracks, and every event with the same time, names, arguments and
+    flows, in the same order, as the trace written in one."""
+    from toygrpc.render.perfetto import build_model, write_proto
+
+    run = run if which == "fixture" else python_run
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    whole.mkdir()
+    halves.mkdir()
+    write_proto(build_model(run), whole / "trace", split_from=1 << 62)
+    write_proto(build_model(run), halves / "trace", split_from=1)
+    one, two = decode(whole / "trace"), decode(halves / "trace", sequences=2)
+    assert one.tracks == two.tracks
+    assert one.items == two.items and len(one.items) > 100
+    assert [p.name for p in halves.iterdir()] == ["trace"]  # the later half's file: gone
+
+
+def test_a_failed_write_leaves_no_half_behind(run: Run, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped while writing the first half (Ctrl-C, a full disk): the child is stopped
+    and the later half's file, made by the writer, is removed."""
+    import toygrpc.render.perfetto as perfetto
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    model = perfetto.build_model(run)
+    monkeypatch.setattr(perfetto, "_write_streams", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        perfetto.write_proto(model, tmp_path / "trace", split_from=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["trace"]

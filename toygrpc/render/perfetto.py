@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
+import shutil
 import struct
+import tempfile
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
@@ -35,12 +38,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice, repeat
-from operator import attrgetter, le, lt, sub
+from operator import attrgetter, itemgetter, le, lt, sub
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from toygrpc.analysis.chains import Rpc, Step
 from toygrpc.analysis.run import Run
+from toygrpc.forked import ForkedWork, can_fork
 from toygrpc.model.events import (
     CoreLine,
     DrainSpan,
@@ -61,6 +65,11 @@ FORMATS: dict[Format, str] = {"proto": "trace.perfetto-trace", "json": "trace.js
 THREAD_RANK = {"main": 0, "core": 1, "poller": 2}  # the rest after these
 JSON_POINT_NS = 1  # a point's length in Chrome JSON, where flows need a slice to bind to
 SEQUENCE_ID = 1
+# A trace of this many events (begins, ends, instants) or more is written in two halves at
+# once, where a second process can be forked (``write_proto``); the halves' time is
+# found from about this many samples of each stream.
+SPLIT_FROM_EVENTS = 200_000
+SPLIT_SAMPLES = 1024
 RPC_CATEGORY, BATCH_CATEGORY = "rpc.call", "rpc.batch"  # the RPC track's slices
 NO_ARGS: dict[str, Any] = {}  # a thread slice's: its event says them (Slice.arguments)
 NO_LINKS: tuple[tuple[int, ...], tuple[int, ...], Arrivals] = ((), (), ())
@@ -586,7 +595,7 @@ def track_events(items: list[Slice], in_order: bool = False
         yield ends.pop(), "E", open_.pop()
 
 
-def write_proto(model: TraceModel, path: Path) -> None:
+def write_proto(model: TraceModel, path: Path, split_from: int | None = None) -> None:
     """Native Perfetto protobuf: track descriptors, then TrackEvents with interned names.
 
     Encoded by ``protowire`` straight to bytes (no message object per event). Each
@@ -596,36 +605,97 @@ def write_proto(model: TraceModel, path: Path) -> None:
     event after the other. The merge runs ``MERGED_AHEAD`` stretches ahead of the
     writing: the rest, most of it alike but for the timestamp, is encoded a block of a
     stream at a time (``protowire.stamped``), up to where the merge has gone. Written in
-    blocks of packets."""
-    encoder = _PacketEncoder()
+    blocks of packets.
+
+    A trace of ``split_from`` events or more (``SPLIT_FROM_EVENTS`` unless given) is
+    written in two halves by time, at once: a forked child encodes the later half as a
+    second packet sequence (its own interned names) into a file of its own, appended once
+    both are done. Perfetto orders packets by time across sequences, and pairs a slice's
+    end with its beginning by track."""
+    encoder = _PacketEncoder(SEQUENCE_ID)
     streams = [(_stack_stream(group) if isinstance(group, ThreadStack)
                 else _slice_stream(group, group[0].track in model.in_order)).done(encoder)
                for group in model.groups()]
-    with path.open("wb") as file:
-        pending = [pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
+    descriptors = [pw.packet(pw.bytes_field(pw.PACKET_TRACK_DESCRIPTOR,
                                             _track_descriptor(track)))
                    for track in model.tracks]
-        count, block = 0, WRITE_BLOCK_PACKETS
-        ahead: deque[tuple[_Stream, int, int]] = deque()  # merged, not written yet
-        stretches = _merged(streams, encoder)
-        while True:
-            for stretch in stretches:  # the merge runs ahead, for longer blocks
-                ahead.append(stretch)
-                if len(ahead) == MERGED_AHEAD:
-                    break
-            if not ahead:
+    if split_from is None:
+        split_from = SPLIT_FROM_EVENTS
+    split = _split_time(streams) if sum(len(s.times) for s in streams) >= split_from \
+        and can_fork() else None
+    if split is None:
+        with path.open("wb") as file:
+            _write_streams(file, descriptors, streams, encoder)
+        return
+    cuts = [bisect_left(stream.times, split) for stream in streams]
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".later", dir=path.parent)
+    later = Path(name)  # made here: this writer's own, removed whatever happens
+    try:
+        os.close(handle)
+        with ForkedWork(lambda: _write_later_half(later, streams, cuts)) as second:
+            first = [stream.part(0, cut).done(encoder)
+                     for stream, cut in zip(streams, cuts, strict=True)]
+            with path.open("wb") as file:
+                _write_streams(file, descriptors, first, encoder)
+            second.join()
+        with path.open("ab") as file, later.open("rb") as rest:
+            shutil.copyfileobj(rest, file, 1 << 20)
+    finally:
+        later.unlink(missing_ok=True)
+
+
+def _write_later_half(path: Path, streams: list[_Stream], cuts: list[int]) -> None:
+    """The events from ``cuts`` on, as the second packet sequence (``write_proto``)."""
+    encoder = _PacketEncoder(SEQUENCE_ID + 1)
+    later = [stream.part(cut, len(stream.times)).done(encoder)
+             for stream, cut in zip(streams, cuts, strict=True)]
+    with path.open("wb") as file:
+        _write_streams(file, [], later, encoder)
+
+
+def _split_time(streams: list[_Stream]) -> int | None:
+    """The time that halves the streams' events (a weighted median of samples), or None
+    where the halves cannot be cut by time (a stream out of time order)."""
+    if not all(stream.in_order for stream in streams):
+        return None
+    samples: list[tuple[int, int]] = []
+    for stream in streams:
+        step = max(1, len(stream.times) // SPLIT_SAMPLES)
+        samples += zip(stream.times[::step], repeat(step))
+    samples.sort()
+    half, seen = sum(weight for _, weight in samples) / 2, 0
+    for ts, weight in samples:
+        seen += weight
+        if seen >= half:
+            return ts
+    return None
+
+
+def _write_streams(file: BinaryIO, descriptors: list[bytes], streams: list[_Stream],
+                   encoder: _PacketEncoder) -> None:
+    """The track ``descriptors``, then the merged streams' packets, in blocks."""
+    pending = list(descriptors)
+    count, block = 0, WRITE_BLOCK_PACKETS
+    ahead: deque[tuple[_Stream, int, int]] = deque()  # merged, not written yet
+    stretches = _merged(streams, encoder)
+    while True:
+        for stretch in stretches:  # the merge runs ahead, for longer blocks
+            ahead.append(stretch)
+            if len(ahead) == MERGED_AHEAD:
                 break
-            stream, start, stop = ahead.popleft()
-            while start < stop:
-                end = min(stop, start + block - count)
-                pending += stream.packets(start, end)
-                count += end - start
-                start = end
-                if count >= block:
-                    file.write(b"".join(pending))
-                    pending.clear()
-                    count = 0
-        file.write(b"".join(pending))
+        if not ahead:
+            break
+        stream, start, stop = ahead.popleft()
+        while start < stop:
+            end = min(stop, start + block - count)
+            pending += stream.packets(start, end)
+            count += end - start
+            start = end
+            if count >= block:
+                file.write(b"".join(pending))
+                pending.clear()
+                count = 0
+    file.write(b"".join(pending))
 
 
 def _merged(streams: list[_Stream], encoder: _PacketEncoder
@@ -706,6 +776,31 @@ class _Stream:
         self._set(END, encoder.tail(encoder.end_of(self.track)))
         return self
 
+    def part(self, start: int, stop: int) -> _Stream:
+        """Events ``start`` to ``stop`` as a stream of their own, before ``done``. A part
+        that does not start at the beginning is another sequence's: each code's first
+        event in it interns its name again, so it is special there."""
+        part = _Stream(self.track, self.links)
+        part.times, part.codes, part.names = self.times[start:stop], self.codes[start:stop], \
+            self.names
+        low, high = bisect_left(self.special, start), bisect_left(self.special, stop)
+        positions = [at - start for at in self.special[low:high]]
+        items = self.items[low:high]
+        if start:
+            codes = part.codes
+            # each code's first position: the last written, going backwards
+            firsts = dict(zip(reversed(codes), range(len(codes) - 1, -1, -1), strict=True))
+            firsts.pop(END, None)
+            firsts_here = {item for item in items if type(item) is int}  # first overall
+            added = [(at, code) for code, at in firsts.items() if code not in firsts_here]
+            if added:
+                merged = sorted([*zip(positions, items, strict=True), *added],
+                                key=itemgetter(0))
+                positions, items = [at for at, _ in merged], [item for _, item in merged]
+        part.special = array("q", positions)
+        part.items = items
+        return part
+
     def _set(self, code: int, tail: bytes) -> None:
         self.tails[code] = tail
         for length in range(1, 11):
@@ -727,7 +822,7 @@ class _Stream:
         special, index = self.special, self.done_special
         times, items, packets, links = self.times, self.items, self.packets_of_special, self.links
         encode, packet, track = encoder.encode, encoder.packet, self.track
-        interner, varint = encoder.interner, pw.varint
+        interner, varint, packet_tail = encoder.interner, pw.varint, encoder.packet_tail
         at = special[index]
         while at < stop:
             item = items[index]
@@ -745,7 +840,7 @@ class _Stream:
             if interner.added or interner.fresh or len(event) >= SMALL_LENGTHS:
                 packets[at] = packet(times[at], event)
             else:  # ``packet``'s usual case, written out: there are many
-                tail = _PACKET_TAIL + _SMALL[len(event)] + event
+                tail = packet_tail + _SMALL[len(event)] + event
                 stamp = varint(times[at])
                 packets[at] = _packet_head(1 + len(stamp) + len(tail)) + stamp + tail
             index += 1
@@ -876,9 +971,6 @@ _PACKET_TAG = pw.tag(pw.TRACE_PACKET, pw.LENGTH)
 _TIMESTAMP_TAG = pw.tag(pw.PACKET_TIMESTAMP, pw.VARINT)
 # A packet's first bytes, by its length (a varint of one or two bytes).
 _PACKET_STARTS = [_PACKET_TAG + size + _TIMESTAMP_TAG for size in pw.SMALL_VARINTS]
-# What follows an event's timestamp in its packet: the sequence id and the event's tag.
-_PACKET_TAIL = (pw.uint_field(pw.PACKET_SEQUENCE_ID, SEQUENCE_ID)
-                + pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH))
 
 
 def _track_descriptor(track: Track) -> bytes:
@@ -1012,19 +1104,26 @@ class _EventEncoder:
 
 
 class _PacketEncoder(_EventEncoder):
-    """Events as whole ``TracePacket`` records: the first packet says the sequence's
-    incremental state is new, and each packet carries the interned names it is the first
-    to use."""
+    """Events as whole ``TracePacket`` records of one packet sequence: the first packet
+    says the sequence's incremental state is new, and each packet carries the interned
+    names it is the first to use."""
+
+    def __init__(self, sequence_id: int = SEQUENCE_ID) -> None:
+        super().__init__()
+        # What follows an event's timestamp in its packet: the sequence id, the event's tag.
+        self.packet_tail = (pw.uint_field(pw.PACKET_SEQUENCE_ID, sequence_id)
+                            + pw.tag(pw.PACKET_TRACK_EVENT, pw.LENGTH))
 
     def tail(self, event: bytes) -> bytes:
         """What follows the timestamp in the packet of an ``event``: the sequence id and
         the event."""
-        return _PACKET_TAIL + pw.varint(len(event)) + event
+        return self.packet_tail + pw.varint(len(event)) + event
 
     def packet(self, ts: int, event: bytes) -> bytes:
         """The packet of an ``event`` at ``ts``, with the names it is the first to use."""
         size = len(event)
-        tail = _PACKET_TAIL + (_SMALL[size] if size < SMALL_LENGTHS else pw.varint(size)) + event
+        tail = (self.packet_tail + (_SMALL[size] if size < SMALL_LENGTHS else pw.varint(size))
+                + event)
         interner = self.interner
         if interner.added or interner.fresh:
             if interner.added:
