@@ -55,6 +55,7 @@ def test_without_fork_join_returns_the_result_and_the_work_runs_once(
 
     with ForkedWork(work) as forked:
         assert forked.join() == 1
+        assert forked.join() == 1  # the same result, not the work again
     assert calls == [1]  # leaving the block does not do it again
 
 

@@ -46,6 +46,7 @@ class ForkedWork(Generic[T]):
         self._result = -1  # the read end of the pipe the child writes its result to
         self.forked = False  # whether a child did (or tried to do) the work
         self.joined = False
+        self._value: T
         if not can_fork():
             return
         read, write = os.pipe()
@@ -67,8 +68,13 @@ class ForkedWork(Generic[T]):
     def join(self) -> T:
         """Wait for the child and return what the work returned; if the child did not
         succeed, do the work here (it raises here, as it would have without a child).
-        Called once (the context manager calls it unless it was)."""
-        self.joined = True
+        A second call returns the same (the context manager calls it unless it was)."""
+        if not self.joined:
+            self._value = self._finish()
+            self.joined = True
+        return self._value
+
+    def _finish(self) -> T:
         if not self._pid:
             return self._work()
         with os.fdopen(self._result, "rb") as pipe:  # read before the wait: it may be long
