@@ -572,3 +572,33 @@ def test_a_failed_write_leaves_no_half_behind(run: Run, tmp_path: Path,
     with pytest.raises(KeyboardInterrupt):
         perfetto.write_proto(model, tmp_path / "trace", split_from=1)
     assert [p.name for p in tmp_path.iterdir()] == ["trace"]
+
+
+@pytest.mark.parametrize("which", ["fixture", "python layer"])
+def test_a_later_half_that_begins_with_a_slice_end_says_its_state_is_new(
+        run: Run, python_run: Run, which: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut where a slice ends: the later sequence's first packet is that end, and it
+    still carries the flags that say the sequence's incremental state is new (``decode``
+    checks each sequence's first packet), with the same events as the whole trace."""
+    import toygrpc.render.perfetto as perfetto
+
+    run = run if which == "fixture" else python_run
+    streams = []
+    original_split = perfetto._split_time
+
+    def at_a_slice_end(given: list[Any]) -> int | None:
+        streams.extend(given)
+        middle = original_split(given)
+        assert middle is not None
+        ends = [stream.times[i] for stream in given for i, code in enumerate(stream.codes)
+                if code == perfetto.END and stream.times[i] >= middle]
+        return min(ends)  # the first end at or after the middle: first in the later half
+
+    monkeypatch.setattr(perfetto, "_split_time", at_a_slice_end)
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    perfetto.write_proto(perfetto.build_model(run), whole, split_from=1 << 62)
+    perfetto.write_proto(perfetto.build_model(run), halves, split_from=1)
+    assert streams  # the cut was made where this test put it
+    one, two = decode(whole), decode(halves, sequences=2)
+    assert one.items == two.items

@@ -738,7 +738,8 @@ class _Stream:
     An event encoded on its own (one with arguments or flows, or the first of its
     encoding, which may intern names) sits at a position of ``special``, with its
     ``items`` entry: the Slice or Event (a begin if it has a length, else an instant), or
-    the code for a code's first event (no tuple with the kind: there may be millions).
+    the code for a code's first event (no tuple with the kind: there may be millions),
+    or ``END`` for a slice's end that begins a ``part``.
     ``encode_special`` encodes them (into ``packets_of_special``) in the order of the
     merge; ``packets`` then encodes the rest a block at a time."""
 
@@ -797,6 +798,10 @@ class _Stream:
                 merged = sorted([*zip(positions, items, strict=True), *added],
                                 key=itemgetter(0))
                 positions, items = [at for at, _ in merged], [item for _, item in merged]
+            if codes and codes[0] == END and (not positions or positions[0]):
+                # a slice's end first: encoded on its own too, so that whichever part is
+                # first in the merge, its first packet says the sequence's state is new
+                positions, items = [0, *positions], [END, *items]
         part.special = array("q", positions)
         part.items = items
         return part
@@ -826,9 +831,12 @@ class _Stream:
         at = special[index]
         while at < stop:
             item = items[index]
-            if isinstance(item, int):  # a code's first event
-                event = encode("B", self.names[item], "python", track)
-                self._set(item, encoder.tail(event))
+            if isinstance(item, int):
+                if item == END:  # a part's first event, a slice's end (``part``)
+                    event = encoder.end_of(track)
+                else:  # a code's first event
+                    event = encode("B", self.names[item], "python", track)
+                    self._set(item, encoder.tail(event))
             elif isinstance(item, Slice):
                 event = encode("I" if item.end is None else "B", item.name, item.category,
                                item.track, item.arguments(), item.flows_out, item.flows_in)
