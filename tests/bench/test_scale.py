@@ -67,6 +67,25 @@ def test_the_untraced_floor_is_the_hello_client_alone(tmp_path: Path) -> None:
     assert traced[traced.index("--concurrency") + 1] == "3" and "--no-python" in traced
 
 
+def test_scale_mode_runs_only_the_captures_asked_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "scale.json"
+    assert main(["bench", "--scale", "5", "--scale-mode", "no-python", "--rounds", "2",
+                 "--json", str(results)]) == 0
+    [row] = json.loads(results.read_text())["scale"]
+    assert (row["rpcs"], row["python_layer"], row["rounds"]) == (5, False, 2)
+    assert row["complete_rpcs"] == 5 and row["exit_status"] == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] == ["5"]]
+    assert rows == [["5", "no"]]  # the one row printed
+
+
+def test_scale_mode_without_scale_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--scale-mode", "full"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--scale RPCS" in err
+
+
 def test_concurrency_without_scale_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--concurrency", "4"]) == 2
     err = capsys.readouterr().err.strip()

@@ -120,11 +120,17 @@ def _written(out: Path) -> tuple[int, int, float]:
     return events, complete, trace.stat().st_size / 2**20
 
 
+# ``bench --scale-mode``: which captures each size runs (True: with the Python layer).
+SCALE_MODES: dict[str, tuple[bool, ...]] = {"both": (True, False), "full": (True,),
+                                            "no-python": (False,)}
+
+
 def measure(sizes: list[int], scratch: Path, rounds: int = 1,
-            progress: Callable[[str], None] = lambda _: None, concurrency: int = 1
-            ) -> list[ScaleResult]:
-    """Every size with and without the Python layer, and untraced, each ``rounds`` times,
-    interleaved (size by size, the modes in turn), so machine noise hits them alike."""
+            progress: Callable[[str], None] = lambda _: None, concurrency: int = 1,
+            layers: tuple[bool, ...] = (True, False)) -> list[ScaleResult]:
+    """Every size with and without the Python layer (``layers``: those of them to run),
+    and untraced, each ``rounds`` times, interleaved (size by size, the modes in turn),
+    so machine noise hits them alike."""
     from toygrpc.bench.ring import scratch_and_server
 
     samples: dict[tuple[int, bool], list[tuple[int, float, float, float]]] = {}
@@ -134,7 +140,7 @@ def measure(sizes: list[int], scratch: Path, rounds: int = 1,
         target = server.wait_ready()
         for rpcs in sizes:
             for round_ in range(rounds):
-                for python_layer in (True, False) if round_ % 2 == 0 else (False, True):
+                for python_layer in layers if round_ % 2 == 0 else layers[::-1]:
                     mode = "full" if python_layer else "--no-python"
                     progress(f"scale: {rpcs:,} RPCs, {mode}, round {round_ + 1} of {rounds}")
                     out = scratch / f"scale-{rpcs}-{'full' if python_layer else 'no-python'}"

@@ -98,7 +98,7 @@ def run_scale(args: argparse.Namespace, console: Any) -> int:
     with console.status("benchmarking") as status, \
             tempfile.TemporaryDirectory(prefix="toygrpc-scale-") as scratch:
         rows = scale.measure(args.scale, Path(scratch), args.rounds or 1, status.update,
-                             args.concurrency or 1)
+                             args.concurrency or 1, scale.SCALE_MODES[args.scale_mode or "both"])
     results["scale"] = [asdict(r) | {"target": r.target, "after_s": r.after_s}
                         for r in rows]
     scale.print_scale(rows)

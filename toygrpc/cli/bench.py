@@ -13,6 +13,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.concurrency is not None and not args.scale:
         raise UsageError("--concurrency sets the RPCs in flight of the --scale runs: add "
                          "--scale RPCS (the other tables measure concurrency 1 and 8 each)")
+    if args.scale_mode is not None and not args.scale:
+        raise UsageError("--scale-mode picks the captures of the --scale runs: add "
+                         "--scale RPCS")
     if args.ablation:
         from toygrpc.bench import ablation
 
@@ -44,4 +47,8 @@ def register(commands: Subcommands) -> None:
                        "(--rounds of each, default 1), beside the same calls untraced")
     bench.add_argument("--concurrency", type=positive_int, metavar="C",
                        help="with --scale: RPCs in flight at once in each run (default 1)")
+    bench.add_argument("--scale-mode", choices=("both", "full", "no-python"),
+                       help="with --scale: run the full captures, those without the Python "
+                       "layer (--no-python), or both (default); a 100,000-RPC full capture "
+                       "takes many minutes and gigabytes")
     bench.set_defaults(handler=_run)
